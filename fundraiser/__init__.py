@@ -1,0 +1,61 @@
+"""Fundraiser: a self-hosted fundraising and donation campaign tracker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from . import cli, db, errors, schema, security, templating
+from .config import load_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, str] | None = None) -> Flask:
+    """Build the app: settings, database, blueprints, templates, errors, CLI; nothing else."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("FUNDRAISER_INSTANCE_PATH") or str(PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    load_dotenv(Path.cwd() / ".env", override=False)
+    environ = {**os.environ, **(config or {})}
+    if environ.get("FUNDRAISER_INSTANCE_PATH"):
+        app.instance_path = environ["FUNDRAISER_INSTANCE_PATH"]
+    settings = load_settings(environ, Path(app.instance_path))
+    register_settings(app, settings)
+    db.init_app(app, settings.database_url)
+    register_blueprints(app)
+    templating.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    schema.prepare_embedded_database(app)
+    return app
+
+
+def register_settings(app: Flask, settings) -> None:
+    """Expose the validated settings to Flask and to the rest of the app."""
+    app.extensions["fundraiser.settings"] = settings
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        TESTING=settings.env == "testing",
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    """One blueprint per audience."""
+    from .api.views import bp as api_bp
+    from .public.views import bp as public_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(api_bp)

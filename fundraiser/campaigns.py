@@ -1,0 +1,245 @@
+"""Reading campaigns for people: progress, supporters, story, and what is public."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import markdown
+import nh3
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .db import utcnow
+from .ledger import recent_gift_count
+from .models import (
+    Campaign,
+    CampaignStatus,
+    CampaignTotals,
+    CommunityEvent,
+    Gift,
+    LedgerEntry,
+)
+
+PUBLIC_STATUSES = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED)
+MILESTONES = (25, 50, 75, 100)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A campaign's progress as the API, the bar and the live stream all show it."""
+
+    id: int
+    slug: str
+    title: str
+    currency: str
+    goal_cents: int
+    raised_cents: int
+    gift_count: int
+    donor_count: int
+    percent: float
+    ends_at: datetime | None
+    updated_at: datetime
+    version: int
+
+    def as_json(self) -> dict:
+        """Exactly the keys of GET /api/campaigns/<slug>/progress."""
+        return {
+            "id": self.id,
+            "slug": self.slug,
+            "title": self.title,
+            "currency": self.currency,
+            "goal_cents": self.goal_cents,
+            "raised_cents": self.raised_cents,
+            "gift_count": self.gift_count,
+            "donor_count": self.donor_count,
+            "percent": self.percent,
+            "ends_at": self.ends_at.isoformat() if self.ends_at else None,
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+    @property
+    def etag(self) -> str:
+        """Changes whenever any field of the JSON changes (totals, title, goal, end date)."""
+        body = json.dumps(self.as_json(), sort_keys=True).encode()
+        return hashlib.sha256(body).hexdigest()[:24]
+
+    @property
+    def bar_percent(self) -> float:
+        """How full the bar is drawn: capped at 100."""
+        return min(self.percent, 100.0)
+
+
+def percent_of_goal(raised_cents: int, goal_cents: int) -> float:
+    """Percent of goal to one decimal, rounded down so 99.96% never shows as 100%."""
+    if goal_cents <= 0 or raised_cents <= 0:
+        return 0.0
+    return math.floor(raised_cents * 1000 / goal_cents) / 10
+
+
+def progress(campaign: Campaign, totals: CampaignTotals | None) -> Progress:
+    """Build the progress snapshot from a campaign and its cached totals row."""
+    raised = totals.raised_cents if totals else 0
+    return Progress(
+        id=campaign.id,
+        slug=campaign.slug,
+        title=campaign.title,
+        currency=campaign.currency,
+        goal_cents=campaign.goal_cents,
+        raised_cents=raised,
+        gift_count=totals.gift_count if totals else 0,
+        donor_count=totals.donor_count if totals else 0,
+        percent=percent_of_goal(raised, campaign.goal_cents),
+        ends_at=campaign.ends_at,
+        updated_at=(totals.updated_at if totals else campaign.updated_at),
+        version=totals.version if totals else 0,
+    )
+
+
+def progress_by_slug(session: Session, slug: str) -> Progress | None:
+    """One indexed lookup: the public campaign and its totals row, or None."""
+    row = session.execute(
+        select(Campaign, CampaignTotals)
+        .outerjoin(CampaignTotals, CampaignTotals.campaign_id == Campaign.id)
+        .where(Campaign.slug == slug, Campaign.status.in_(PUBLIC_STATUSES))
+    ).first()
+    return progress(row[0], row[1]) if row else None
+
+
+def public_campaign(session: Session, slug: str) -> Campaign | None:
+    """A campaign visitors may see (active or closed); drafts and archived ones stay hidden."""
+    return session.scalar(
+        select(Campaign).where(Campaign.slug == slug, Campaign.status.in_(PUBLIC_STATUSES))
+    )
+
+
+def active_campaigns(session: Session) -> list[tuple[Campaign, Progress]]:
+    """Active campaigns for the home page, soonest ending first, open-ended ones last."""
+    rows = session.execute(
+        select(Campaign, CampaignTotals)
+        .outerjoin(CampaignTotals, CampaignTotals.campaign_id == Campaign.id)
+        .where(Campaign.status == CampaignStatus.ACTIVE)
+        .order_by(Campaign.ends_at.is_(None), Campaign.ends_at, Campaign.title)
+    ).all()
+    return [(c, progress(c, t)) for c, t in rows]
+
+
+def is_accepting_gifts(campaign: Campaign, now: datetime | None = None) -> bool:
+    """Open for gifts: active, started, and not past its end."""
+    now = now or utcnow()
+    if campaign.status != CampaignStatus.ACTIVE:
+        return False
+    if campaign.starts_at and now < campaign.starts_at:
+        return False
+    return not (campaign.ends_at and now > campaign.ends_at)
+
+
+def days_left(campaign: Campaign, now: datetime | None = None) -> int | None:
+    """Whole days until the end (rounded up), 0 once it has ended, None if open-ended."""
+    if campaign.ends_at is None:
+        return None
+    remaining = campaign.ends_at - (now or utcnow())
+    if remaining <= timedelta(0):
+        return 0
+    return math.ceil(remaining / timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class Supporter:
+    """A line on the donor wall, already stripped of what the donor chose not to show."""
+
+    name: str
+    amount_cents: int | None
+    currency: str
+    comment: str | None
+    received_at: datetime
+    dedication: str | None
+
+
+def recent_supporters(session: Session, campaign: Campaign, limit: int = 10) -> list[Supporter]:
+    """Latest gifts still standing, honouring each donor's anonymity and amount choices."""
+    standing = (
+        select(LedgerEntry.gift_id)
+        .where(LedgerEntry.campaign_id == campaign.id)
+        .group_by(LedgerEntry.gift_id)
+        .having(func.sum(LedgerEntry.amount_cents) > 0)
+    )
+    gifts = session.scalars(
+        select(Gift)
+        .where(Gift.id.in_(standing))
+        .order_by(Gift.received_at.desc(), Gift.id.desc())
+        .limit(limit)
+    ).all()
+    result = []
+    for gift in gifts:
+        if gift.is_anonymous or gift.donor is None:
+            name = "Anonymous"
+        elif gift.event is not None and gift.donor.id == gift.event.host_donor_id:
+            name = f"{gift.donor.name} ({gift.event.name})"
+        else:
+            name = gift.donor.name
+        dedication = None
+        if gift.dedication_kind and gift.dedication_name:
+            prefix = "In honour of" if gift.dedication_kind == "honour" else "In memory of"
+            dedication = f"{prefix} {gift.dedication_name}"
+        result.append(
+            Supporter(
+                name=name,
+                amount_cents=gift.amount_cents if gift.show_amount else None,
+                currency=gift.currency,
+                comment=None if gift.comment_hidden else gift.public_comment,
+                received_at=gift.received_at,
+                dedication=dedication,
+            )
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    event: CommunityEvent
+    raised_cents: int
+
+
+def events_for(session: Session, campaign: Campaign) -> list[EventSummary]:
+    """Community events that gave to a campaign, with what each raised (net of reversals)."""
+    raised = (
+        select(Gift.event_id, func.sum(LedgerEntry.amount_cents).label("raised"))
+        .join(LedgerEntry, LedgerEntry.gift_id == Gift.id)
+        .where(LedgerEntry.campaign_id == campaign.id, Gift.event_id.is_not(None))
+        .group_by(Gift.event_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(CommunityEvent, func.coalesce(raised.c.raised, 0))
+        .outerjoin(raised, raised.c.event_id == CommunityEvent.id)
+        .where(CommunityEvent.campaign_id == campaign.id)
+        .order_by(CommunityEvent.event_date.desc())
+    ).all()
+    return [EventSummary(event, int(total)) for event, total in rows]
+
+
+def gifts_in_last_hour(session: Session, campaign: Campaign) -> int:
+    return recent_gift_count(session, campaign.id, utcnow() - timedelta(hours=1))
+
+
+ALLOWED_TAGS = {
+    "p", "br", "strong", "em", "b", "i", "a", "ul", "ol", "li", "blockquote", "h2", "h3", "h4",
+    "hr", "code", "pre", "img", "figure", "figcaption",
+}
+
+
+def render_story(markdown_text: str) -> str:
+    """Campaign story Markdown to HTML that is safe to put on the page (scripts, styles removed)."""
+    html = markdown.markdown(markdown_text or "", extensions=["extra", "sane_lists"], output_format="html")
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}, "img": {"src", "alt", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+

@@ -1,0 +1,155 @@
+"""Settings from the environment (and `.env`), read and validated once when the app is created."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unsafe; the message names the setting and how to fix it."""
+
+
+DEMO_ORG = {
+    "ORG_NAME": "Together, We Can End Restraint and Seclusion",
+    "ORG_LEGAL_NAME": "End Restraint and Seclusion Maryland, Inc.",
+    "ORG_FISCAL_SPONSOR": (
+        "End Restraint and Seclusion Maryland is a Maryland nonprofit fiscally sponsored by "
+        "a 501(c)(3) public charity; donations are tax-deductible to the extent allowed by law."
+    ),
+    "ORG_TAX_ID": "27-6601178",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment, typed."""
+
+    env: str
+    database_url: str
+    database_url_is_default: bool
+    secret_key: str
+    secret_key_is_generated: bool
+    instance_path: Path
+    org_name: str
+    org_legal_name: str
+    org_fiscal_sponsor: str
+    org_tax_id: str
+    timezone: str
+    locale: str
+    base_url: str
+    auto_seed_demo: bool
+    donation_min_cents: int
+    donation_max_cents: int
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _secret_key(env: Mapping[str, str], instance_path: Path) -> tuple[str, bool]:
+    """Use SECRET_KEY if set; otherwise generate one once and keep it in the instance folder."""
+    if env.get("SECRET_KEY"):
+        return env["SECRET_KEY"], False
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip(), True
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Create with owner-only permissions: the key signs every session cookie.
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key, True
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number (got {raw!r}).") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false (got {raw!r}).")
+
+
+def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
+    """Build Settings from an environment mapping, raising ConfigError on anything unusable."""
+    app_env = env.get("FUNDRAISER_ENV", "development").strip().lower()
+    if app_env not in ("development", "production", "testing"):
+        raise ConfigError(
+            f"FUNDRAISER_ENV must be development, production or testing (got {app_env!r})."
+        )
+    db_url = env.get("DATABASE_URL", "").strip()
+    db_default = not db_url
+    if db_default:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        db_url = f"sqlite:///{instance_path / 'fundraiser.sqlite3'}"
+    elif db_url.startswith("postgres://") or db_url.startswith("postgresql://"):
+        # Use psycopg 3 for any plain PostgreSQL URL.
+        db_url = "postgresql+psycopg://" + db_url.split("://", 1)[1]
+    secret_key, generated = _secret_key(env, instance_path)
+    tz_name = env.get("ORG_TIMEZONE", "America/New_York")
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"ORG_TIMEZONE {tz_name!r} is not a known time zone, e.g. America/New_York.") from None
+    settings = Settings(
+        env=app_env,
+        database_url=db_url,
+        database_url_is_default=db_default,
+        secret_key=secret_key,
+        secret_key_is_generated=generated,
+        instance_path=instance_path,
+        org_name=env.get("ORG_NAME", DEMO_ORG["ORG_NAME"]),
+        org_legal_name=env.get("ORG_LEGAL_NAME", DEMO_ORG["ORG_LEGAL_NAME"]),
+        org_fiscal_sponsor=env.get("ORG_FISCAL_SPONSOR", DEMO_ORG["ORG_FISCAL_SPONSOR"]),
+        org_tax_id=env.get("ORG_TAX_ID", DEMO_ORG["ORG_TAX_ID"]),
+        timezone=tz_name,
+        locale=env.get("ORG_LOCALE", "en_US"),
+        base_url=env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        auto_seed_demo=_bool(env, "AUTO_SEED_DEMO", db_default),
+        donation_min_cents=_int(env, "DONATION_MIN_CENTS", 500),
+        donation_max_cents=_int(env, "DONATION_MAX_CENTS", 2_500_000),
+        extra=dict(env),
+    )
+    if settings.donation_min_cents <= 0 or settings.donation_max_cents < settings.donation_min_cents:
+        raise ConfigError("DONATION_MIN_CENTS must be positive and not above DONATION_MAX_CENTS.")
+    if settings.is_production:
+        check_production(settings)
+    return settings
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse to run in production with settings that would leak data or money."""
+    if settings.secret_key_is_generated:
+        raise ConfigError(
+            "SECRET_KEY must be set explicitly in production (e.g. `python -c \"import secrets; "
+            "print(secrets.token_urlsafe(48))\"`), so every worker and restart shares it."
+        )
+    if len(settings.secret_key) < 32:
+        raise ConfigError("SECRET_KEY is too short for production: use at least 32 random characters.")
+    if not settings.base_url.startswith("https://"):
+        raise ConfigError("BASE_URL must start with https:// in production (it is used in receipts and Stripe redirects).")
+    if settings.auto_seed_demo:
+        raise ConfigError("AUTO_SEED_DEMO must be off in production: demo gifts would mix with real ones.")

@@ -1,0 +1,42 @@
+"""Friendly error pages for people, JSON errors under /api/."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def json_error(status: int, message: str):
+    """A JSON error body every API client can rely on: {"error": {"status", "message"}}."""
+    response = jsonify({"error": {"status": status, "message": message}})
+    response.status_code = status
+    return response
+
+
+def _handle_http(exc: HTTPException):
+    status = exc.code or 500
+    if wants_json():
+        return json_error(status, exc.description or exc.name)
+    template = "errors/404.html" if status == 404 else "errors/error.html"
+    return render_template(template, status=status, title=exc.name, message=exc.description), status
+
+
+def _handle_unexpected(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return _handle_http(exc)
+    # Keep the traceback in the log; say nothing internal to the visitor.
+    current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+    status = 500
+    if wants_json():
+        return json_error(status, "Something went wrong on our side. Please try again.")
+    return render_template("errors/error.html", status=status, title="Something went wrong",
+                           message=InternalServerError.description), status
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(Exception, _handle_unexpected)

@@ -1,0 +1,627 @@
+"""The only code that records or changes money, and the only code that keeps campaign totals.
+
+Every gift is a `Gift` row plus a `LedgerEntry` of kind GIFT. Corrections, voids, refunds,
+disputes and reassignments are further entries pointing at the same gift; nothing is updated
+or deleted. Each entry changes the campaign's cached totals in the same transaction (functions
+here only flush; the caller commits once), so reading progress is one primary-key lookup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .db import utcnow
+from .money import format_money
+from .models import (
+    Campaign,
+    CampaignDonorTotal,
+    CampaignTotals,
+    DedicationKind,
+    EntryKind,
+    Gift,
+    GiftChannel,
+    GiftMethod,
+    LedgerEntry,
+)
+
+ARRIVAL_KINDS = (EntryKind.GIFT, EntryKind.REASSIGN_IN)
+
+
+class LedgerError(ValueError):
+    """A money change that is not allowed; the message says why in plain words."""
+
+
+# ---------------------------------------------------------------------------- recording
+
+
+def record_gift(
+    session: Session,
+    *,
+    campaign: Campaign | None,
+    amount_cents: int,
+    currency: str,
+    received_at: datetime,
+    channel: GiftChannel,
+    method: GiftMethod,
+    donor_id: int | None = None,
+    event_id: int | None = None,
+    recurring_plan_id: int | None = None,
+    reference: str | None = None,
+    source_key: str | None = None,
+    fee_cents: int | None = None,
+    is_anonymous: bool = False,
+    show_amount: bool = False,
+    dedication_kind: DedicationKind | None = None,
+    dedication_name: str | None = None,
+    dedication_notify_email: str | None = None,
+    public_comment: str | None = None,
+    private_note: str | None = None,
+    description: str | None = None,
+    goods_value_cents: int | None = None,
+    is_sample: bool = False,
+    recorded_by_id: int | None = None,
+) -> Gift:
+    """Record a gift and its GIFT entry, and update the campaign's totals.
+
+    `campaign=None` records an unattributed gift (e.g. a Stripe payment without campaign
+    metadata) that staff assign later. A `source_key` seen before returns the existing gift
+    unchanged, so a second arrival of the same payment is a no-op.
+    """
+    if source_key is not None:
+        existing = session.scalar(select(Gift).where(Gift.source_key == source_key))
+        if existing is not None:
+            return existing
+    currency = currency.upper()
+    if amount_cents <= 0:
+        raise LedgerError("A gift must be more than zero.")
+    if fee_cents is not None and not 0 <= fee_cents <= amount_cents:
+        raise LedgerError("The fee must be between zero and the gift amount.")
+    if goods_value_cents is not None and not 0 <= goods_value_cents <= amount_cents:
+        raise LedgerError("The value of goods received must be between zero and the gift amount.")
+    if campaign is not None and campaign.currency != currency:
+        raise LedgerError(
+            f"This campaign takes {campaign.currency}; the gift is in {currency}."
+        )
+    if received_at.tzinfo is None:
+        raise LedgerError("The date received needs a time zone.")
+    gift = Gift(
+        campaign_id=campaign.id if campaign else None,
+        donor_id=donor_id,
+        event_id=event_id,
+        recurring_plan_id=recurring_plan_id,
+        amount_cents=amount_cents,
+        currency=currency,
+        received_at=received_at,
+        channel=channel,
+        method=method,
+        reference=reference,
+        source_key=source_key,
+        fee_cents=fee_cents,
+        is_anonymous=is_anonymous,
+        show_amount=show_amount,
+        dedication_kind=dedication_kind,
+        dedication_name=dedication_name,
+        dedication_notify_email=dedication_notify_email,
+        public_comment=public_comment,
+        private_note=private_note,
+        description=description,
+        goods_value_cents=goods_value_cents,
+        is_sample=is_sample,
+        recorded_by_id=recorded_by_id,
+    )
+    if source_key is not None:
+        # Two workers may race on the same payment: the unique source_key lets exactly one win.
+        try:
+            with session.begin_nested():
+                session.add(gift)
+                session.flush()
+        except IntegrityError:
+            existing = session.scalar(select(Gift).where(Gift.source_key == source_key))
+            if existing is None:
+                raise
+            return existing
+    else:
+        session.add(gift)
+        session.flush()
+    _append(
+        session,
+        gift,
+        campaign_id=gift.campaign_id,
+        kind=EntryKind.GIFT,
+        amount_cents=amount_cents,
+        occurred_at=received_at,
+        reference=reference,
+        created_by_id=recorded_by_id,
+    )
+    return gift
+
+
+def set_fee(session: Session, gift: Gift, fee_cents: int) -> bool:
+    """Fill in a processor fee learned after the gift was recorded; a known fee is never changed."""
+    if gift.fee_cents is not None:
+        return False
+    if not 0 <= fee_cents <= gift.amount_cents:
+        raise LedgerError("The fee must be between zero and the gift amount.")
+    gift.fee_cents = fee_cents
+    session.flush()
+    return True
+
+
+def correct_amount(
+    session: Session, gift: Gift, new_amount_cents: int, *, reason: str, by_user_id: int | None = None
+) -> LedgerEntry:
+    """Correct a mistyped amount with an entry for the difference; the original stays as entered."""
+    _require_reason(reason)
+    if new_amount_cents <= 0:
+        raise LedgerError("A corrected amount must be more than zero; void the gift instead.")
+    if is_voided(session, gift):
+        raise LedgerError("This gift was voided; it can't be corrected.")
+    delta = new_amount_cents - corrected_amount(session, gift)
+    if delta == 0:
+        raise LedgerError("That is already the gift's amount.")
+    if gift_net(session, gift) + delta < 0:
+        raise LedgerError("The correction would take the gift below what has been refunded.")
+    return _append(
+        session,
+        gift,
+        campaign_id=current_campaign_id(session, gift),
+        kind=EntryKind.CORRECTION,
+        amount_cents=delta,
+        occurred_at=utcnow(),
+        reason=reason,
+        created_by_id=by_user_id,
+    )
+
+
+def void_gift(
+    session: Session, gift: Gift, *, reason: str, by_user_id: int | None = None
+) -> LedgerEntry:
+    """Void a gift entered in error: one entry takes its whole remaining amount back out."""
+    _require_reason(reason)
+    if is_voided(session, gift):
+        raise LedgerError("This gift is already void.")
+    net = gift_net(session, gift)
+    if net <= 0:
+        raise LedgerError("Nothing is left of this gift to void.")
+    return _append(
+        session,
+        gift,
+        campaign_id=current_campaign_id(session, gift),
+        kind=EntryKind.VOID,
+        amount_cents=-net,
+        occurred_at=utcnow(),
+        reason=reason,
+        created_by_id=by_user_id,
+    )
+
+
+def refund_gift(
+    session: Session,
+    gift: Gift,
+    amount_cents: int,
+    *,
+    occurred_at: datetime | None = None,
+    reason: str | None = None,
+    reference: str | None = None,
+    source_key: str | None = None,
+    by_user_id: int | None = None,
+) -> LedgerEntry:
+    """Refund part or all of a gift; a refund seen before (same source_key) is returned as is."""
+    return _reversal(
+        session, gift, EntryKind.REFUND, amount_cents, occurred_at, reason, reference, source_key, by_user_id
+    )
+
+
+def record_dispute(
+    session: Session,
+    gift: Gift,
+    amount_cents: int,
+    *,
+    occurred_at: datetime | None = None,
+    reference: str | None = None,
+    source_key: str | None = None,
+) -> LedgerEntry:
+    """A card dispute withdraws the disputed amount until it is decided."""
+    return _reversal(
+        session, gift, EntryKind.DISPUTE, amount_cents, occurred_at, "Card dispute", reference, source_key, None
+    )
+
+
+def record_dispute_won(
+    session: Session,
+    gift: Gift,
+    amount_cents: int,
+    *,
+    occurred_at: datetime | None = None,
+    reference: str | None = None,
+    source_key: str | None = None,
+) -> LedgerEntry:
+    """A dispute decided in our favour restores what the dispute withdrew."""
+    existing = _by_source_key(session, source_key)
+    if existing is not None:
+        return existing
+    if amount_cents <= 0:
+        raise LedgerError("A restored amount must be more than zero.")
+    return _append(
+        session,
+        gift,
+        campaign_id=current_campaign_id(session, gift),
+        kind=EntryKind.DISPUTE_WON,
+        amount_cents=amount_cents,
+        occurred_at=occurred_at or utcnow(),
+        reason="Dispute won",
+        reference=reference,
+        source_key=source_key,
+    )
+
+
+def assign_campaign(
+    session: Session, gift: Gift, campaign: Campaign, *, by_user_id: int | None = None, reason: str | None = None
+) -> tuple[LedgerEntry, LedgerEntry]:
+    """Move a gift (e.g. an unattributed online payment) to a campaign with a pair of entries."""
+    source = current_campaign_id(session, gift)
+    if source == campaign.id:
+        raise LedgerError("The gift is already credited to this campaign.")
+    if campaign.currency != gift.currency:
+        raise LedgerError(f"This campaign takes {campaign.currency}; the gift is in {gift.currency}.")
+    net = gift_net(session, gift)
+    if net <= 0:
+        raise LedgerError("Nothing is left of this gift to move.")
+    now = utcnow()
+    out = _append(
+        session, gift, campaign_id=source, kind=EntryKind.REASSIGN_OUT, amount_cents=-net,
+        occurred_at=now, reason=reason, created_by_id=by_user_id,
+    )
+    into = _append(
+        session, gift, campaign_id=campaign.id, kind=EntryKind.REASSIGN_IN, amount_cents=net,
+        occurred_at=now, reason=reason, created_by_id=by_user_id,
+    )
+    return out, into
+
+
+# ------------------------------------------------------------------------- reading a gift
+
+
+def gift_net(session: Session, gift: Gift) -> int:
+    """What is left of a gift after every entry, wherever it is credited now."""
+    campaign_id = current_campaign_id(session, gift)
+    where_campaign = (
+        LedgerEntry.campaign_id.is_(None) if campaign_id is None else LedgerEntry.campaign_id == campaign_id
+    )
+    entries = select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+        LedgerEntry.gift_id == gift.id, where_campaign
+    )
+    return int(session.scalar(entries))
+
+
+def corrected_amount(session: Session, gift: Gift) -> int:
+    """The gift's amount after corrections (before refunds, voids and disputes)."""
+    corrections = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+            LedgerEntry.gift_id == gift.id, LedgerEntry.kind == EntryKind.CORRECTION
+        )
+    )
+    return gift.amount_cents + int(corrections)
+
+
+def current_campaign_id(session: Session, gift: Gift) -> int | None:
+    """The campaign a gift is credited to now: its last reassignment, else where it was given."""
+    last_in = session.scalar(
+        select(LedgerEntry.campaign_id)
+        .where(LedgerEntry.gift_id == gift.id, LedgerEntry.kind == EntryKind.REASSIGN_IN)
+        .order_by(LedgerEntry.id.desc())
+        .limit(1)
+    )
+    return last_in if last_in is not None else gift.campaign_id
+
+
+def is_voided(session: Session, gift: Gift) -> bool:
+    return session.scalar(
+        select(func.count()).where(LedgerEntry.gift_id == gift.id, LedgerEntry.kind == EntryKind.VOID)
+    ) > 0
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _require_reason(reason: str | None) -> None:
+    if not reason or not reason.strip():
+        raise LedgerError("Please give a reason; it is kept with the entry.")
+
+
+def _by_source_key(session: Session, source_key: str | None) -> LedgerEntry | None:
+    if source_key is None:
+        return None
+    return session.scalar(select(LedgerEntry).where(LedgerEntry.source_key == source_key))
+
+
+def _reversal(
+    session: Session,
+    gift: Gift,
+    kind: EntryKind,
+    amount_cents: int,
+    occurred_at: datetime | None,
+    reason: str | None,
+    reference: str | None,
+    source_key: str | None,
+    by_user_id: int | None,
+) -> LedgerEntry:
+    existing = _by_source_key(session, source_key)
+    if existing is not None:
+        return existing
+    if amount_cents <= 0:
+        raise LedgerError("A refund must be more than zero.")
+    net = gift_net(session, gift)
+    if amount_cents > net:
+        raise LedgerError(
+            f"Only {format_money(net, gift.currency)} of this gift is left; "
+            f"{format_money(amount_cents, gift.currency)} can't be taken back."
+        )
+    return _append(
+        session,
+        gift,
+        campaign_id=current_campaign_id(session, gift),
+        kind=kind,
+        amount_cents=-amount_cents,
+        occurred_at=occurred_at or utcnow(),
+        reason=reason,
+        reference=reference,
+        source_key=source_key,
+        created_by_id=by_user_id,
+    )
+
+
+def _append(
+    session: Session,
+    gift: Gift,
+    *,
+    campaign_id: int | None,
+    kind: EntryKind,
+    amount_cents: int,
+    occurred_at: datetime,
+    reason: str | None = None,
+    reference: str | None = None,
+    source_key: str | None = None,
+    created_by_id: int | None = None,
+) -> LedgerEntry:
+    """Add one entry and apply it to the campaign's totals: the single write path for money."""
+    if campaign_id is not None:
+        _apply_to_totals(session, gift, campaign_id, kind, amount_cents, occurred_at)
+    entry = LedgerEntry(
+        gift_id=gift.id,
+        campaign_id=campaign_id,
+        kind=kind,
+        amount_cents=amount_cents,
+        currency=gift.currency,
+        occurred_at=occurred_at,
+        reason=reason,
+        reference=reference,
+        source_key=source_key,
+        created_by_id=created_by_id,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def _apply_to_totals(
+    session: Session, gift: Gift, campaign_id: int, kind: EntryKind, amount_cents: int, occurred_at: datetime
+) -> None:
+    # Lock the totals row first: it serialises every money change of this campaign, so the
+    # "net before" reads below cannot race with another worker on PostgreSQL.
+    totals = session.scalar(
+        select(CampaignTotals).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
+    )
+    if totals is None:
+        totals = CampaignTotals(campaign_id=campaign_id, raised_cents=0, gift_count=0, donor_count=0, version=0)
+        session.add(totals)
+        session.flush()
+    gift_before = int(
+        session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+                LedgerEntry.gift_id == gift.id, LedgerEntry.campaign_id == campaign_id
+            )
+        )
+    )
+    gift_step = _crossing(gift_before, gift_before + amount_cents)
+    totals.raised_cents += amount_cents
+    totals.gift_count += gift_step
+    if gift.donor_id is None:
+        # A gift with no donor record (anonymous cash) counts as one supporter of its own.
+        totals.donor_count += gift_step
+    else:
+        row = session.get(CampaignDonorTotal, (campaign_id, gift.donor_id))
+        if row is None:
+            row = CampaignDonorTotal(campaign_id=campaign_id, donor_id=gift.donor_id, net_cents=0)
+            session.add(row)
+        donor_before = row.net_cents
+        row.net_cents = donor_before + amount_cents
+        totals.donor_count += _crossing(donor_before, row.net_cents)
+    if kind in ARRIVAL_KINDS and (totals.last_gift_at is None or occurred_at > totals.last_gift_at):
+        totals.last_gift_at = occurred_at
+    totals.version += 1
+    totals.updated_at = utcnow()
+
+
+def _crossing(before: int, after: int) -> int:
+    """+1 when a balance becomes positive, -1 when it stops being positive, else 0."""
+    if before <= 0 < after:
+        return 1
+    if after <= 0 < before:
+        return -1
+    return 0
+
+
+# ------------------------------------------------------------------ totals from scratch
+
+
+@dataclass(frozen=True)
+class ComputedTotals:
+    raised_cents: int
+    gift_count: int
+    donor_count: int
+    last_gift_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TotalsDifference:
+    campaign_id: int
+    slug: str
+    field: str
+    stored: object
+    computed: object
+
+
+def compute_totals(session: Session) -> dict[int, ComputedTotals]:
+    """Recompute every campaign's totals straight from the ledger (slow, for checks only)."""
+    raised = dict(
+        session.execute(
+            select(LedgerEntry.campaign_id, func.sum(LedgerEntry.amount_cents))
+            .where(LedgerEntry.campaign_id.is_not(None))
+            .group_by(LedgerEntry.campaign_id)
+        ).all()
+    )
+    last = dict(
+        session.execute(
+            select(LedgerEntry.campaign_id, func.max(LedgerEntry.occurred_at))
+            .where(LedgerEntry.campaign_id.is_not(None), LedgerEntry.kind.in_(ARRIVAL_KINDS))
+            .group_by(LedgerEntry.campaign_id)
+        ).all()
+    )
+    per_gift = (
+        select(
+            LedgerEntry.campaign_id.label("campaign_id"),
+            Gift.donor_id.label("donor_id"),
+            func.sum(LedgerEntry.amount_cents).label("net"),
+        )
+        .join(Gift, Gift.id == LedgerEntry.gift_id)
+        .where(LedgerEntry.campaign_id.is_not(None))
+        .group_by(LedgerEntry.campaign_id, LedgerEntry.gift_id, Gift.donor_id)
+        .subquery()
+    )
+    gift_counts = dict(
+        session.execute(
+            select(per_gift.c.campaign_id, func.count())
+            .where(per_gift.c.net > 0)
+            .group_by(per_gift.c.campaign_id)
+        ).all()
+    )
+    anonymous_counts = dict(
+        session.execute(
+            select(per_gift.c.campaign_id, func.count())
+            .where(per_gift.c.net > 0, per_gift.c.donor_id.is_(None))
+            .group_by(per_gift.c.campaign_id)
+        ).all()
+    )
+    per_donor = (
+        select(per_gift.c.campaign_id, per_gift.c.donor_id, func.sum(per_gift.c.net).label("net"))
+        .where(per_gift.c.donor_id.is_not(None))
+        .group_by(per_gift.c.campaign_id, per_gift.c.donor_id)
+        .subquery()
+    )
+    donor_counts = dict(
+        session.execute(
+            select(per_donor.c.campaign_id, func.count())
+            .where(per_donor.c.net > 0)
+            .group_by(per_donor.c.campaign_id)
+        ).all()
+    )
+    result = {}
+    for campaign_id in session.scalars(select(Campaign.id)):
+        result[campaign_id] = ComputedTotals(
+            raised_cents=int(raised.get(campaign_id) or 0),
+            gift_count=int(gift_counts.get(campaign_id, 0)),
+            donor_count=int(donor_counts.get(campaign_id, 0)) + int(anonymous_counts.get(campaign_id, 0)),
+            last_gift_at=last.get(campaign_id),
+        )
+    return result
+
+
+def _donor_nets(session: Session) -> dict[tuple[int, int], int]:
+    rows = session.execute(
+        select(LedgerEntry.campaign_id, Gift.donor_id, func.sum(LedgerEntry.amount_cents))
+        .join(Gift, Gift.id == LedgerEntry.gift_id)
+        .where(LedgerEntry.campaign_id.is_not(None), Gift.donor_id.is_not(None))
+        .group_by(LedgerEntry.campaign_id, Gift.donor_id)
+    ).all()
+    return {(c, d): int(n) for c, d, n in rows}
+
+
+def verify_totals(session: Session) -> list[TotalsDifference]:
+    """Every difference between the stored totals and a recomputation from the ledger."""
+    computed = compute_totals(session)
+    slugs = dict(session.execute(select(Campaign.id, Campaign.slug)).all())
+    stored = {t.campaign_id: t for t in session.scalars(select(CampaignTotals))}
+    differences: list[TotalsDifference] = []
+    for campaign_id, want in computed.items():
+        have = stored.get(campaign_id)
+        for name in ("raised_cents", "gift_count", "donor_count", "last_gift_at"):
+            have_value = getattr(have, name) if have else (None if name == "last_gift_at" else 0)
+            want_value = getattr(want, name)
+            if have_value != want_value:
+                differences.append(TotalsDifference(campaign_id, slugs[campaign_id], name, have_value, want_value))
+    stored_nets = {
+        (r.campaign_id, r.donor_id): r.net_cents for r in session.scalars(select(CampaignDonorTotal))
+    }
+    wanted_nets = _donor_nets(session)
+    for key in sorted(set(stored_nets) | set(wanted_nets)):
+        if stored_nets.get(key, 0) != wanted_nets.get(key, 0):
+            differences.append(
+                TotalsDifference(
+                    key[0], slugs.get(key[0], "?"), f"donor {key[1]} net_cents",
+                    stored_nets.get(key, 0), wanted_nets.get(key, 0),
+                )
+            )
+    return differences
+
+
+def rebuild_totals(session: Session) -> None:
+    """Overwrite every cached total with a recomputation from the ledger (the ledger is the truth)."""
+    computed = compute_totals(session)
+    now = utcnow()
+    for campaign_id, want in computed.items():
+        totals = session.get(CampaignTotals, campaign_id, with_for_update=True)
+        if totals is None:
+            totals = CampaignTotals(campaign_id=campaign_id, version=0)
+            session.add(totals)
+        totals.raised_cents = want.raised_cents
+        totals.gift_count = want.gift_count
+        totals.donor_count = want.donor_count
+        totals.last_gift_at = want.last_gift_at
+        totals.version = (totals.version or 0) + 1
+        totals.updated_at = now
+    wanted_nets = _donor_nets(session)
+    for row in session.scalars(select(CampaignDonorTotal)):
+        row.net_cents = wanted_nets.pop((row.campaign_id, row.donor_id), 0)
+    for (campaign_id, donor_id), net in wanted_nets.items():
+        session.add(CampaignDonorTotal(campaign_id=campaign_id, donor_id=donor_id, net_cents=net))
+    session.flush()
+
+
+def recent_gift_count(session: Session, campaign_id: int, since: datetime) -> int:
+    """Gifts that arrived for a campaign since a moment (e.g. "12 gifts in the last hour")."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                LedgerEntry.campaign_id == campaign_id,
+                LedgerEntry.kind == EntryKind.GIFT,
+                LedgerEntry.occurred_at >= since,
+            )
+        )
+    )
+
+
+def ensure_totals(session: Session, campaign: Campaign) -> CampaignTotals:
+    """The totals row of a new campaign, created empty."""
+    totals = session.get(CampaignTotals, campaign.id)
+    if totals is None:
+        totals = CampaignTotals(campaign_id=campaign.id, raised_cents=0, gift_count=0, donor_count=0, version=0)
+        session.add(totals)
+        session.flush()
+    return totals
+

@@ -1,0 +1,381 @@
+"""Typed SQLAlchemy models: campaigns, donors, gifts and their ledger, and the supporting tables."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base, UTCDateTime, utcnow
+
+
+def _enum(enum_cls: type[StrEnum]) -> Enum:
+    """Store a StrEnum as its plain string value (portable across SQLite and PostgreSQL)."""
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        length=24,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    CLOSED = "closed"
+    ARCHIVED = "archived"
+
+
+class GiftChannel(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    EVENT = "event"
+
+
+class GiftMethod(StrEnum):
+    CARD = "card"
+    BANK = "bank"
+    CHECK = "check"
+    CASH = "cash"
+    STOCK = "stock"
+    IN_KIND = "in_kind"
+    DAF = "daf"
+    OTHER = "other"
+
+
+class EntryKind(StrEnum):
+    """What a ledger entry is; every kind but GIFT points at the gift it adjusts."""
+
+    GIFT = "gift"
+    CORRECTION = "correction"
+    VOID = "void"
+    REFUND = "refund"
+    DISPUTE = "dispute"
+    DISPUTE_WON = "dispute_won"
+    REASSIGN_OUT = "reassign_out"
+    REASSIGN_IN = "reassign_in"
+
+
+class DonorKind(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+
+
+class DedicationKind(StrEnum):
+    HONOUR = "honour"
+    MEMORY = "memory"
+
+
+class PlanStatus(StrEnum):
+    INCOMPLETE = "incomplete"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    UNPAID = "unpaid"
+    PAUSED = "paused"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+    BOARD = "board"
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint("goal_cents > 0", name="goal_positive"),
+        CheckConstraint(
+            "stretch_goal_cents IS NULL OR stretch_goal_cents > goal_cents", name="stretch_above_goal"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    story_md: Mapped[str] = mapped_column(Text, default="")
+    goal_cents: Mapped[int] = mapped_column(BigInteger)
+    stretch_goal_cents: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus), default=CampaignStatus.DRAFT)
+    # Suggested amounts in cents, smallest first, e.g. [2500, 5000, 10000].
+    suggested_amounts: Mapped[list[int]] = mapped_column(JSON, default=list)
+    cover_image: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    totals: Mapped[CampaignTotals] = relationship(back_populates="campaign", uselist=False)
+    events: Mapped[list[CommunityEvent]] = relationship(back_populates="campaign")
+
+
+class CampaignTotals(Base):
+    """Cached totals of a campaign's ledger, changed in the same transaction as each entry."""
+
+    __tablename__ = "campaign_totals"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    raised_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    gift_count: Mapped[int] = mapped_column(Integer, default=0)
+    donor_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_gift_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped on every change: the ETag of the progress API and the cheap "anything new?" check.
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="totals")
+
+
+class CampaignDonorTotal(Base):
+    """Net giving of one donor to one campaign, so the distinct-donor count updates in O(1)."""
+
+    __tablename__ = "campaign_donor_totals"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id"), primary_key=True)
+    net_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Donor(Base):
+    __tablename__ = "donors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[DonorKind] = mapped_column(_enum(DonorKind), default=DonorKind.PERSON)
+    name: Mapped[str] = mapped_column(String(200))
+    # Normalised (trimmed, lower-cased); unique where present.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    address_line1: Mapped[str | None] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    country: Mapped[str | None] = mapped_column(String(2))
+    anonymous_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id"))
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CommunityEvent(Base):
+    """A fundraiser hosted by friends of the organisation (e.g. a company's cookie walk)."""
+
+    __tablename__ = "community_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    host_name: Mapped[str] = mapped_column(String(200))
+    # The organisation (or person) credited with the proceeds.
+    host_donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id"))
+    event_date: Mapped[date] = mapped_column(Date)
+    place: Mapped[str] = mapped_column(String(200), default="")
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="events")
+    host_donor: Mapped[Donor | None] = relationship()
+
+
+class RecurringPlan(Base):
+    """A monthly gift (a Stripe Subscription); each paid instalment is its own Gift."""
+
+    __tablename__ = "recurring_plans"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    interval: Mapped[str] = mapped_column(String(10), default="month")
+    status: Mapped[PlanStatus] = mapped_column(_enum(PlanStatus), default=PlanStatus.INCOMPLETE)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Last Stripe event time applied, so an older event never overwrites a newer status.
+    stripe_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    donor: Mapped[Donor | None] = relationship()
+    campaign: Mapped[Campaign | None] = relationship()
+
+
+class Gift(Base):
+    """One gift as received. Its amount never changes: adjustments are LedgerEntry rows."""
+
+    __tablename__ = "gifts"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("fee_cents IS NULL OR fee_cents >= 0", name="fee_not_negative"),
+        CheckConstraint(
+            "goods_value_cents IS NULL OR goods_value_cents >= 0", name="goods_value_not_negative"
+        ),
+        Index("ix_gifts_campaign_received", "campaign_id", "received_at"),
+        Index("ix_gifts_donor_received", "donor_id", "received_at"),
+        Index("ix_gifts_is_sample", "is_sample"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Campaign it was first given to (None: unattributed, waiting for staff).
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("community_events.id"))
+    recurring_plan_id: Mapped[int | None] = mapped_column(ForeignKey("recurring_plans.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[GiftChannel] = mapped_column(_enum(GiftChannel))
+    method: Mapped[GiftMethod] = mapped_column(_enum(GiftMethod))
+    # What a person reads: a check number, a Stripe object id.
+    reference: Mapped[str | None] = mapped_column(String(255))
+    # What makes a second arrival of the same gift a no-op ("stripe:pi_...", "import:...").
+    source_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    fee_cents: Mapped[int | None] = mapped_column(BigInteger)
+    is_anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    show_amount: Mapped[bool] = mapped_column(Boolean, default=False)
+    dedication_kind: Mapped[DedicationKind | None] = mapped_column(_enum(DedicationKind))
+    dedication_name: Mapped[str | None] = mapped_column(String(200))
+    dedication_notify_email: Mapped[str | None] = mapped_column(String(254))
+    public_comment: Mapped[str | None] = mapped_column(String(1000))
+    comment_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    private_note: Mapped[str | None] = mapped_column(Text)
+    # In-kind description; goods_value is the fair value of anything the donor received back.
+    description: Mapped[str | None] = mapped_column(String(500))
+    goods_value_cents: Mapped[int | None] = mapped_column(BigInteger)
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    campaign: Mapped[Campaign | None] = relationship()
+    donor: Mapped[Donor | None] = relationship()
+    event: Mapped[CommunityEvent | None] = relationship()
+    recurring_plan: Mapped[RecurringPlan | None] = relationship()
+    entries: Mapped[list[LedgerEntry]] = relationship(
+        back_populates="gift", order_by="LedgerEntry.id"
+    )
+
+    @property
+    def net_cents(self) -> int | None:
+        return None if self.fee_cents is None else self.amount_cents - self.fee_cents
+
+
+class LedgerEntry(Base):
+    """One signed movement of money for a campaign. Append-only: the source of every total."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount_cents <> 0", name="amount_not_zero"),
+        Index("ix_ledger_entries_campaign_occurred", "campaign_id", "occurred_at"),
+        Index("ix_ledger_entries_gift", "gift_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    kind: Mapped[EntryKind] = mapped_column(_enum(EntryKind))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    reference: Mapped[str | None] = mapped_column(String(255))
+    # Idempotency for adjustments that arrive from outside (Stripe refund and dispute ids).
+    source_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    gift: Mapped[Gift] = relationship(back_populates="entries")
+
+
+class StripeEvent(Base):
+    """Every Stripe webhook event id we have processed, stored once."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    object_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(200), default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditLog(Base):
+    """Who changed what, when, with the before and after; the app never edits these rows."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(100))
+    object_type: Mapped[str] = mapped_column(String(50))
+    object_id: Mapped[str] = mapped_column(String(50))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+
+    user: Mapped[User | None] = relationship()
+
+
+__all__ = [
+    "AuditLog",
+    "Campaign",
+    "CampaignDonorTotal",
+    "CampaignStatus",
+    "CampaignTotals",
+    "CommunityEvent",
+    "DedicationKind",
+    "Donor",
+    "DonorKind",
+    "EntryKind",
+    "Gift",
+    "GiftChannel",
+    "GiftMethod",
+    "LedgerEntry",
+    "PlanStatus",
+    "RecurringPlan",
+    "Role",
+    "StripeEvent",
+    "User",
+]

@@ -1,0 +1,67 @@
+"""Jinja filters and globals: money, dates in the organisation's time zone, org settings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from babel.dates import format_date, format_datetime
+from flask import Flask
+from sqlalchemy import exists, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from .db import get_session
+from .models import Gift
+from .money import format_money
+from .settings import current_settings
+
+
+def money(cents: int | None, currency: str = "USD", whole: bool = False) -> str:
+    if cents is None:
+        return ""
+    return format_money(cents, currency, current_settings().locale, whole=whole)
+
+
+def local_date(value: datetime | date | None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    settings = current_settings()
+    if isinstance(value, datetime):
+        value = value.astimezone(settings.tz).date()
+    return format_date(value, format=fmt, locale=settings.locale)
+
+
+def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    settings = current_settings()
+    return format_datetime(value, format=fmt, tzinfo=settings.tz, locale=settings.locale)
+
+
+def _globals() -> dict:
+    settings = current_settings()
+    return {
+        "org": {
+            "name": settings.org_name,
+            "legal_name": settings.org_legal_name,
+            "fiscal_sponsor": settings.org_fiscal_sponsor,
+            "tax_id": settings.org_tax_id,
+        },
+        "has_sample_data": has_sample_data,
+    }
+
+
+def has_sample_data() -> bool:
+    """Whether demo gifts are in the database (pages then say so); an indexed EXISTS."""
+    try:
+        return bool(get_session().scalar(select(exists().where(Gift.is_sample.is_(True)))))
+    except SQLAlchemyError:
+        # Error pages render this too; a database outage must not break them.
+        get_session().rollback()
+        return False
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(money, "money")
+    app.add_template_filter(local_date, "local_date")
+    app.add_template_filter(local_datetime, "local_datetime")
+    app.context_processor(_globals)

@@ -1,0 +1,50 @@
+"""flask seed-demo, verify-totals and db commands."""
+
+from sqlalchemy import func, select
+
+from fundraiser.models import Campaign, CampaignTotals, CommunityEvent, Gift
+
+
+def test_seed_demo_loads_the_organisation_once(runner, session):
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    counts = (
+        session.scalar(select(func.count()).select_from(Campaign)),
+        session.scalar(select(func.count()).select_from(Gift)),
+        session.scalar(select(func.count()).select_from(CommunityEvent)),
+    )
+    second = runner.invoke(args=["seed-demo"])
+    assert "0 campaign(s) and 0 sample gift(s) added" in second.output
+    session.expire_all()
+    assert counts == (
+        session.scalar(select(func.count()).select_from(Campaign)),
+        session.scalar(select(func.count()).select_from(Gift)),
+        session.scalar(select(func.count()).select_from(CommunityEvent)),
+    )
+    assert counts[0] == 4 and counts[1] > 300 and counts[2] == 1
+    slugs = set(session.scalars(select(Campaign.slug)))
+    assert {"five-year-anniversary", "restrained-and-secluded-documentary", "giving-tuesday",
+            "support-our-mission"} == slugs
+    assert session.scalar(select(func.count()).select_from(Gift).where(Gift.is_sample.is_(False))) == 0
+    assert runner.invoke(args=["verify-totals"]).exit_code == 0
+
+
+def test_verify_totals_exits_1_and_names_the_difference(runner, session):
+    runner.invoke(args=["seed-demo"])
+    totals = session.scalar(
+        select(CampaignTotals).join(Campaign).where(Campaign.slug == "giving-tuesday")
+    )
+    totals.raised_cents += 100
+    session.commit()
+    result = runner.invoke(args=["verify-totals"])
+    assert result.exit_code == 1
+    assert "giving-tuesday: raised_cents" in result.output
+    fixed = runner.invoke(args=["verify-totals", "--fix"])
+    assert fixed.exit_code == 0
+    assert runner.invoke(args=["verify-totals"]).exit_code == 0
+
+
+def test_db_current_reports_no_pending_migrations(runner):
+    result = runner.invoke(args=["db", "current"])
+    assert result.exit_code == 0
+    assert "No pending migrations." in result.output

@@ -1,0 +1,58 @@
+"""Settings: defaults for a newcomer, refusals for an unsafe production set-up."""
+
+import pytest
+
+from fundraiser.config import ConfigError, load_settings
+
+
+def test_defaults_use_embedded_sqlite_and_a_kept_secret(tmp_path):
+    settings = load_settings({}, tmp_path)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'fundraiser.sqlite3'}"
+    assert settings.database_url_is_default and settings.auto_seed_demo
+    again = load_settings({}, tmp_path)
+    assert settings.secret_key == again.secret_key and len(settings.secret_key) >= 48
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert settings.org_tax_id == "27-6601178"
+
+
+def test_database_url_set_means_no_auto_seed_and_psycopg(tmp_path):
+    settings = load_settings({"DATABASE_URL": "postgresql://u@h/db"}, tmp_path)
+    assert settings.database_url == "postgresql+psycopg://u@h/db"
+    assert not settings.auto_seed_demo
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({}, "SECRET_KEY must be set"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY is too short"),
+        ({"SECRET_KEY": "x" * 40, "BASE_URL": "http://example.org"}, "BASE_URL must start with https"),
+        ({"SECRET_KEY": "x" * 40, "BASE_URL": "https://e.org"}, "AUTO_SEED_DEMO must be off"),
+    ],
+)
+def test_production_refuses_unsafe_settings_and_names_them(tmp_path, env, setting):
+    with pytest.raises(ConfigError, match=setting):
+        load_settings({"FUNDRAISER_ENV": "production", **env}, tmp_path)
+
+
+def test_production_with_safe_settings_starts(tmp_path):
+    settings = load_settings(
+        {"FUNDRAISER_ENV": "production", "SECRET_KEY": "x" * 40, "BASE_URL": "https://give.example.org",
+         "DATABASE_URL": "postgresql://u@h/db"},
+        tmp_path,
+    )
+    assert settings.is_production
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FUNDRAISER_ENV": "staging"}, "FUNDRAISER_ENV must be"),
+        ({"ORG_TIMEZONE": "Mars/Olympus"}, "not a known time zone"),
+        ({"DONATION_MIN_CENTS": "five"}, "DONATION_MIN_CENTS must be a whole number"),
+        ({"AUTO_SEED_DEMO": "maybe"}, "AUTO_SEED_DEMO must be true or false"),
+    ],
+)
+def test_bad_values_are_named(tmp_path, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env, tmp_path)

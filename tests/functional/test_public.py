@@ -1,0 +1,109 @@
+"""Public pages as a visitor sees them."""
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from fundraiser import ledger
+from fundraiser.db import utcnow
+from fundraiser.models import CampaignStatus
+from tests.factories import give, make_campaign, make_donor, make_event
+
+
+def test_home_lists_only_active_campaigns_with_their_bars(client, session):
+    active = make_campaign(session, title="Giving Tuesday", goal_cents=2_500_000)
+    make_campaign(session, title="Secret draft", status=CampaignStatus.DRAFT)
+    make_campaign(session, title="Old one", status=CampaignStatus.CLOSED)
+    give(session, active, 1_234_000)
+    session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert "Giving Tuesday" in html
+    assert "Secret draft" not in html and "Old one" not in html
+    assert 'aria-valuetext="$12,340 of $25,000 raised (49.3%)"' in html
+
+
+def test_campaign_page_shows_story_progress_and_days_left(client, session):
+    campaign = make_campaign(
+        session, story_md="We **care**.\n\n<script>alert(1)</script>", ends_at=utcnow() + timedelta(days=5, hours=1)
+    )
+    give(session, campaign, 5000, donor=make_donor(session))
+    session.commit()
+    html = client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
+    assert "<strong>care</strong>" in html
+    assert "<script>alert(1)</script>" not in html
+    assert re.search(r"6\s+days", html)
+    assert 'role="progressbar"' in html and 'aria-valuenow="50.0"' in html
+    assert "$50 of $10,000 raised" in html
+
+
+def test_draft_and_archived_campaigns_are_not_found(client, session):
+    draft = make_campaign(session, status=CampaignStatus.DRAFT)
+    archived = make_campaign(session, status=CampaignStatus.ARCHIVED)
+    session.commit()
+    for slug in (draft.slug, archived.slug, "no-such-campaign"):
+        response = client.get(f"/campaigns/{slug}")
+        assert response.status_code == 404
+        assert "We couldn't find that page" in response.get_data(as_text=True)
+
+
+def test_closed_campaign_shows_final_totals_and_no_way_to_give(client, session):
+    campaign = make_campaign(session, status=CampaignStatus.CLOSED, ends_at=utcnow() - timedelta(days=3))
+    give(session, campaign, 75000)
+    session.commit()
+    html = client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
+    assert "This campaign has closed. Final total: <strong>$750.00</strong>" in html
+    assert "Give to this campaign" not in html
+
+
+def test_supporters_honour_anonymity_and_amount_choices(client, session):
+    campaign = make_campaign(session)
+    give(session, campaign, 10000, donor=make_donor(session, name="Visible Vera"), show_amount=True,
+         public_comment="For the kids <b>now</b>")
+    give(session, campaign, 20000, donor=make_donor(session, name="Hidden Hank"), is_anonymous=True)
+    give(session, campaign, 30000, donor=make_donor(session, name="Quiet Quinn"), show_amount=False)
+    refunded = give(session, campaign, 40000, donor=make_donor(session, name="Refunded Rita"))
+    ledger.refund_gift(session, refunded, 40000)
+    session.commit()
+    html = client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
+    assert "Visible Vera</strong> · $100.00" in html
+    assert "Hidden Hank" not in html and "Anonymous" in html
+    assert "Quiet Quinn</strong> <span" in html and "$300.00" not in html
+    assert "Refunded Rita" not in html
+    assert "For the kids &lt;b&gt;now&lt;/b&gt;" in html
+
+
+def test_campaign_page_lists_community_events_with_proceeds(client, session):
+    campaign = make_campaign(session)
+    host = make_donor(session, name="Keystone RV Customer Service Team", kind="organisation")
+    event = make_event(session, campaign, name="Holiday Cookie Walk", host_name="Keystone RV", host_donor_id=host.id)
+    give(session, campaign, 41250, donor=host, event_id=event.id, channel="event", method="cash")
+    session.commit()
+    html = client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
+    assert "Holiday Cookie Walk" in html and "Raised <strong>$412.50</strong>" in html
+
+
+def test_empty_campaign_invites_the_first_gift(client, session):
+    campaign = make_campaign(session)
+    session.commit()
+    html = client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
+    assert "Be the first to give" in html
+    assert 'aria-valuetext="$0 of $10,000 raised (0.0%)"' in html
+
+
+@pytest.mark.parametrize("path", ["/", "/campaigns/nope", "/api/campaigns/nope/progress"])
+def test_every_response_carries_security_headers(client, path):
+    response = client.get(path)
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_server_errors_get_a_friendly_page_without_internals(app, client):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = client.get("/boom")
+    assert response.status_code == 500
+    text = response.get_data(as_text=True)
+    assert "Something went wrong" in text and "secret internals" not in text
