@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 from dotenv import load_dotenv
 from flask import Flask
 
-from . import cli, db, errors, schema, security, templating
+from . import cli, db, errors, extensions, schema, security, templating
 from .config import load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     settings = load_settings(environ, Path(app.instance_path))
     register_settings(app, settings)
     db.init_app(app, settings.database_url)
+    register_extensions(app)
     register_blueprints(app)
     templating.init_app(app)
     security.init_app(app)
@@ -47,15 +49,24 @@ def register_settings(app: Flask, settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session, so long forms don't fail
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         TESTING=settings.env == "testing",
     )
 
 
+def register_extensions(app: Flask) -> None:
+    """Initialise the unbound extensions."""
+    extensions.csrf.init_app(app)
+
+
 def register_blueprints(app: Flask) -> None:
     """One blueprint per audience."""
     from .api.views import bp as api_bp
+    from .auth.views import bp as auth_bp
     from .public.views import bp as public_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(auth_bp)

@@ -9,7 +9,9 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from .db import get_session
+from .auth.users import AccountError, create_user
 from .ledger import rebuild_totals, verify_totals
+from .models import Role
 
 
 @click.command("verify-totals")
@@ -44,9 +46,30 @@ def seed_demo_command() -> None:
     click.echo(report)
 
 
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--name", default="", help="The person's name, as the console shows it.")
+@click.option(
+    "--password", envvar="FUNDRAISER_USER_PASSWORD", prompt=True, hide_input=True, confirmation_prompt=True,
+    help="Prompted for when not given; scripts can set FUNDRAISER_USER_PASSWORD.",
+)
+@with_appcontext
+def create_user_command(email: str, role: str, name: str, password: str) -> None:
+    """Create a sign-in account with a role: admin, staff or board."""
+    session = get_session()
+    try:
+        user = create_user(session, email, role, password, name=name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(f"Created {user.role} account for {user.email}.")
+
+
 def init_app(app: Flask) -> None:
     from .schema import db_cli
 
     app.cli.add_command(db_cli)
+    app.cli.add_command(create_user_command)
     app.cli.add_command(verify_totals_command)
     app.cli.add_command(seed_demo_command)

@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import exists, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from .auth.access import current_user
 from .db import get_session
 from .models import Gift
 from .money import format_money
@@ -47,6 +48,7 @@ def _globals() -> dict:
             "tax_id": settings.org_tax_id,
         },
         "has_sample_data": has_sample_data,
+        "current_user": current_user,
     }
 
 

@@ -1,0 +1,56 @@
+"""Who is signed in, and the role check every staff and board view goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import abort, g, redirect, request, session, url_for
+
+from ..db import get_session
+from ..models import Role, User
+
+SESSION_KEY = "user_id"
+
+
+def current_user() -> User | None:
+    """The signed-in, active user of this request, or None."""
+    if "current_user" not in g:
+        user_id = session.get(SESSION_KEY)
+        user = get_session().get(User, user_id) if user_id is not None else None
+        g.current_user = user if user is not None and user.is_active else None
+    return g.current_user
+
+
+def sign_in(user: User) -> None:
+    session.clear()  # a fresh session on sign-in prevents session fixation
+    session[SESSION_KEY] = user.id
+    session.permanent = True
+    g.current_user = user
+
+
+def sign_out() -> None:
+    session.clear()
+    g.current_user = None
+
+
+def roles_required(*roles: Role) -> Callable:
+    """Only these roles may open the view: visitors go to sign-in, other roles get 403."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if user.role not in roles:
+                abort(403, description="Your account doesn't have access to this page.")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+STAFF_ROLES = (Role.ADMIN, Role.STAFF)
+VIEW_ROLES = (Role.ADMIN, Role.STAFF, Role.BOARD)

@@ -1,0 +1,97 @@
+"""Sign-in, sign-out, CSRF and the role decorator."""
+
+import re
+
+import pytest
+
+from fundraiser.auth.access import roles_required
+from fundraiser.auth.users import AccountError, create_user
+from fundraiser.models import Role, User
+
+
+@pytest.fixture
+def csrf_app(make_app):
+    """An app with CSRF checks on, as in production."""
+    app = make_app()
+    app.config["WTF_CSRF_ENABLED"] = True
+    return app
+
+
+def _token(html: str) -> str:
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def test_create_user_cli_makes_an_account_that_can_sign_in(runner, session, app):
+    result = runner.invoke(
+        args=["create-user", "Volunteer@Example.org", "--role", "staff"],
+        env={"FUNDRAISER_USER_PASSWORD": "correct horse battery"},
+    )
+    assert result.exit_code == 0, result.output
+    user = session.query(User).one()
+    assert user.email == "volunteer@example.org" and user.role == Role.STAFF
+    assert user.password_hash.startswith("$argon2id$")
+
+
+def test_create_user_refuses_short_passwords_and_duplicates(session):
+    with pytest.raises(AccountError, match="at least 12"):
+        create_user(session, "a@example.org", "staff", "short")
+    create_user(session, "a@example.org", "staff", "long enough password")
+    with pytest.raises(AccountError, match="already an account"):
+        create_user(session, "A@example.org ", "board", "long enough password")
+
+
+def test_sign_in_and_out_with_csrf(csrf_app, session):
+    create_user(session, "staff@example.org", "staff", "a very good password")
+    session.commit()
+    client = csrf_app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    refused = client.post("/login", data={"email": "staff@example.org", "password": "a very good password"})
+    assert refused.status_code == 400  # no CSRF token
+    wrong = client.post("/login", data={"csrf_token": _token(page), "email": "staff@example.org", "password": "nope nope nope"})
+    assert wrong.status_code == 401
+    assert "match an active account" in wrong.get_data(as_text=True)
+    ok = client.post(
+        "/login?next=/campaigns/x",
+        data={"csrf_token": _token(page), "email": "STAFF@example.org", "password": "a very good password"},
+    )
+    assert ok.status_code == 302 and ok.headers["Location"] == "/campaigns/x"
+    home = client.get("/").get_data(as_text=True)
+    assert "Sign out" in home
+    client.post("/logout", data={"csrf_token": _token(home)})
+    assert "Sign out" not in client.get("/").get_data(as_text=True)
+
+
+def test_next_never_leaves_the_site(client, session):
+    create_user(session, "b@example.org", "board", "a very good password")
+    session.commit()
+    response = client.post(
+        "/login?next=//evil.example/x", data={"email": "b@example.org", "password": "a very good password"}
+    )
+    assert response.status_code == 302 and "evil" not in response.headers["Location"]
+
+
+def test_deactivated_user_cannot_sign_in(client, session):
+    user = create_user(session, "c@example.org", "staff", "a very good password")
+    user.is_active = False
+    session.commit()
+    response = client.post("/login", data={"email": "c@example.org", "password": "a very good password"})
+    assert response.status_code == 401
+
+
+def test_roles_required_redirects_visitors_and_forbids_other_roles(app, session):
+    @app.get("/only-admins")
+    @roles_required(Role.ADMIN)
+    def only_admins():
+        return "secret"
+
+    create_user(session, "board@example.org", "board", "a very good password")
+    create_user(session, "admin@example.org", "admin", "a very good password")
+    session.commit()
+    client = app.test_client()
+    visitor = client.get("/only-admins")
+    assert visitor.status_code == 302 and visitor.headers["Location"].startswith("/login?next=/only-admins")
+    client.post("/login", data={"email": "board@example.org", "password": "a very good password"})
+    assert client.get("/only-admins").status_code == 403
+    client.post("/logout")
+    client.post("/login", data={"email": "admin@example.org", "password": "a very good password"})
+    assert client.get("/only-admins").get_data(as_text=True) == "secret"
