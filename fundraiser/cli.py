@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from .db import get_session
+from .backup import BackupError, backup, default_backup_path, restore
+from .db import get_engine, get_session, utcnow
 from .auth.users import AccountError, create_user
 from .ledger import rebuild_totals, verify_totals
 from .models import Role
@@ -66,10 +68,44 @@ def create_user_command(email: str, role: str, name: str, password: str) -> None
     click.echo(f"Created {user.role} account for {user.email}.")
 
 
+@click.command("backup")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@with_appcontext
+def backup_command(path: Path | None) -> None:
+    """Back up the database (default: instance/backups/fundraiser-<time>)."""
+    engine = get_engine()
+    target = path or default_backup_path(engine, Path(current_app.instance_path) / "backups", utcnow())
+    try:
+        backup(engine, target)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Backup written to {target}")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="Don't ask for confirmation.")
+@with_appcontext
+def restore_command(path: Path, yes: bool) -> None:
+    """Replace the database with a backup, then check every total against the ledger."""
+    if not yes:
+        click.confirm("This replaces everything in the database with the backup. Stop the app first. Continue?", abort=True)
+    try:
+        restore(get_engine(), path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    differences = verify_totals(get_session())
+    if differences:
+        raise click.ClickException(f"Restored, but {len(differences)} total(s) differ from the ledger; run verify-totals.")
+    click.echo(f"Restored {path}; all campaign totals match the ledger.")
+
+
 def init_app(app: Flask) -> None:
     from .schema import db_cli
 
     app.cli.add_command(db_cli)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
     app.cli.add_command(verify_totals_command)
     app.cli.add_command(seed_demo_command)

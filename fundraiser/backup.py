@@ -1,0 +1,95 @@
+"""Backups: SQLite through its online backup API, PostgreSQL through pg_dump / pg_restore."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+
+class BackupError(RuntimeError):
+    """A backup or restore that could not be done; the message says what to check."""
+
+
+def default_backup_path(engine: Engine, folder: Path, now: datetime) -> Path:
+    suffix = ".sqlite3" if engine.dialect.name == "sqlite" else ".pgdump"
+    return folder / f"fundraiser-{now:%Y%m%d-%H%M%S}{suffix}"
+
+
+def backup(engine: Engine, target: Path) -> Path:
+    """Write a consistent copy of the database to `target` while the app keeps running."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        raise BackupError(f"{target} already exists; choose a new file name.")
+    if engine.dialect.name == "sqlite":
+        # The online backup API copies a consistent snapshot even while others write.
+        raw = engine.raw_connection()
+        try:
+            with sqlite3.connect(target) as dest:
+                raw.driver_connection.backup(dest)
+            dest.close()
+        finally:
+            raw.close()
+        return target
+    if engine.dialect.name == "postgresql":
+        _run(["pg_dump", "--format=custom", "--no-owner", f"--file={target}", _libpq_url(engine)], "pg_dump")
+        return target
+    raise BackupError(f"Backups are not supported for {engine.dialect.name}.")
+
+
+def restore(engine: Engine, source: Path) -> None:
+    """Replace the database's contents with a backup made by `backup()`."""
+    if not source.is_file():
+        raise BackupError(f"{source} is not a file.")
+    if engine.dialect.name == "sqlite":
+        _check_sqlite_backup(source)
+        raw = engine.raw_connection()
+        try:
+            with sqlite3.connect(source) as src:
+                src.backup(raw.driver_connection)
+            src.close()
+        finally:
+            raw.close()
+        return
+    if engine.dialect.name == "postgresql":
+        engine.dispose()  # our own idle connections would otherwise hold locks on the tables
+        _run(
+            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
+             f"--dbname={_libpq_url(engine)}", str(source)],
+            "pg_restore",
+        )
+        return
+    raise BackupError(f"Restore is not supported for {engine.dialect.name}.")
+
+
+def _check_sqlite_backup(source: Path) -> None:
+    try:
+        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as conn:
+            if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise BackupError(f"{source} is damaged (SQLite integrity check failed).")
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{source} is not a SQLite database ({exc}).") from None
+    if not {"alembic_version", "gifts", "ledger_entries"} <= tables:
+        raise BackupError(f"{source} is not a Fundraiser backup (its tables are missing).")
+
+
+def _libpq_url(engine: Engine) -> str:
+    """The engine's URL in the form pg_dump understands (no +psycopg driver part)."""
+    url = make_url(engine.url.render_as_string(hide_password=False)).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def _run(command: list[str], tool: str) -> None:
+    if shutil.which(tool) is None:
+        raise BackupError(f"{tool} is not installed; install the PostgreSQL client tools (e.g. apt-get install postgresql-client).")
+    result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    if result.returncode != 0:
+        raise BackupError(f"{tool} failed: {result.stderr.strip()[:500]}")
