@@ -100,6 +100,22 @@ def restore_command(path: Path, yes: bool) -> None:
     click.echo(f"Restored {path}; all campaign totals match the ledger.")
 
 
+@click.command("doctor")
+@with_appcontext
+def doctor_command() -> None:
+    """Check the configuration (database, migrations, secrets, addresses) and say what to fix."""
+    from .doctor import run_checks
+
+    findings = run_checks(current_app._get_current_object())
+    for f in findings:
+        click.echo(f"{'ok ' if f.ok else 'FIX'}  {f.check}: {f.message}")
+    problems = [f for f in findings if not f.ok]
+    if problems:
+        click.echo(f"{len(problems)} thing(s) to fix.")
+        sys.exit(1)
+    click.echo("Everything checked is in order.")
+
+
 def init_app(app: Flask) -> None:
     from .schema import db_cli
 
@@ -107,5 +123,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(doctor_command)
     app.cli.add_command(verify_totals_command)
     app.cli.add_command(seed_demo_command)

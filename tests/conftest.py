@@ -39,7 +39,11 @@ def database_url(tmp_path_factory) -> Iterator[str]:
 
 
 def _wipe(app: Flask) -> None:
-    engine = app.extensions["fundraiser.engine"]
+    wipe_engine(app.extensions["fundraiser.engine"])
+
+
+def wipe_engine(engine) -> None:
+    """Empty every table, keeping the schema."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
@@ -73,10 +77,13 @@ def make_app(database_url, tmp_path) -> Iterator:
         return app
 
     yield factory
-    if apps:
-        _wipe(apps[0])
     for app in apps:
         app.extensions["fundraiser.engine"].dispose()
+    if apps:
+        # Wipe the shared test database even when a test pointed its app elsewhere.
+        engine = make_engine(database_url)
+        wipe_engine(engine)
+        engine.dispose()
 
 
 @pytest.fixture
