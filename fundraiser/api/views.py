@@ -24,3 +24,9 @@ def progress(slug: str):
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Access-Control-Expose-Headers"] = "ETag"
     return response.make_conditional(request)
+
+
+@bp.get("/health")
+def health():
+    """Liveness for load balancers and uptime checks: answers without touching the database."""
+    return jsonify({"status": "ok"})
