@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import cli, db, errors, extensions, schema, security, templating
 from .config import load_settings
@@ -30,6 +31,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         app.instance_path = environ["FUNDRAISER_INSTANCE_PATH"]
     settings = load_settings(environ, Path(app.instance_path))
     register_settings(app, settings)
+    register_proxy(app, settings.proxy_count)
     db.init_app(app, settings.database_url)
     register_extensions(app)
     register_blueprints(app)
@@ -54,6 +56,12 @@ def register_settings(app: Flask, settings) -> None:
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         TESTING=settings.env == "testing",
     )
+
+
+def register_proxy(app: Flask, hops: int) -> None:
+    """Trust X-Forwarded-For/-Proto/-Host from exactly `hops` reverse proxies, and no one else."""
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
 
 
 def register_extensions(app: Flask) -> None:

@@ -45,6 +45,8 @@ class Settings:
     auto_seed_demo: bool
     donation_min_cents: int
     donation_max_cents: int
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
+    proxy_count: int
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -131,8 +133,11 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         auto_seed_demo=_bool(env, "AUTO_SEED_DEMO", db_default),
         donation_min_cents=_int(env, "DONATION_MIN_CENTS", 500),
         donation_max_cents=_int(env, "DONATION_MAX_CENTS", 2_500_000),
+        proxy_count=_int(env, "PROXY_COUNT", 0),
         extra=dict(env),
     )
+    if not 0 <= settings.proxy_count <= 5:
+        raise ConfigError("PROXY_COUNT must be between 0 and 5 (the number of reverse proxies in front of the app).")
     if settings.donation_min_cents <= 0 or settings.donation_max_cents < settings.donation_min_cents:
         raise ConfigError("DONATION_MIN_CENTS must be positive and not above DONATION_MAX_CENTS.")
     if settings.is_production:
