@@ -73,8 +73,10 @@ def register_blueprints(app: Flask) -> None:
     """One blueprint per audience."""
     from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
+    from .payments.views import bp as stripe_bp
     from .public.views import bp as public_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(stripe_bp)

@@ -116,6 +116,27 @@ def doctor_command() -> None:
     click.echo("Everything checked is in order.")
 
 
+@click.command("send-receipts")
+@with_appcontext
+def send_receipts_command() -> None:
+    """Send receipts and notices waiting in the outbox (run from cron every few minutes)."""
+    from .db import new_session
+    from .receipts import Mailer, send_due
+
+    sent, failed = send_due(new_session, Mailer(current_app.extensions["fundraiser.settings"]))
+    click.echo(f"Sent {sent} message(s)." + (f" {failed} could not be sent yet; they will be retried." if failed else ""))
+
+
+@click.command("fill-fees")
+@with_appcontext
+def fill_fees_command() -> None:
+    """Look up Stripe processing fees for online gifts that don't have one yet."""
+    from .payments.fees import fill_fees
+
+    filled, missing = fill_fees()
+    click.echo(f"Filled in {filled} fee(s); {missing} not available from Stripe yet.")
+
+
 def init_app(app: Flask) -> None:
     from .schema import db_cli
 
@@ -124,5 +145,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(doctor_command)
+    app.cli.add_command(send_receipts_command)
+    app.cli.add_command(fill_fees_command)
     app.cli.add_command(verify_totals_command)
     app.cli.add_command(seed_demo_command)

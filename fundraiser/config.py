@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal, InvalidOperation
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +48,31 @@ class Settings:
     donation_max_cents: int
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     proxy_count: int
+    # Online giving (Stripe). Empty keys mean online giving is not set up yet.
+    stripe_secret_key: str = ""
+    stripe_publishable_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = ""
+    stripe_checkout_only: bool = False
+    # Processing fee a donor may choose to cover: percent in basis points (220 = 2.2%) plus fixed cents.
+    fee_percent_bps: int = 220
+    fee_fixed_cents: int = 30
+    # Email. No SMTP_HOST: messages are written to the instance folder's outbox/ instead.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: str = "starttls"
+    mail_from: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def stripe_enabled(self) -> bool:
+        return bool(self.stripe_secret_key and self.stripe_publishable_key)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -95,6 +116,31 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false (got {raw!r}).")
 
 
+def _percent_bps(raw: str) -> int:
+    """"2.2" (percent) -> 220 basis points, exactly."""
+    try:
+        value = Decimal(raw.strip().rstrip("%"))
+    except InvalidOperation:
+        raise ConfigError(f"FEE_PERCENT must be a percentage like 2.2 (got {raw!r}).") from None
+    bps = value * 100
+    if not 0 <= bps < 10_000 or bps != bps.to_integral_value():
+        raise ConfigError(f"FEE_PERCENT must be between 0 and 100 with at most two decimals (got {raw!r}).")
+    return int(bps)
+
+
+def _check_stripe(settings: Settings) -> None:
+    if settings.stripe_secret_key and not settings.stripe_secret_key.startswith(("sk_", "rk_")):
+        raise ConfigError("STRIPE_SECRET_KEY should start with sk_ (or rk_ for a restricted key).")
+    if settings.stripe_publishable_key and not settings.stripe_publishable_key.startswith("pk_"):
+        raise ConfigError("STRIPE_PUBLISHABLE_KEY should start with pk_.")
+    if settings.stripe_webhook_secret and not settings.stripe_webhook_secret.startswith("whsec_"):
+        raise ConfigError("STRIPE_WEBHOOK_SECRET should start with whsec_ (from the webhook endpoint's page).")
+    if bool(settings.stripe_secret_key) != bool(settings.stripe_publishable_key):
+        raise ConfigError("Set both STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY, or neither.")
+    if settings.stripe_secret_key and settings.is_production and not settings.stripe_webhook_secret:
+        raise ConfigError("STRIPE_WEBHOOK_SECRET is required in production: without it no gift is ever recorded.")
+
+
 def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
     """Build Settings from an environment mapping, raising ConfigError on anything unusable."""
     app_env = env.get("FUNDRAISER_ENV", "development").strip().lower()
@@ -134,8 +180,24 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         donation_min_cents=_int(env, "DONATION_MIN_CENTS", 500),
         donation_max_cents=_int(env, "DONATION_MAX_CENTS", 2_500_000),
         proxy_count=_int(env, "PROXY_COUNT", 0),
+        stripe_secret_key=env.get("STRIPE_SECRET_KEY", "").strip(),
+        stripe_publishable_key=env.get("STRIPE_PUBLISHABLE_KEY", "").strip(),
+        stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", "").strip(),
+        stripe_api_base=env.get("STRIPE_API_BASE", "").strip().rstrip("/"),
+        stripe_checkout_only=_bool(env, "STRIPE_CHECKOUT_ONLY", False),
+        fee_percent_bps=_percent_bps(env.get("FEE_PERCENT", "2.2")),
+        fee_fixed_cents=_int(env, "FEE_FIXED_CENTS", 30),
+        smtp_host=env.get("SMTP_HOST", "").strip(),
+        smtp_port=_int(env, "SMTP_PORT", 587),
+        smtp_username=env.get("SMTP_USERNAME", ""),
+        smtp_password=env.get("SMTP_PASSWORD", ""),
+        smtp_security=env.get("SMTP_SECURITY", "starttls").strip().lower(),
+        mail_from=env.get("MAIL_FROM", "").strip(),
         extra=dict(env),
     )
+    _check_stripe(settings)
+    if settings.smtp_security not in ("starttls", "ssl", "none"):
+        raise ConfigError("SMTP_SECURITY must be starttls, ssl or none.")
     if not 0 <= settings.proxy_count <= 5:
         raise ConfigError("PROXY_COUNT must be between 0 and 5 (the number of reverse proxies in front of the app).")
     if settings.donation_min_cents <= 0 or settings.donation_max_cents < settings.donation_min_cents:

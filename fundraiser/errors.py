@@ -10,9 +10,9 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def json_error(status: int, message: str):
-    """A JSON error body every API client can rely on: {"error": {"status", "message"}}."""
-    response = jsonify({"error": {"status": status, "message": message}})
+def json_error(status: int, message: str, **details):
+    """A JSON error body every API client can rely on: {"error": {"status", "message", ...}}."""
+    response = jsonify({"error": {"status": status, "message": message, **details}})
     response.status_code = status
     return response
 

@@ -120,6 +120,8 @@ class Campaign(Base):
     # Suggested amounts in cents, smallest first, e.g. [2500, 5000, 10000].
     suggested_amounts: Mapped[list[int]] = mapped_column(JSON, default=list)
     cover_image: Mapped[str | None] = mapped_column(String(200))
+    # The Stripe Product that monthly gifts to this campaign are priced against.
+    stripe_product_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -268,6 +270,9 @@ class Gift(Base):
     description: Mapped[str | None] = mapped_column(String(500))
     goods_value_cents: Mapped[int | None] = mapped_column(BigInteger)
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Stripe ids that later events (refunds, disputes, fees) use to find this gift.
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -323,6 +328,8 @@ class StripeEvent(Base):
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     outcome: Mapped[str] = mapped_column(String(200), default="")
+    # Set while the event waits for the payment it adjusts (a refund that arrived first).
+    waiting_for: Mapped[str | None] = mapped_column(String(255), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -358,7 +365,78 @@ class AuditLog(Base):
     user: Mapped[User | None] = relationship()
 
 
+# --- online giving ---
+
+
+class DonationFrequency(StrEnum):
+    ONCE = "once"
+    MONTHLY = "monthly"
+
+
+class AttemptStatus(StrEnum):
+    STARTED = "started"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class DonationAttempt(Base):
+    """A donor's submitted form before Stripe confirms payment: keys idempotency and the thank-you page."""
+
+    __tablename__ = "donation_attempts"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    frequency: Mapped[DonationFrequency] = mapped_column(_enum(DonationFrequency))
+    # What is charged (base amount plus any covered fee), and the covered part of it.
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    fee_covered_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    donor_name: Mapped[str] = mapped_column(String(200))
+    donor_email: Mapped[str] = mapped_column(String(254))
+    # The donor's choices, exactly as submitted (also sent to Stripe as metadata).
+    choices: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[AttemptStatus] = mapped_column(_enum(AttemptStatus), default=AttemptStatus.STARTED)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    campaign: Mapped[Campaign] = relationship()
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """An email waiting to go out (receipts, dedication notices), written with the gift it is about."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int | None] = mapped_column(ForeignKey("gifts.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    # "receipt:<gift id>" for the first receipt; re-sends get their own key.
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
+    to_email: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus), default=MessageStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 __all__ = [
+    "AttemptStatus",
     "AuditLog",
     "Campaign",
     "CampaignDonorTotal",
@@ -366,6 +444,8 @@ __all__ = [
     "CampaignTotals",
     "CommunityEvent",
     "DedicationKind",
+    "DonationAttempt",
+    "DonationFrequency",
     "Donor",
     "DonorKind",
     "EntryKind",
@@ -373,6 +453,8 @@ __all__ = [
     "GiftChannel",
     "GiftMethod",
     "LedgerEntry",
+    "MessageStatus",
+    "OutboxMessage",
     "PlanStatus",
     "RecurringPlan",
     "Role",

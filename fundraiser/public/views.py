@@ -1,13 +1,29 @@
-"""Public pages: the campaign list and each campaign's page."""
+"""Public pages: the campaign list, each campaign's page, giving and thanks."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from .. import campaigns
+from .. import campaigns, donations, security
+from ..auth.access import current_user
 from ..db import get_session
+from ..donations import FormErrors
+from ..extensions import csrf
+from ..payments.stripe import PaymentError
+from ..settings import current_settings
 
 bp = Blueprint("public", __name__)
+
+STRIPE_JS = "https://js.stripe.com"
+
+
+def allow_stripe() -> None:
+    """Exactly what Stripe.js, the Payment Element and the Checkout redirect need, on pages that use them."""
+    security.allow("script-src", STRIPE_JS, "https://*.js.stripe.com")
+    security.allow("frame-src", STRIPE_JS, "https://*.js.stripe.com", "https://hooks.stripe.com")
+    security.allow("connect-src", "https://api.stripe.com")
+    # Chrome applies form-action to the redirect that follows a form post (the Checkout fallback).
+    security.allow("form-action", "https://checkout.stripe.com")
 
 
 @bp.get("/")
@@ -16,23 +32,103 @@ def index():
     return render_template("public/index.html", campaigns=campaigns.active_campaigns(session))
 
 
-@bp.get("/campaigns/<slug>")
-def campaign(slug: str):
-    session = get_session()
-    campaign = campaigns.public_campaign(session, slug)
+def _campaign_or_404(slug: str):
+    campaign = campaigns.public_campaign(get_session(), slug)
     if campaign is None:
         abort(404, description="We couldn't find that campaign. It may have ended or moved.")
-    progress = campaigns.progress(campaign, campaign.totals)
-    return render_template(
+    return campaign
+
+
+def render_campaign(campaign, *, values=None, errors=None, notice=None, status=200):
+    session = get_session()
+    settings = current_settings()
+    accepting = campaigns.is_accepting_gifts(campaign)
+    if accepting and settings.stripe_enabled:
+        allow_stripe()
+    page = render_template(
         "public/campaign.html",
         campaign=campaign,
-        progress=progress,
+        progress=campaigns.progress(campaign, campaign.totals),
         story_html=campaigns.render_story(campaign.story_md),
         days_left=campaigns.days_left(campaign),
-        accepting=campaigns.is_accepting_gifts(campaign),
+        accepting=accepting,
         supporters=campaigns.recent_supporters(session, campaign),
         events=campaigns.events_for(session, campaign),
         recent_count=campaigns.gifts_in_last_hour(session, campaign),
+        giving=giving_context(campaign, values=values, errors=errors, notice=notice),
     )
+    return page, status
 
 
+def giving_context(campaign, *, values=None, errors=None, notice=None) -> dict:
+    """Everything the donate form partial needs (also used by the embeddable widget)."""
+    settings = current_settings()
+    user = current_user()
+    return {
+        "enabled": settings.stripe_enabled,
+        "publishable_key": settings.stripe_publishable_key,
+        "checkout_only": settings.stripe_checkout_only,
+        "min_cents": settings.donation_min_cents,
+        "max_cents": settings.donation_max_cents,
+        "fee_percent_bps": settings.fee_percent_bps,
+        "fee_fixed_cents": settings.fee_fixed_cents,
+        "values": values or {},
+        "errors": errors or {},
+        "notice": notice,
+        "show_setup_help": user is not None and user.role in ("admin", "staff"),
+    }
+
+
+@bp.get("/campaigns/<slug>")
+def campaign(slug: str):
+    campaign = _campaign_or_404(slug)
+    values = notice = None
+    attempt_id = request.args.get("d")
+    if attempt_id:
+        # Back from Stripe Checkout without paying: the form comes back as the donor left it.
+        attempt = donations.attempt_by_public_id(get_session(), attempt_id)
+        if attempt is not None and attempt.campaign_id == campaign.id:
+            values = donations.form_values(attempt)
+            notice = "Your payment was cancelled, so nothing was charged. Your details are below if you'd like to try again."
+    return render_campaign(campaign, values=values, notice=notice)
+
+
+@bp.post("/campaigns/<slug>/donate")
+@csrf.exempt  # acts for no signed-in user, and must work inside the widget's third-party iframe
+def donate(slug: str):
+    """The no-JavaScript path: validate, store the attempt, send the donor to Stripe Checkout."""
+    campaign = _campaign_or_404(slug)
+    if not campaigns.is_accepting_gifts(campaign):
+        return render_campaign(campaign, notice="This campaign isn't accepting gifts right now.", status=409)
+    settings = current_settings()
+    if not settings.stripe_enabled:
+        return render_campaign(campaign, notice="Online giving is not set up yet.", status=503)
+    session = get_session()
+    parsed = donations.parse_donation(request.form, campaign, settings)
+    if isinstance(parsed, FormErrors):
+        return render_campaign(campaign, values=request.form.to_dict(), errors=parsed.errors, status=400)
+    attempt = donations.start_attempt(session, campaign, parsed)
+    thanks = settings.base_url + url_for("public.thanks", slug=slug, d=attempt.public_id)
+    back = settings.base_url + url_for("public.campaign", slug=slug, d=attempt.public_id) + "#give"
+    try:
+        url = donations.begin_checkout(session, attempt, success_url=thanks, cancel_url=back)
+    except PaymentError as exc:
+        session.rollback()
+        return render_campaign(campaign, values=request.form.to_dict(), notice=exc.message, status=502)
+    session.commit()
+    return redirect(url, code=303)
+
+
+@bp.get("/campaigns/<slug>/thanks")
+def thanks(slug: str):
+    campaign = _campaign_or_404(slug)
+    session = get_session()
+    attempt = donations.attempt_by_public_id(session, request.args.get("d", ""))
+    if attempt is None or attempt.campaign_id != campaign.id:
+        abort(404, description="We couldn't find that gift. If you were charged, your receipt is on its way by email.")
+    gift = donations.attempt_gift(session, attempt)
+    return render_template(
+        "public/thanks.html", campaign=campaign, attempt=attempt, gift=gift,
+        progress=campaigns.progress(campaign, campaign.totals),
+        share_url=current_settings().base_url + url_for("public.campaign", slug=slug),
+    )

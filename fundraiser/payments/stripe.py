@@ -1,0 +1,227 @@
+"""The only module that talks to Stripe. It speaks our language: small dataclasses in, small
+dataclasses out, and `PaymentError` with a message a donor can read. Amounts stay integer cents."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+
+from ..settings import current_settings
+
+log = logging.getLogger(__name__)
+
+NETWORK_TROUBLE = (
+    "We couldn't reach our payment processor, so nothing was charged. Please try again in a minute."
+)
+
+
+class PaymentError(Exception):
+    """Stripe refused or could not be reached; `message` is safe to show the donor."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+
+class SignatureError(ValueError):
+    """A webhook whose Stripe-Signature is missing, malformed, wrong or too old."""
+
+
+@dataclass(frozen=True)
+class IntentResult:
+    id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class SubscriptionResult:
+    subscription_id: str
+    customer_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Fee:
+    fee_cents: int
+    net_cents: int
+
+
+def _client() -> stripe.StripeClient:
+    settings = current_settings()
+    if not settings.stripe_enabled:
+        raise PaymentError("Online giving is not set up yet.")
+    base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+    # Two retries ride out a brief network blip; each create carries our idempotency key, so a
+    # retried request can never charge twice.
+    return stripe.StripeClient(settings.stripe_secret_key, base_addresses=base, max_network_retries=2)
+
+
+def _call(fn, *args, **kwargs) -> Any:
+    """Run one SDK call, translating Stripe's errors into PaymentError."""
+    try:
+        return fn(*args, **kwargs)
+    except stripe.CardError as exc:
+        raise PaymentError(exc.user_message or "Your card was declined.") from exc
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        raise PaymentError(NETWORK_TROUBLE, retryable=True) from exc
+    except stripe.AuthenticationError as exc:
+        log.error("Stripe rejected our API key: %s", exc)
+        raise PaymentError("Online giving is misconfigured; please let us know. Nothing was charged.") from exc
+    except stripe.InvalidRequestError as exc:
+        log.error("Stripe refused a request: %s", exc)
+        raise PaymentError(
+            f"The payment could not be started: {exc.user_message or 'the payment processor refused it'}."
+        ) from exc
+    except stripe.StripeError as exc:
+        log.error("Stripe error: %s", exc)
+        raise PaymentError(NETWORK_TROUBLE, retryable=True) from exc
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def create_payment_intent(
+    *, amount_cents: int, currency: str, metadata: dict[str, str], receipt_email: str, description: str,
+    idempotency_key: str,
+) -> IntentResult:
+    """A one-time gift to be confirmed in the browser by Stripe.js (Payment Element)."""
+    intent = _call(
+        _client().v1.payment_intents.create,
+        params={
+            "amount": amount_cents,
+            "currency": currency.lower(),
+            "metadata": metadata,
+            "receipt_email": receipt_email,
+            "description": description,
+            "automatic_payment_methods": {"enabled": True},
+        },
+        options={"idempotency_key": idempotency_key},
+    )
+    return IntentResult(id=intent.id, client_secret=intent.client_secret)
+
+
+def ensure_product(*, name: str, idempotency_key: str) -> str:
+    """The Product a campaign's monthly prices hang on (created once, keyed by campaign)."""
+    product = _call(
+        _client().v1.products.create, params={"name": name}, options={"idempotency_key": idempotency_key}
+    )
+    return product.id
+
+
+def create_monthly_subscription(
+    *, email: str, name: str, amount_cents: int, currency: str, product_id: str, metadata: dict[str, str],
+    idempotency_key: str,
+) -> SubscriptionResult:
+    """A Customer and a Subscription with an inline monthly price, its first invoice to be paid on the page."""
+    client = _client()
+    customer = _call(
+        client.v1.customers.create,
+        params={"email": email, "name": name, "metadata": metadata},
+        options={"idempotency_key": f"{idempotency_key}:customer"},
+    )
+    subscription = _call(
+        client.v1.subscriptions.create,
+        params={
+            "customer": customer.id,
+            "items": [{
+                "price_data": {
+                    "currency": currency.lower(),
+                    "product": product_id,
+                    "unit_amount": amount_cents,
+                    "recurring": {"interval": "month"},
+                },
+            }],
+            "payment_behavior": "default_incomplete",
+            "payment_settings": {"save_default_payment_method": "on_subscription"},
+            "metadata": metadata,
+            "expand": ["latest_invoice.confirmation_secret"],
+        },
+        options={"idempotency_key": f"{idempotency_key}:subscription"},
+    )
+    invoice = _plain(subscription)["latest_invoice"]
+    secret = (invoice.get("confirmation_secret") or {}).get("client_secret")
+    if not secret:
+        raise PaymentError("The payment could not be started: the processor sent no payment to confirm.")
+    return SubscriptionResult(subscription_id=subscription.id, customer_id=customer.id, client_secret=secret)
+
+
+def create_checkout_session(
+    *, monthly: bool, amount_cents: int, currency: str, product_name: str, metadata: dict[str, str],
+    customer_email: str, client_reference_id: str, success_url: str, cancel_url: str, idempotency_key: str,
+) -> CheckoutResult:
+    """Stripe Checkout: the no-JavaScript path (one-time: a donate payment; monthly: a subscription)."""
+    price_data: dict[str, Any] = {
+        "currency": currency.lower(),
+        "unit_amount": amount_cents,
+        "product_data": {"name": product_name},
+    }
+    params: dict[str, Any] = {
+        "line_items": [{"price_data": price_data, "quantity": 1}],
+        "metadata": metadata,
+        "customer_email": customer_email,
+        "client_reference_id": client_reference_id,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if monthly:
+        price_data["recurring"] = {"interval": "month"}
+        params["mode"] = "subscription"
+        params["subscription_data"] = {"metadata": metadata}
+    else:
+        params["mode"] = "payment"
+        params["submit_type"] = "donate"
+        params["payment_intent_data"] = {"metadata": metadata, "receipt_email": customer_email}
+    session = _call(
+        _client().v1.checkout.sessions.create, params=params, options={"idempotency_key": idempotency_key}
+    )
+    return CheckoutResult(id=session.id, url=session.url)
+
+
+def create_portal_link(*, customer_id: str, return_url: str) -> str:
+    """A billing-portal link where a monthly donor updates their card or cancels."""
+    portal = _call(
+        _client().v1.billing_portal.sessions.create, params={"customer": customer_id, "return_url": return_url}
+    )
+    return portal.url
+
+
+def fetch_fee(*, charge_id: str) -> Fee | None:
+    """The processing fee of a charge, from its balance transaction; None if Stripe has none yet."""
+    charge = _plain(_call(_client().v1.charges.retrieve, charge_id, params={"expand": ["balance_transaction"]}))
+    txn = charge.get("balance_transaction")
+    if isinstance(txn, str):
+        txn = _plain(_call(_client().v1.balance_transactions.retrieve, txn))
+    if not txn:
+        return None
+    return Fee(fee_cents=int(txn["fee"]), net_cents=int(txn["net"]))
+
+
+def verify_event(payload: bytes, signature_header: str | None, secret: str) -> dict[str, Any]:
+    """Check the Stripe-Signature header (Stripe's scheme, default 5-minute tolerance); return the event."""
+    if not signature_header:
+        raise SignatureError("missing Stripe-Signature header")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, signature_header, secret, tolerance=stripe.Webhook.DEFAULT_TOLERANCE
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise SignatureError(str(exc)) from None
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise SignatureError("signed body is not JSON") from None
+    if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+        raise SignatureError("signed body is not a Stripe event")
+    return event

@@ -1,0 +1,448 @@
+"""Stripe webhooks: verify -> record the event id once -> dispatch by type -> ledger.
+
+Stripe delivers at least once and in no particular order. So: every event id is stored once (a
+repeat is a no-op); every gift, refund and dispute has a unique source key; an adjustment that
+arrives before its payment waits (stored, answered 2xx) and is replayed when the payment lands.
+The caller commits once and answers 2xx only after the commit; any exception means 5xx so
+Stripe retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import ledger, receipts
+from ..donors import find_or_create_donor
+from ..models import (
+    AttemptStatus,
+    Campaign,
+    DedicationKind,
+    DonationAttempt,
+    EntryKind,
+    Gift,
+    GiftChannel,
+    GiftMethod,
+    LedgerEntry,
+    PlanStatus,
+    RecurringPlan,
+    StripeEvent,
+)
+from ..recurring import apply_subscription_status, plan_for_subscription
+from .stripe import verify_event
+
+MAX_BODY_BYTES = 256 * 1024
+BANK_METHODS = {"us_bank_account", "ach_debit", "ach_credit_transfer", "sepa_debit", "bacs_debit", "acss_debit"}
+
+
+class WaitFor(Exception):
+    """The event adjusts a payment we have not seen yet; it waits for `key` (a pi_ or ch_ id)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass
+class Outcome:
+    """What processing an event did, for the log and for what happens after the commit."""
+
+    text: str
+    new_gifts: list[Gift] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    status: int
+    message: str
+    new_gift_ids: tuple[int, ...] = ()
+
+
+def process(session: Session, payload: bytes, signature: str | None, secret: str) -> WebhookResult:
+    """Verify and apply one delivery. Flushes only; the caller commits and then answers."""
+    event = verify_event(payload, signature, secret)
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not isinstance(event.get("type"), str):
+        return WebhookResult(400, "not a Stripe event")
+    if session.get(StripeEvent, event_id) is not None:
+        return WebhookResult(200, "already processed")
+    obj = event["data"].get("object") or {}
+    row = StripeEvent(
+        id=event_id, type=event["type"], object_id=obj.get("id") if isinstance(obj, dict) else None,
+        stripe_created_at=datetime.fromtimestamp(int(event.get("created") or 0), UTC),
+        livemode=bool(event.get("livemode")), payload=event,
+    )
+    try:
+        # Two workers may receive the same event at once: the primary key lets one through.
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return WebhookResult(200, "already processed")
+    outcome = _apply(session, row)
+    gifts = list(outcome.new_gifts)
+    for gift in outcome.new_gifts:
+        gifts.extend(_replay_waiting(session, gift))
+    return WebhookResult(200, outcome.text, tuple(g.id for g in gifts))
+
+
+def _apply(session: Session, row: StripeEvent) -> Outcome:
+    handler = HANDLERS.get(row.type)
+    if handler is None:
+        row.outcome = "ignored: not an event we act on"
+        return Outcome(row.outcome)
+    obj = row.payload["data"]["object"]
+    try:
+        outcome = handler(session, obj, row)
+    except WaitFor as wait:
+        row.waiting_for = wait.key
+        outcome = Outcome(f"waiting for payment {wait.key}")
+    row.outcome = outcome.text[:200]
+    session.flush()
+    return outcome
+
+
+def _replay_waiting(session: Session, gift: Gift) -> list[Gift]:
+    """Apply refunds and disputes that arrived before this payment, oldest first."""
+    keys = [k for k in (gift.stripe_payment_intent_id, gift.stripe_charge_id) if k]
+    if not keys:
+        return []
+    waiting = session.scalars(
+        select(StripeEvent).where(StripeEvent.waiting_for.in_(keys)).order_by(StripeEvent.stripe_created_at)
+    ).all()
+    created: list[Gift] = []
+    for row in waiting:
+        row.waiting_for = None
+        created.extend(_apply(session, row).new_gifts)
+    return created
+
+
+# ------------------------------------------------------------------------------ payments
+
+
+def _metadata(obj: dict) -> dict[str, str]:
+    metadata = obj.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _campaign(session: Session, metadata: dict[str, str], currency: str) -> Campaign | None:
+    """The campaign named in metadata, if it exists and takes this currency; else unattributed."""
+    raw = metadata.get("campaign_id")
+    if not raw or not str(raw).isdigit():
+        return None
+    campaign = session.get(Campaign, int(raw))
+    if campaign is None or campaign.currency != currency.upper():
+        return None
+    return campaign
+
+
+def _id(value: Any) -> str | None:
+    """Stripe sends related objects as ids or, when expanded, as objects."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def _method(types: list[str] | None, charge: Any = None) -> GiftMethod:
+    kind = None
+    if isinstance(charge, dict):
+        kind = (charge.get("payment_method_details") or {}).get("type")
+    kind = kind or (types[0] if types and len(types) == 1 else None)
+    return GiftMethod.BANK if kind in BANK_METHODS else GiftMethod.CARD
+
+
+def _record_online_gift(
+    session: Session, *, source_key: str, amount_cents: int, currency: str, metadata: dict[str, str],
+    email: str | None, name: str | None, received_at: datetime, method: GiftMethod,
+    payment_intent_id: str | None, charge_id: str | None, plan: RecurringPlan | None = None,
+) -> Outcome:
+    existing = session.scalar(select(Gift).where(Gift.source_key == source_key))
+    if existing is not None:
+        _fill_stripe_ids(existing, payment_intent_id, charge_id)
+        return Outcome(f"already recorded as gift {existing.id}")
+    if amount_cents <= 0:
+        return Outcome("nothing paid")
+    campaign = _campaign(session, metadata, currency)
+    if campaign is None and plan is not None and plan.campaign_id is not None:
+        campaign = session.get(Campaign, plan.campaign_id)
+    donor = find_or_create_donor(session, email=email, name=metadata.get("donor_name") or name)
+    kind = metadata.get("dedication_kind")
+    gift = ledger.record_gift(
+        session,
+        campaign=campaign,
+        amount_cents=amount_cents,
+        currency=currency,
+        received_at=received_at,
+        channel=GiftChannel.ONLINE,
+        method=method,
+        donor_id=donor.id if donor else None,
+        recurring_plan_id=plan.id if plan else None,
+        reference=payment_intent_id or charge_id,
+        source_key=source_key,
+        # Sensitive cause: a name or amount is public only when the donor said yes.
+        is_anonymous=metadata.get("show_name") != "yes",
+        show_amount=metadata.get("show_amount") == "yes",
+        dedication_kind=DedicationKind(kind) if kind in ("honour", "memory") else None,
+        dedication_name=metadata.get("dedication_name") if kind in ("honour", "memory") else None,
+        dedication_notify_email=metadata.get("dedication_notify_email"),
+        public_comment=metadata.get("comment"),
+    )
+    _fill_stripe_ids(gift, payment_intent_id, charge_id)
+    attempt_id = metadata.get("donation_attempt")
+    if attempt_id:
+        attempt = session.scalar(select(DonationAttempt).where(DonationAttempt.public_id == attempt_id))
+        if attempt is not None:
+            # Checkout learns these ids only now; the thank-you page finds the gift through them.
+            attempt.status = AttemptStatus.COMPLETED
+            attempt.stripe_payment_intent_id = attempt.stripe_payment_intent_id or (None if plan else payment_intent_id)
+            if plan is not None and not attempt.stripe_subscription_id:
+                attempt.stripe_subscription_id = plan.stripe_subscription_id
+    receipts.queue_for_gift(session, gift)
+    where = f"campaign {campaign.slug}" if campaign else "no campaign (unattributed, for staff to assign)"
+    return Outcome(f"recorded gift {gift.id} to {where}", [gift])
+
+
+def _fill_stripe_ids(gift: Gift, payment_intent_id: str | None, charge_id: str | None) -> None:
+    if payment_intent_id and not gift.stripe_payment_intent_id:
+        gift.stripe_payment_intent_id = payment_intent_id
+    if charge_id and not gift.stripe_charge_id:
+        gift.stripe_charge_id = charge_id
+
+
+def _created(obj: dict, row: StripeEvent) -> datetime:
+    return datetime.fromtimestamp(int(obj["created"]), UTC) if obj.get("created") else row.stripe_created_at
+
+
+def _is_instalment(intent: dict) -> bool:
+    """PaymentIntents of subscription invoices are recorded from their invoice, not here."""
+    metadata = _metadata(intent)
+    if metadata.get("frequency") == "monthly":
+        return True
+    if intent.get("invoice"):
+        return True
+    return not metadata.get("campaign_id") and (intent.get("description") or "").startswith("Subscription")
+
+
+def on_payment_intent_succeeded(session: Session, intent: dict, row: StripeEvent) -> Outcome:
+    if _is_instalment(intent):
+        return Outcome("instalment: recorded from its invoice")
+    charge = intent.get("latest_charge")
+    return _record_online_gift(
+        session, source_key=f"stripe:{intent['id']}", amount_cents=int(intent.get("amount_received") or 0),
+        currency=intent["currency"], metadata=_metadata(intent), email=intent.get("receipt_email"),
+        name=(charge.get("billing_details") or {}).get("name") if isinstance(charge, dict) else None,
+        received_at=_created(intent, row), method=_method(intent.get("payment_method_types"), charge),
+        payment_intent_id=intent["id"], charge_id=_id(charge),
+    )
+
+
+def _checkout_paid(session: Session, checkout: dict, row: StripeEvent) -> Outcome:
+    if checkout.get("mode") != "payment":
+        return Outcome("subscription checkout: instalments are recorded from invoices")
+    intent_id = _id(checkout.get("payment_intent"))
+    if not intent_id:
+        return Outcome("checkout without a payment")
+    details = checkout.get("customer_details") or {}
+    return _record_online_gift(
+        session, source_key=f"stripe:{intent_id}", amount_cents=int(checkout.get("amount_total") or 0),
+        currency=checkout["currency"], metadata=_metadata(checkout),
+        email=details.get("email") or checkout.get("customer_email"), name=details.get("name"),
+        received_at=_created(checkout, row), method=_method(checkout.get("payment_method_types")),
+        payment_intent_id=intent_id, charge_id=None,
+    )
+
+
+def on_checkout_completed(session: Session, checkout: dict, row: StripeEvent) -> Outcome:
+    if checkout.get("mode") == "subscription":
+        subscription_id = _id(checkout.get("subscription"))
+        if not subscription_id:
+            return Outcome("subscription checkout without a subscription")
+        metadata = _metadata(checkout)
+        details = checkout.get("customer_details") or {}
+        currency = checkout.get("currency") or "usd"
+        campaign = _campaign(session, metadata, currency)
+        plan = plan_for_subscription(
+            session, subscription_id=subscription_id, customer_id=_id(checkout.get("customer")),
+            campaign_id=campaign.id if campaign else None, amount_cents=int(checkout.get("amount_total") or 0) or 1,
+            currency=currency, donor_email=details.get("email") or checkout.get("customer_email"),
+            donor_name=metadata.get("donor_name") or details.get("name"),
+        )
+        return Outcome(f"monthly plan {plan.id} started")
+    if checkout.get("payment_status") != "paid":
+        return Outcome("bank debit pending: recorded when it succeeds")
+    return _checkout_paid(session, checkout, row)
+
+
+def on_checkout_async_succeeded(session: Session, checkout: dict, row: StripeEvent) -> Outcome:
+    return _checkout_paid(session, checkout, row)
+
+
+def on_checkout_async_failed(session: Session, checkout: dict, row: StripeEvent) -> Outcome:
+    attempt_id = _metadata(checkout).get("donation_attempt")
+    attempt = session.scalar(select(DonationAttempt).where(DonationAttempt.public_id == attempt_id)) if attempt_id else None
+    if attempt is not None:
+        attempt.status = AttemptStatus.FAILED
+    return Outcome("bank debit failed: nothing recorded")
+
+
+def _invoice_subscription(invoice: dict) -> tuple[str | None, dict[str, str]]:
+    """Subscription id and its metadata, from the current (parent) or the older invoice shape."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or invoice.get("subscription_details") or {}
+    subscription = _id(details.get("subscription")) or _id(invoice.get("subscription"))
+    metadata = details.get("metadata") if isinstance(details.get("metadata"), dict) else {}
+    return subscription, metadata
+
+
+def _invoice_payment_intent(invoice: dict) -> str | None:
+    intent = _id(invoice.get("payment_intent"))
+    if intent:
+        return intent
+    payments = (invoice.get("payments") or {}).get("data") or []
+    for payment in payments:
+        intent = _id((payment.get("payment") or {}).get("payment_intent"))
+        if intent:
+            return intent
+    return None
+
+
+def on_invoice_paid(session: Session, invoice: dict, row: StripeEvent) -> Outcome:
+    """Every paid instalment is one gift, recorded once per invoice (Stripe sends two event types)."""
+    subscription_id, metadata = _invoice_subscription(invoice)
+    amount = int(invoice.get("amount_paid") or 0)
+    if amount <= 0:
+        return Outcome("nothing paid on this invoice")
+    plan = None
+    if subscription_id:
+        campaign = _campaign(session, metadata, invoice["currency"])
+        plan = plan_for_subscription(
+            session, subscription_id=subscription_id, customer_id=_id(invoice.get("customer")),
+            campaign_id=campaign.id if campaign else None, amount_cents=amount, currency=invoice["currency"],
+            donor_email=invoice.get("customer_email"), donor_name=metadata.get("donor_name") or invoice.get("customer_name"),
+        )
+        if plan.status == PlanStatus.INCOMPLETE:
+            plan.status = PlanStatus.ACTIVE
+        if plan.started_at is None:
+            plan.started_at = _created(invoice, row)
+    return _record_online_gift(
+        session, source_key=f"stripe:{invoice['id']}", amount_cents=amount, currency=invoice["currency"],
+        metadata=metadata, email=invoice.get("customer_email"), name=invoice.get("customer_name"),
+        received_at=_paid_at(invoice, row), method=GiftMethod.CARD,
+        payment_intent_id=_invoice_payment_intent(invoice), charge_id=_id(invoice.get("charge")), plan=plan,
+    )
+
+
+def _paid_at(invoice: dict, row: StripeEvent) -> datetime:
+    paid = (invoice.get("status_transitions") or {}).get("paid_at")
+    return datetime.fromtimestamp(int(paid), UTC) if paid else _created(invoice, row)
+
+
+def on_subscription_changed(session: Session, subscription: dict, row: StripeEvent) -> Outcome:
+    plan = session.scalar(select(RecurringPlan).where(RecurringPlan.stripe_subscription_id == subscription["id"]))
+    if plan is None:
+        return Outcome("subscription we did not start: ignored")
+    if apply_subscription_status(session, plan, subscription, row.stripe_created_at):
+        return Outcome(f"plan {plan.id} is {plan.status}")
+    return Outcome("older than what we know: ignored")
+
+
+# ---------------------------------------------------------------------- refunds, disputes
+
+
+def _gift_for_charge(session: Session, payment_intent_id: str | None, charge_id: str | None) -> Gift:
+    conditions = []
+    if payment_intent_id:
+        conditions.append(Gift.stripe_payment_intent_id == payment_intent_id)
+    if charge_id:
+        conditions.append(Gift.stripe_charge_id == charge_id)
+    gift = session.scalar(select(Gift).where(or_(*conditions)).limit(1)) if conditions else None
+    if gift is None:
+        if payment_intent_id:
+            gift = session.scalar(select(Gift).where(Gift.source_key == f"stripe:{payment_intent_id}"))
+        if gift is None:
+            raise WaitFor(payment_intent_id or charge_id or "unknown")
+    _fill_stripe_ids(gift, payment_intent_id, charge_id)
+    return gift
+
+
+def on_charge_refunded(session: Session, charge: dict, row: StripeEvent) -> Outcome:
+    """Stripe reports the running total refunded; the ledger gets the part it has not seen."""
+    gift = _gift_for_charge(session, _id(charge.get("payment_intent")), charge["id"])
+    total = int(charge.get("amount_refunded") or 0)
+    seen = -int(
+        session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+                LedgerEntry.gift_id == gift.id, LedgerEntry.kind == EntryKind.REFUND,
+                LedgerEntry.reference == charge["id"],
+            )
+        )
+    )
+    if total <= seen:
+        return Outcome("refund already applied")
+    left = ledger.gift_net(session, gift)
+    amount = min(total - seen, left)
+    if amount <= 0:
+        return Outcome("nothing left of the gift to refund")
+    ledger.refund_gift(
+        session, gift, amount, occurred_at=_created(charge, row), reference=charge["id"],
+        reason="Refunded in Stripe", source_key=f"stripe:{charge['id']}:refunded:{total}",
+    )
+    return Outcome(f"refunded {amount} of gift {gift.id}")
+
+
+def on_dispute_created(session: Session, dispute: dict, row: StripeEvent) -> Outcome:
+    gift = _gift_for_charge(session, _id(dispute.get("payment_intent")), _id(dispute.get("charge")))
+    entry = _withdraw_for_dispute(session, gift, dispute, row)
+    return Outcome(f"dispute withdrew {-entry.amount_cents} of gift {gift.id}" if entry else "dispute: nothing left to withdraw")
+
+
+def _withdraw_for_dispute(session: Session, gift: Gift, dispute: dict, row: StripeEvent) -> LedgerEntry | None:
+    key = f"stripe:{dispute['id']}:created"
+    existing = session.scalar(select(LedgerEntry).where(LedgerEntry.source_key == key))
+    if existing is not None:
+        return existing
+    amount = min(int(dispute.get("amount") or 0), ledger.gift_net(session, gift))
+    if amount <= 0:
+        return None
+    return ledger.record_dispute(
+        session, gift, amount, occurred_at=_created(dispute, row), reference=dispute["id"], source_key=key
+    )
+
+
+def on_dispute_closed(session: Session, dispute: dict, row: StripeEvent) -> Outcome:
+    """Lost: the withdrawal stands (made now if `created` never came). Won: what was withdrawn returns."""
+    gift = _gift_for_charge(session, _id(dispute.get("payment_intent")), _id(dispute.get("charge")))
+    status = dispute.get("status")
+    if status == "lost":
+        _withdraw_for_dispute(session, gift, dispute, row)
+        return Outcome(f"dispute lost: gift {gift.id} reversed")
+    if status == "won":
+        # If `created` has not arrived yet, withdraw-and-restore now so its late arrival is a no-op.
+        withdrawn = _withdraw_for_dispute(session, gift, dispute, row)
+        if withdrawn is not None:
+            ledger.record_dispute_won(
+                session, gift, -withdrawn.amount_cents, occurred_at=_created(dispute, row),
+                reference=dispute["id"], source_key=f"stripe:{dispute['id']}:won",
+            )
+        return Outcome(f"dispute won: gift {gift.id} restored")
+    return Outcome(f"dispute closed as {status}: no change")
+
+
+HANDLERS: dict[str, Callable[[Session, dict, StripeEvent], Outcome]] = {
+    "checkout.session.completed": on_checkout_completed,
+    "checkout.session.async_payment_succeeded": on_checkout_async_succeeded,
+    "checkout.session.async_payment_failed": on_checkout_async_failed,
+    "payment_intent.succeeded": on_payment_intent_succeeded,
+    "charge.refunded": on_charge_refunded,
+    "charge.dispute.created": on_dispute_created,
+    "charge.dispute.closed": on_dispute_closed,
+    "invoice.paid": on_invoice_paid,
+    "invoice.payment_succeeded": on_invoice_paid,
+    "customer.subscription.updated": on_subscription_changed,
+    "customer.subscription.deleted": on_subscription_changed,
+}

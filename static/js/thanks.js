@@ -1,0 +1,30 @@
+// Thank-you page: ask the server until Stripe's webhook has recorded the gift, then say so.
+(function () {
+  "use strict";
+  var box = document.querySelector("[data-thanks]");
+  if (!box) return;
+  var state = box.querySelector("[data-thanks-state]");
+  var tries = 0;
+  function check() {
+    fetch(box.dataset.statusUrl, { headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (body) {
+        if (body.status === "recorded") {
+          var fmt = new Intl.NumberFormat(undefined, { style: "currency", currency: body.currency });
+          var digits = fmt.resolvedOptions().maximumFractionDigits;
+          state.innerHTML = "";
+          var p = document.createElement("p"); p.className = "lede";
+          p.textContent = "Your " + (body.frequency === "monthly" ? "monthly " : "") + "gift of " +
+            fmt.format(body.amount_cents / Math.pow(10, digits)) + " has been received. Your receipt is on its way.";
+          state.appendChild(p);
+          document.dispatchEvent(new CustomEvent("fundraiser:progress", { detail: body.progress }));
+          return;
+        }
+        if (body.status === "failed") { state.querySelector("p").textContent = "Your payment didn't go through, so nothing was charged."; return; }
+        tries += 1;
+        if (tries < 60) setTimeout(check, Math.min(1000 + tries * 250, 5000));
+      })
+      .catch(function () { tries += 1; if (tries < 60) setTimeout(check, 3000); });
+  }
+  if (box.dataset.recorded !== "true") check();
+})();

@@ -1,0 +1,38 @@
+"""Fixtures for online giving: an app with Stripe settings, and a way to deliver signed events."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.payments.stripe_shapes import body, sign
+
+WEBHOOK_SECRET = "whsec_test_secret_for_fundraiser"
+STRIPE_SETTINGS = {
+    "STRIPE_SECRET_KEY": "sk_test_fundraiser",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_fundraiser",
+    "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    # Nothing listens here: a test that reaches Stripe's API by mistake fails fast.
+    "STRIPE_API_BASE": "http://127.0.0.1:9",
+}
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app(**STRIPE_SETTINGS)
+    # Tests run the after-commit work (receipts, fees) themselves, deterministically.
+    app.config["BACKGROUND_TASKS"] = False
+    return app
+
+
+@pytest.fixture
+def deliver(client):
+    """POST a signed event to the webhook; returns the response."""
+
+    def _deliver(evt: dict, *, secret: str = WEBHOOK_SECRET, signature: str | None = None):
+        payload = body(evt)
+        return client.post(
+            "/stripe/webhook", data=payload, content_type="application/json",
+            headers={"Stripe-Signature": signature if signature is not None else sign(payload, secret)},
+        )
+
+    return _deliver
