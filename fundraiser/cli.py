@@ -9,9 +9,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from .auth.users import AccountError, create_user
 from .backup import BackupError, backup, default_backup_path, restore
 from .db import get_engine, get_session, utcnow
-from .auth.users import AccountError, create_user
 from .ledger import rebuild_totals, verify_totals
 from .models import Role
 
@@ -120,10 +120,9 @@ def doctor_command() -> None:
 @with_appcontext
 def send_receipts_command() -> None:
     """Send receipts and notices waiting in the outbox (run from cron every few minutes)."""
-    from .db import new_session
     from .receipts import Mailer, send_due
 
-    sent, failed = send_due(new_session, Mailer(current_app.extensions["fundraiser.settings"]))
+    sent, failed = send_due(Mailer(current_app.extensions["fundraiser.settings"]))
     click.echo(f"Sent {sent} message(s)." + (f" {failed} could not be sent yet; they will be retried." if failed else ""))
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from decimal import Decimal, InvalidOperation
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import smtplib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,7 +60,65 @@ def check_base_url(app: Flask, settings: Settings) -> list[Finding]:
                     f"BASE_URL is {settings.base_url}: receipts and payment redirects need the public https:// address.")]
 
 
-CHECKS: list[Check] = [check_database, check_secret_key, check_base_url]
+def _key_mode(key: str) -> str:
+    """"live" or "test", from Stripe's key prefixes (sk_live_, pk_test_, rk_live_, ...)."""
+    return "live" if "_live_" in key else "test"
+
+
+def check_stripe(app: Flask, settings: Settings) -> list[Finding]:
+    """Keys present and of one mode, live in production, webhook secret set. No network call:
+    a key's validity shows on the first donation; its shape and mode are what people get wrong."""
+    if not settings.stripe_enabled:
+        return [Finding("stripe", not settings.is_production,
+                        "No Stripe keys: online giving is off. Set STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY "
+                        "(Stripe dashboard → Developers → API keys).")]
+    findings = []
+    modes = {_key_mode(settings.stripe_secret_key), _key_mode(settings.stripe_publishable_key)}
+    if len(modes) > 1:
+        findings.append(Finding("stripe", False, "STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY are of different modes "
+                                "(one live, one test): take both from the same mode of the dashboard."))
+    elif settings.is_production and modes == {"test"}:
+        findings.append(Finding("stripe", False, "Test-mode Stripe keys in production: no real money will arrive. "
+                                "Use the live keys."))
+    else:
+        findings.append(Finding("stripe", True, f"Keys set ({modes.pop()} mode)."))
+    if settings.stripe_webhook_secret:
+        findings.append(Finding("stripe webhook", True, "Signing secret set."))
+    else:
+        findings.append(Finding("stripe webhook", False, "STRIPE_WEBHOOK_SECRET is not set: gifts will never be recorded. "
+                                f"Add the endpoint {settings.base_url}/stripe/webhook in the Stripe dashboard "
+                                "and copy its signing secret (whsec_…)."))
+    return findings
+
+
+def check_smtp(app: Flask, settings: Settings) -> list[Finding]:
+    """Connect and greet the mail server (and log in, when credentials are set), sending nothing."""
+    if not settings.smtp_host:
+        return [Finding("smtp", not settings.is_production,
+                        f"No SMTP_HOST: receipts are written to {settings.instance_path / 'outbox'} instead of sent.")]
+    if not settings.mail_from:
+        return [Finding("smtp", False, "MAIL_FROM is not set: receipts need a From address, e.g. receipts@example.org.")]
+    try:
+        if settings.smtp_security == "ssl":
+            smtp = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=10,
+                                    context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10)
+        with smtp:
+            smtp.ehlo()
+            if settings.smtp_security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.smtp_username:
+                smtp.login(settings.smtp_username, settings.smtp_password)
+    except smtplib.SMTPAuthenticationError:
+        return [Finding("smtp", False, "The mail server refused SMTP_USERNAME/SMTP_PASSWORD.")]
+    except (OSError, smtplib.SMTPException) as exc:
+        return [Finding("smtp", False, f"Can't talk to {settings.smtp_host}:{settings.smtp_port} "
+                        f"({exc.__class__.__name__}: {exc}); check SMTP_HOST, SMTP_PORT and SMTP_SECURITY.")]
+    return [Finding("smtp", True, f"{settings.smtp_host}:{settings.smtp_port} answers ({settings.smtp_security}).")]
+
+
+CHECKS: list[Check] = [check_database, check_secret_key, check_base_url, check_stripe, check_smtp]
 
 
 def run_checks(app: Flask) -> list[Finding]:

@@ -183,6 +183,7 @@ def stripe_metadata(attempt: DonationAttempt) -> dict[str, str]:
         "donation_attempt": attempt.public_id,
         "frequency": attempt.frequency.value,
         "donor_name": attempt.donor_name[:NAME_MAX],
+        "donor_email": attempt.donor_email,
         "show_name": "yes" if c.get("show_name") else "no",
         "show_amount": "yes" if c.get("show_amount") else "no",
         "fee_covered_cents": str(attempt.fee_covered_cents),
@@ -200,8 +201,7 @@ def begin_on_page(session: Session, attempt: DonationAttempt) -> str:
     key = f"donation:{attempt.public_id}"
     if attempt.frequency == DonationFrequency.ONCE:
         intent = stripe_adapter.create_payment_intent(
-            amount_cents=attempt.amount_cents, currency=attempt.currency, metadata=metadata,
-            receipt_email=attempt.donor_email, description=f"Gift to {campaign.title}", idempotency_key=key,
+            amount_cents=attempt.amount_cents, currency=attempt.currency, metadata=metadata, idempotency_key=key,
         )
         attempt.stripe_payment_intent_id = intent.id
         session.flush()

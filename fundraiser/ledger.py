@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .db import utcnow
-from .money import format_money
 from .models import (
     Campaign,
     CampaignDonorTotal,
@@ -28,6 +27,7 @@ from .models import (
     GiftMethod,
     LedgerEntry,
 )
+from .money import format_money
 
 ARRIVAL_KINDS = (EntryKind.GIFT, EntryKind.REASSIGN_IN)
 

@@ -53,7 +53,7 @@ def parse_amount(text: str | None, currency: str) -> int:
         raise MoneyError(f"“{raw[:40]}” isn't an amount of money.") from None
     if value <= 0:
         raise MoneyError("The amount must be more than zero.")
-    if value > Decimal("1000000000"):
+    if value > Decimal(1000000000):
         raise MoneyError("That amount is too large.")
     return to_cents(value, currency)
 

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .config import Settings
-from .db import utcnow
+from .db import new_session, utcnow
 from .models import (
     Campaign,
     Gift,
@@ -190,12 +190,16 @@ class Mailer:
             smtp.send_message(email)
 
 
-def send_due(new_session, mailer: Mailer, *, limit: int = 100) -> tuple[int, int]:
-    """Send what is due, one message per transaction; returns (sent, failed this round)."""
+def send_due(mailer: Mailer, *, limit: int = 100) -> tuple[int, int]:
+    """Send what is due, one message per transaction; returns (sent, failed this round).
+
+    Claims are write transactions from the start (SQLite: BEGIN IMMEDIATE), so two senders never
+    both claim a message and a claim never fails on a stale read snapshot.
+    """
     sent = failed = 0
-    _release_stale_claims(new_session)
+    _release_stale_claims()
     for _ in range(limit):
-        session: Session = new_session()
+        session: Session = new_session(write=True)
         try:
             now = utcnow()
             message = session.scalar(
@@ -232,9 +236,9 @@ def send_due(new_session, mailer: Mailer, *, limit: int = 100) -> tuple[int, int
     return sent, failed
 
 
-def _release_stale_claims(new_session) -> None:
+def _release_stale_claims() -> None:
     """A sender that died mid-send leaves its claim behind; hand such messages back after a while."""
-    session: Session = new_session()
+    session: Session = new_session(write=True)
     try:
         session.execute(
             update(OutboxMessage)

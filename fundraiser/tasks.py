@@ -22,7 +22,7 @@ def in_background(fn: Callable[[], object]) -> None:
         with app.app_context():
             try:
                 fn()
-            except Exception:  # noqa: BLE001 - a background failure must not kill the worker
+            except Exception:
                 log.exception("Background task failed; it will be retried by the CLI")
 
     threading.Thread(target=run, daemon=True, name="fundraiser-task").start()

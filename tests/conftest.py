@@ -8,12 +8,14 @@ whole suite on PostgreSQL; without it, the suite runs on a SQLite file in a temp
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from fundraiser import create_app
 from fundraiser.db import Base, make_engine
@@ -113,3 +115,29 @@ def session(app) -> Iterator[Session]:
 @pytest.fixture
 def dialect(app) -> str:
     return app.extensions["fundraiser.engine"].dialect.name
+
+
+class LiveServer:
+    """A real HTTP server for the test's app, on a free loopback port, in a thread."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[LiveServer]:
+    server = LiveServer(app).start()
+    yield server
+    server.stop()

@@ -15,28 +15,30 @@ log = logging.getLogger(__name__)
 
 
 def fill_fees(gift_ids: list[int] | None = None, *, limit: int = 200) -> tuple[int, int]:
-    """Look up the fee of online gifts that lack one; returns (filled, still missing)."""
-    session = new_session()
-    try:
-        query = select(Gift).where(
-            Gift.fee_cents.is_(None), Gift.channel == GiftChannel.ONLINE, Gift.stripe_charge_id.is_not(None)
-        )
-        if gift_ids is not None:
-            query = query.where(Gift.id.in_(gift_ids))
-        gifts = session.scalars(query.order_by(Gift.id).limit(limit)).all()
-        filled = missing = 0
-        for gift in gifts:
-            try:
-                fee = fetch_fee(charge_id=gift.stripe_charge_id)
-            except PaymentError as exc:
-                log.warning("Fee for gift %s not available yet: %s", gift.id, exc.message)
-                missing += 1
-                continue
-            if fee is None or not ledger.set_fee(session, gift, fee.fee_cents):
-                missing += fee is None
-                continue
-            session.commit()
-            filled += 1
-        return filled, missing
-    finally:
-        session.close()
+    """Look up the fee of online gifts that lack one; returns (filled, still missing).
+
+    No transaction is held while Stripe answers: the list is read first, then each fee is written
+    in its own short write transaction, so a slow Stripe never blocks (or deadlocks) other writers.
+    """
+    query = select(Gift.id, Gift.stripe_charge_id).where(
+        Gift.fee_cents.is_(None), Gift.channel == GiftChannel.ONLINE, Gift.stripe_charge_id.is_not(None)
+    )
+    if gift_ids is not None:
+        query = query.where(Gift.id.in_(gift_ids))
+    with new_session() as session:
+        pending = session.execute(query.order_by(Gift.id).limit(limit)).all()
+    filled = missing = 0
+    for gift_id, charge_id in pending:
+        try:
+            fee = fetch_fee(charge_id=charge_id)
+        except PaymentError as exc:
+            log.warning("Fee for gift %s not available yet: %s", gift_id, exc.message)
+            fee = None
+        if fee is None:
+            missing += 1
+            continue
+        with new_session(write=True) as session:
+            if ledger.set_fee(session, session.get(Gift, gift_id), fee.fee_cents):
+                session.commit()
+                filled += 1
+    return filled, missing

@@ -93,19 +93,20 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 
 def create_payment_intent(
-    *, amount_cents: int, currency: str, metadata: dict[str, str], receipt_email: str, description: str,
-    idempotency_key: str,
+    *, amount_cents: int, currency: str, metadata: dict[str, str], idempotency_key: str,
 ) -> IntentResult:
-    """A one-time gift to be confirmed in the browser by Stripe.js (Payment Element)."""
+    """A one-time gift to be confirmed in the browser by Stripe.js (Payment Element).
+
+    No `receipt_email`: the app sends the tax receipt itself, and a second, non-tax receipt from
+    Stripe would confuse donors. Payment methods follow the account's dashboard settings (the API
+    default since 2023-08-16), so card and bank both appear where enabled.
+    """
     intent = _call(
         _client().v1.payment_intents.create,
         params={
             "amount": amount_cents,
             "currency": currency.lower(),
             "metadata": metadata,
-            "receipt_email": receipt_email,
-            "description": description,
-            "automatic_payment_methods": {"enabled": True},
         },
         options={"idempotency_key": idempotency_key},
     )
@@ -182,7 +183,7 @@ def create_checkout_session(
     else:
         params["mode"] = "payment"
         params["submit_type"] = "donate"
-        params["payment_intent_data"] = {"metadata": metadata, "receipt_email": customer_email}
+        params["payment_intent_data"] = {"metadata": metadata}
     session = _call(
         _client().v1.checkout.sessions.create, params=params, options={"idempotency_key": idempotency_key}
     )

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, redirect, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import receipts
-from ..db import get_session, new_session
+from ..db import get_session
 from ..extensions import csrf
 from ..models import RecurringPlan
 from ..settings import current_settings
@@ -46,7 +46,7 @@ def webhook():
     if result.new_gift_ids:
         gift_ids = list(result.new_gift_ids)
         in_background(lambda: fees.fill_fees(gift_ids))
-        in_background(lambda: receipts.send_due(new_session, receipts.Mailer(current_settings())))
+        in_background(lambda: receipts.send_due(receipts.Mailer(current_settings())))
     return {"status": result.message}, result.status
 
 

@@ -171,7 +171,8 @@ def _record_online_gift(
     campaign = _campaign(session, metadata, currency)
     if campaign is None and plan is not None and plan.campaign_id is not None:
         campaign = session.get(Campaign, plan.campaign_id)
-    donor = find_or_create_donor(session, email=email, name=metadata.get("donor_name") or name)
+    donor = find_or_create_donor(session, email=metadata.get("donor_email") or email,
+                                 name=metadata.get("donor_name") or name)
     kind = metadata.get("dedication_kind")
     gift = ledger.record_gift(
         session,
@@ -229,14 +230,22 @@ def _is_instalment(intent: dict) -> bool:
     return not metadata.get("campaign_id") and (intent.get("description") or "").startswith("Subscription")
 
 
+def _amount_received(intent: dict) -> int:
+    """`amount_received`; API versions before 2019 (and localstripe) omit it, where a succeeded intent got `amount`."""
+    if "amount_received" in intent:
+        return int(intent["amount_received"] or 0)
+    return int(intent.get("amount") or 0) if intent.get("status") == "succeeded" else 0
+
+
 def on_payment_intent_succeeded(session: Session, intent: dict, row: StripeEvent) -> Outcome:
     if _is_instalment(intent):
         return Outcome("instalment: recorded from its invoice")
     charge = intent.get("latest_charge")
+    billing = (charge.get("billing_details") or {}) if isinstance(charge, dict) else {}
     return _record_online_gift(
-        session, source_key=f"stripe:{intent['id']}", amount_cents=int(intent.get("amount_received") or 0),
-        currency=intent["currency"], metadata=_metadata(intent), email=intent.get("receipt_email"),
-        name=(charge.get("billing_details") or {}).get("name") if isinstance(charge, dict) else None,
+        session, source_key=f"stripe:{intent['id']}", amount_cents=_amount_received(intent),
+        currency=intent["currency"], metadata=_metadata(intent),
+        email=intent.get("receipt_email") or billing.get("email"), name=billing.get("name"),
         received_at=_created(intent, row), method=_method(intent.get("payment_method_types"), charge),
         payment_intent_id=intent["id"], charge_id=_id(charge),
     )

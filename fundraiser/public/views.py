@@ -72,8 +72,8 @@ def giving_context(campaign, *, values=None, errors=None, notice=None) -> dict:
         "max_cents": settings.donation_max_cents,
         "fee_percent_bps": settings.fee_percent_bps,
         "fee_fixed_cents": settings.fee_fixed_cents,
-        "values": values or {},
-        "errors": errors or {},
+        "form": values or {},
+        "field_errors": errors or {},
         "notice": notice,
         "show_setup_help": user is not None and user.role in ("admin", "staff"),
     }

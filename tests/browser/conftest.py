@@ -8,12 +8,10 @@ is missing the browser tests are skipped with that instruction, unless FUNDRAISE
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 CHROMIUM = os.environ.get("FUNDRAISER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,32 +39,6 @@ def browser() -> Iterator:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()
-
-
-class LiveServer:
-    """A real HTTP server for the test's app, on a free loopback port, in a thread."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def start(self) -> LiveServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
-
-
-@pytest.fixture
-def live_server(app) -> Iterator[LiveServer]:
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

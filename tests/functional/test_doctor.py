@@ -2,6 +2,8 @@
 
 from sqlalchemy import text
 
+from tests.netutil import free_port, start_smtp
+
 
 def test_doctor_passes_on_a_healthy_test_setup(runner):
     result = runner.invoke(args=["doctor"])
@@ -24,3 +26,36 @@ def test_doctor_reports_pending_migrations(make_app, tmp_path):
     result = app.test_cli_runner().invoke(args=["doctor"])
     assert result.exit_code == 1
     assert "run `flask --app fundraiser db upgrade`" in result.output
+
+
+def test_doctor_names_missing_and_mismatched_stripe_settings(make_app):
+    off = make_app().test_cli_runner().invoke(args=["doctor"])
+    assert "ok   stripe: No Stripe keys: online giving is off." in off.output  # fine outside production
+
+    mixed = make_app(STRIPE_SECRET_KEY="sk_live_abc", STRIPE_PUBLISHABLE_KEY="pk_test_abc")
+    result = mixed.test_cli_runner().invoke(args=["doctor"])
+    assert result.exit_code == 1
+    assert "FIX  stripe: STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY are of different modes" in result.output
+    assert "FIX  stripe webhook: STRIPE_WEBHOOK_SECRET is not set" in result.output
+    assert "/stripe/webhook" in result.output
+
+    good = make_app(STRIPE_SECRET_KEY="sk_test_abc", STRIPE_PUBLISHABLE_KEY="pk_test_abc",
+                    STRIPE_WEBHOOK_SECRET="whsec_abc")
+    output = good.test_cli_runner().invoke(args=["doctor"]).output
+    assert "ok   stripe: Keys set (test mode)." in output and "ok   stripe webhook: Signing secret set." in output
+
+
+def test_doctor_talks_to_the_smtp_server(make_app):
+    port = free_port()
+    app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_SECURITY="none", MAIL_FROM="r@example.org")
+    down = app.test_cli_runner().invoke(args=["doctor"])
+    assert down.exit_code == 1
+    assert f"FIX  smtp: Can't talk to 127.0.0.1:{port}" in down.output
+
+    controller, _inbox = start_smtp(port)
+    try:
+        up = app.test_cli_runner().invoke(args=["doctor"])
+    finally:
+        controller.stop()
+    assert f"ok   smtp: 127.0.0.1:{port} answers (none)." in up.output
+    assert up.exit_code == 0, up.output
