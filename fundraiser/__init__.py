@@ -11,7 +11,7 @@ from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, db, errors, extensions, schema, security, templating
+from . import cli, db, errors, extensions, live, schema, security, templating
 from .config import load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     register_settings(app, settings)
     register_proxy(app, settings.proxy_count)
     db.init_app(app, settings.database_url)
+    live.init_app(app, settings.live_poll_seconds)
     register_extensions(app)
     register_blueprints(app)
     templating.init_app(app)
@@ -74,9 +75,11 @@ def register_blueprints(app: Flask) -> None:
     from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
     from .payments.views import bp as stripe_bp
+    from .public.embed import bp as embed_bp
     from .public.views import bp as public_bp
 
     app.register_blueprint(public_bp)
+    app.register_blueprint(embed_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(stripe_bp)

@@ -68,6 +68,11 @@ class Progress:
         return hashlib.sha256(body).hexdigest()[:24]
 
     @property
+    def percent_label(self) -> str:
+        """"49.3", "10" (no ".0"): the same text progress.js writes from the JSON number."""
+        return f"{self.percent:g}"
+
+    @property
     def bar_percent(self) -> float:
         """How full the bar is drawn: capped at 100."""
         return min(self.percent, 100.0)
@@ -220,6 +225,17 @@ def events_for(session: Session, campaign: Campaign) -> list[EventSummary]:
         .order_by(CommunityEvent.event_date.desc())
     ).all()
     return [EventSummary(event, int(total)) for event, total in rows]
+
+
+COUNTDOWN_FROM = timedelta(hours=48)
+
+
+def countdown(campaign: Campaign, now: datetime | None = None) -> timedelta | None:
+    """Time left when the end is near enough to count down (under two days), else None."""
+    if campaign.ends_at is None or campaign.status != CampaignStatus.ACTIVE:
+        return None
+    left = campaign.ends_at - (now or utcnow())
+    return left if timedelta(0) < left <= COUNTDOWN_FROM else None
 
 
 def gifts_in_last_hour(session: Session, campaign: Campaign) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -64,6 +65,12 @@ class Settings:
     smtp_password: str = ""
     smtp_security: str = "starttls"
     mail_from: str = ""
+    # Live progress: how often each process checks for gifts recorded elsewhere, and how long one
+    # stream connection lasts before the browser reconnects (frees threads, survives deploys).
+    live_poll_seconds: float = 0.5
+    live_stream_seconds: int = 300
+    # Origins (scheme://host[:port]) whose pages may frame the widget at /embed/campaigns/<slug>.
+    embed_allowed_origins: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -114,6 +121,34 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false (got {raw!r}).")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds (got {raw!r}).") from None
+    if not 0.05 <= value <= 60:
+        raise ConfigError(f"{name} must be between 0.05 and 60 seconds (got {raw!r}).")
+    return value
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """"https://example.org, https://www.example.org" -> a tuple of exact origins, checked."""
+    origins = []
+    for item in raw.replace(",", " ").split():
+        parsed = urlsplit(item)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/") \
+                or parsed.query or parsed.fragment or "*" in parsed.netloc:
+            raise ConfigError(
+                f"EMBED_ALLOWED_ORIGINS must list origins like https://www.example.org, separated by commas "
+                f"(got {item!r})."
+            )
+        origins.append(f"{parsed.scheme}://{parsed.netloc.lower()}")
+    return tuple(origins)
 
 
 def _percent_bps(raw: str) -> int:
@@ -193,11 +228,16 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         smtp_password=env.get("SMTP_PASSWORD", ""),
         smtp_security=env.get("SMTP_SECURITY", "starttls").strip().lower(),
         mail_from=env.get("MAIL_FROM", "").strip(),
+        live_poll_seconds=_seconds(env, "LIVE_POLL_SECONDS", 0.5),
+        live_stream_seconds=_int(env, "LIVE_STREAM_SECONDS", 300),
+        embed_allowed_origins=_origins(env.get("EMBED_ALLOWED_ORIGINS", "")),
         extra=dict(env),
     )
     _check_stripe(settings)
     if settings.smtp_security not in ("starttls", "ssl", "none"):
         raise ConfigError("SMTP_SECURITY must be starttls, ssl or none.")
+    if not 5 <= settings.live_stream_seconds <= 3600:
+        raise ConfigError("LIVE_STREAM_SECONDS must be between 5 and 3600.")
     if not 0 <= settings.proxy_count <= 5:
         raise ConfigError("PROXY_COUNT must be between 0 and 5 (the number of reverse proxies in front of the app).")
     if settings.donation_min_cents <= 0 or settings.donation_max_cents < settings.donation_min_cents:

@@ -24,6 +24,7 @@ from .models import (
     Gift,
     GiftChannel,
     GiftMethod,
+    MatchingChallenge,
 )
 from .settings import current_settings
 
@@ -191,6 +192,7 @@ def seed_demo(session: Session, today: date | None = None) -> str:
             )
             added["gifts"] += 1
     added["gifts"] += _seed_cookie_walk(session, campaigns["five-year-anniversary"], today)
+    _seed_matches(session, campaigns["giving-tuesday"])
     _seed_sample_refund(session)
     session.flush()
     return (
@@ -253,6 +255,23 @@ def _seed_cookie_walk(session: Session, campaign: Campaign, today: date) -> int:
         )
         added += 1
     return added
+
+
+def _seed_matches(session: Session, campaign: Campaign) -> None:
+    """Giving Tuesday's two matches: a board member's first, then a company's once that one is full."""
+    if campaign.matches:
+        return
+    board = MatchingChallenge(
+        campaign_id=campaign.id, sponsor="A member of our board", ratio_percent=100, cap_cents=200_000,
+        description="Every gift doubled, dollar for dollar.", counts_offline=True, counts_events=True,
+    )
+    session.add(board)
+    session.flush()
+    session.add(MatchingChallenge(
+        campaign_id=campaign.id, sponsor="Keystone RV", ratio_percent=100, cap_cents=250_000, follows_id=board.id,
+        description="When the board's match is full, Keystone RV matches the next gifts.",
+    ))
+    session.flush()
 
 
 def _seed_sample_refund(session: Session) -> None:

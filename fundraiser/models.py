@@ -127,6 +127,9 @@ class Campaign(Base):
 
     totals: Mapped[CampaignTotals] = relationship(back_populates="campaign", uselist=False)
     events: Mapped[list[CommunityEvent]] = relationship(back_populates="campaign")
+    matches: Mapped[list[MatchingChallenge]] = relationship(
+        back_populates="campaign", order_by="MatchingChallenge.id"
+    )
 
 
 class CampaignTotals(Base):
@@ -144,6 +147,38 @@ class CampaignTotals(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     campaign: Mapped[Campaign] = relationship(back_populates="totals")
+
+
+class MatchingChallenge(Base):
+    """A sponsor's promise to match gifts: a ratio, a cap, dates, and which channels count.
+
+    Matches in one campaign stack (each gift unlocks from every running match) unless one
+    `follows` another: then it takes only what its predecessor could not, once that one is full
+    or over. Unlocked amounts are computed from the ledger, never stored.
+    """
+
+    __tablename__ = "matching_challenges"
+    __table_args__ = (
+        CheckConstraint("cap_cents > 0", name="cap_positive"),
+        CheckConstraint("ratio_percent > 0", name="ratio_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    sponsor: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    # 100 = every dollar matched 1:1, 200 = 2:1, 50 = fifty cents per dollar.
+    ratio_percent: Mapped[int] = mapped_column(Integer, default=100)
+    cap_cents: Mapped[int] = mapped_column(BigInteger)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    counts_offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    counts_events: Mapped[bool] = mapped_column(Boolean, default=False)
+    follows_id: Mapped[int | None] = mapped_column(ForeignKey("matching_challenges.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="matches")
 
 
 class CampaignDonorTotal(Base):

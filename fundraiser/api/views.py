@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request, url_for
+import hashlib
+import time
 
-from .. import campaigns, donations
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from .. import campaigns, donations, live
 from ..db import get_session
 from ..donations import FormErrors
 from ..errors import json_error
@@ -14,20 +17,92 @@ from ..settings import current_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
+MAX_STREAM_SLUGS = 20
 
-@bp.get("/campaigns/<slug>/progress")
-def progress(slug: str):
-    """Progress JSON with an ETag; a matching If-None-Match gets 304 and no body."""
-    snapshot = campaigns.progress_by_slug(get_session(), slug)
-    if snapshot is None:
-        return json_error(404, f"No public campaign is called {slug!r}.")
-    response = jsonify(snapshot.as_json())
-    response.set_etag(snapshot.etag)
+
+def _public_json(body: bytes, etag: str) -> Response:
+    response = current_app.response_class(body, mimetype="application/json")
+    response.set_etag(etag)
     response.headers["Cache-Control"] = "no-cache"
     # Any site may show a campaign's progress (the WordPress widget reads it).
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Access-Control-Expose-Headers"] = "ETag"
     return response.make_conditional(request)
+
+
+def _no_campaign(slug: str) -> Response:
+    return json_error(404, f"No public campaign is called {slug!r}.")
+
+
+@bp.get("/campaigns/<slug>/progress")
+def progress(slug: str):
+    """Progress JSON with an ETag; a matching If-None-Match gets 304 and no body.
+
+    Served from the live hub's snapshot: no database work per request, yet never older than
+    LIVE_POLL_SECONDS (and current at once for changes committed by this process).
+    """
+    snapshot = live.hub().get(slug)
+    if snapshot is None:
+        return _no_campaign(slug)
+    return _public_json(snapshot.progress_body, snapshot.etag)
+
+
+@bp.get("/campaigns/<slug>/activity")
+def activity(slug: str):
+    """What the bars show beside the totals: gifts in the last hour, matches, stretch goal."""
+    snapshot = live.hub().get(slug)
+    if snapshot is None:
+        return _no_campaign(slug)
+    return _public_json(snapshot.activity_body, hashlib.sha256(snapshot.activity_body).hexdigest()[:24])
+
+
+@bp.get("/campaigns/<slug>/progress/stream")
+def progress_stream(slug: str):
+    """Server-Sent Events: `progress` (the progress API's JSON) and `activity`, on connect and on every change."""
+    return _stream((slug,))
+
+
+@bp.get("/progress/stream")
+def progress_streams():
+    """One stream for a page with several bars (`?slug=a&slug=b`): browsers allow few connections per host."""
+    slugs = tuple(dict.fromkeys(request.args.getlist("slug")))
+    if not 1 <= len(slugs) <= MAX_STREAM_SLUGS:
+        return json_error(400, f"Ask for 1 to {MAX_STREAM_SLUGS} campaigns: ?slug=one&slug=two.")
+    return _stream(slugs)
+
+
+def _stream(slugs: tuple[str, ...]) -> Response:
+    """The event stream of some campaigns.
+
+    It ends after LIVE_STREAM_SECONDS and the browser reconnects by itself after the `retry`
+    delay; a comment line every HEARTBEAT_SECONDS keeps proxies from closing an idle connection.
+    No database connection is held while a viewer waits.
+    """
+    hub = live.hub()
+    first = {slug: hub.get(slug) for slug in slugs}
+    missing = [slug for slug, snapshot in first.items() if snapshot is None]
+    if missing:
+        return _no_campaign(missing[0])
+    lifetime = current_settings().live_stream_seconds
+
+    def events():
+        seen = first
+        yield b"retry: 2000\n\n" + b"".join(live.sse_message(s) for s in seen.values())
+        deadline = time.monotonic() + lifetime
+        while (remaining := deadline - time.monotonic()) > 0:
+            latest = hub.wait_for_change(slugs, seen, min(live.HEARTBEAT_SECONDS, remaining))
+            if any(snapshot is None for snapshot in latest.values()):
+                yield b"event: closed\ndata: {}\n\n"  # no longer public: stop reconnecting
+                return
+            changed = [s for slug, s in latest.items() if s is not seen[slug]]
+            yield b"".join(live.sse_message(s) for s in changed) if changed else b": keep-alive\n\n"
+            seen = latest
+
+    response = Response(events(), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 @bp.get("/health")
@@ -69,7 +144,9 @@ def start_donation(slug: str):
         "amount_cents": attempt.amount_cents,
         "currency": attempt.currency,
         "frequency": attempt.frequency.value,
-        "return_url": settings.base_url + url_for("public.thanks", slug=slug, d=attempt.public_id),
+        # Inside the widget the donor comes back to the widget's own (frameable) thank-you page.
+        "return_url": settings.base_url + url_for(
+            "embed.thanks" if form.get("embed") == "1" else "public.thanks", slug=slug, d=attempt.public_id),
     }), 201
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from .. import campaigns, donations, security
+from .. import campaigns, donations, matches, security
 from ..auth.access import current_user
 from ..db import get_session
 from ..donations import FormErrors
@@ -32,7 +32,7 @@ def index():
     return render_template("public/index.html", campaigns=campaigns.active_campaigns(session))
 
 
-def _campaign_or_404(slug: str):
+def campaign_or_404(slug: str):
     campaign = campaigns.public_campaign(get_session(), slug)
     if campaign is None:
         abort(404, description="We couldn't find that campaign. It may have ended or moved.")
@@ -51,6 +51,8 @@ def render_campaign(campaign, *, values=None, errors=None, notice=None, status=2
         progress=campaigns.progress(campaign, campaign.totals),
         story_html=campaigns.render_story(campaign.story_md),
         days_left=campaigns.days_left(campaign),
+        countdown=campaigns.countdown(campaign),
+        match_statuses=matches.campaign_matches(session, campaign),
         accepting=accepting,
         supporters=campaigns.recent_supporters(session, campaign),
         events=campaigns.events_for(session, campaign),
@@ -81,7 +83,7 @@ def giving_context(campaign, *, values=None, errors=None, notice=None) -> dict:
 
 @bp.get("/campaigns/<slug>")
 def campaign(slug: str):
-    campaign = _campaign_or_404(slug)
+    campaign = campaign_or_404(slug)
     values = notice = None
     attempt_id = request.args.get("d")
     if attempt_id:
@@ -97,7 +99,7 @@ def campaign(slug: str):
 @csrf.exempt  # acts for no signed-in user, and must work inside the widget's third-party iframe
 def donate(slug: str):
     """The no-JavaScript path: validate, store the attempt, send the donor to Stripe Checkout."""
-    campaign = _campaign_or_404(slug)
+    campaign = campaign_or_404(slug)
     if not campaigns.is_accepting_gifts(campaign):
         return render_campaign(campaign, notice="This campaign isn't accepting gifts right now.", status=409)
     settings = current_settings()
@@ -119,16 +121,22 @@ def donate(slug: str):
     return redirect(url, code=303)
 
 
+def thanks_context(campaign, attempt_id: str) -> dict | None:
+    """What the thank-you box needs, or None when the attempt is not this campaign's."""
+    session = get_session()
+    attempt = donations.attempt_by_public_id(session, attempt_id)
+    if attempt is None or attempt.campaign_id != campaign.id:
+        return None
+    return {
+        "campaign": campaign, "attempt": attempt, "gift": donations.attempt_gift(session, attempt),
+        "progress": campaigns.progress(campaign, campaign.totals),
+        "share_url": current_settings().base_url + url_for("public.campaign", slug=campaign.slug),
+    }
+
+
 @bp.get("/campaigns/<slug>/thanks")
 def thanks(slug: str):
-    campaign = _campaign_or_404(slug)
-    session = get_session()
-    attempt = donations.attempt_by_public_id(session, request.args.get("d", ""))
-    if attempt is None or attempt.campaign_id != campaign.id:
+    context = thanks_context(campaign_or_404(slug), request.args.get("d", ""))
+    if context is None:
         abort(404, description="We couldn't find that gift. If you were charged, your receipt is on its way by email.")
-    gift = donations.attempt_gift(session, attempt)
-    return render_template(
-        "public/thanks.html", campaign=campaign, attempt=attempt, gift=gift,
-        progress=campaigns.progress(campaign, campaign.totals),
-        share_url=current_settings().base_url + url_for("public.campaign", slug=slug),
-    )
+    return render_template("public/thanks.html", embed=False, **context)

@@ -11,7 +11,7 @@ def test_campaign_page_progress_bar_reads_right_on_a_phone(live_server, page, se
     page.goto(f"{live_server.url}/campaigns/{campaign.slug}")
     bar = page.get_by_role("progressbar", name="Giving Tuesday: amount raised")
     assert bar.get_attribute("aria-valuetext") == "$12,340 of $25,000 raised (49.3%)"
-    assert bar.get_attribute("aria-valuenow") == "12340.0"
+    assert bar.get_attribute("aria-valuenow") == "12340.00"
     fill_width = page.locator(".progress__fill").first.bounding_box()["width"]
     track_width = bar.bounding_box()["width"]
     assert 0.45 < fill_width / track_width < 0.52

@@ -33,7 +33,7 @@ def test_campaign_page_shows_story_progress_and_days_left(client, session):
     assert "<strong>care</strong>" in html
     assert "<script>alert(1)</script>" not in html
     assert re.search(r"6\s+days", html)
-    assert 'role="progressbar"' in html and 'aria-valuenow="50.0"' in html
+    assert 'role="progressbar"' in html and 'aria-valuenow="50.00"' in html
     assert "$50 of $10,000 raised" in html
 
 
@@ -87,8 +87,8 @@ def test_empty_campaign_invites_the_first_gift(client, session):
     campaign = make_campaign(session)
     session.commit()
     html = client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
-    assert "Be the first to give" in html
-    assert 'aria-valuetext="$0 of $10,000 raised (0.0%)"' in html
+    assert "Be the first" in html and "your gift starts this bar moving" in html and "progress--empty" in html
+    assert 'aria-valuetext="$0 of $10,000 raised (0%)"' in html
 
 
 @pytest.mark.parametrize("path", ["/", "/campaigns/nope", "/api/campaigns/nope/progress"])

@@ -1,0 +1,257 @@
+"""Matching challenges: what each sponsor's pool has unlocked, computed from the ledger, never stored.
+
+A gift's standing amount (after refunds and voids) flows through each chain of matches in turn:
+a match unlocks `ratio` of the part of the gift it takes, up to what is left of its cap; the part
+it could not take (cap full, not running yet, or ended) flows on to the match that follows it.
+Separate chains stack: one gift can unlock from several sponsors at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .db import utcnow
+from .models import Campaign, Gift, GiftChannel, LedgerEntry, MatchingChallenge
+from .money import MoneyError, parse_amount
+
+RATIO_MIN_PERCENT, RATIO_MAX_PERCENT = 10, 1000
+
+
+@dataclass(frozen=True)
+class GiftForMatch:
+    received_at: datetime
+    channel: GiftChannel
+    net_cents: int
+
+
+@dataclass(frozen=True)
+class MatchStatus:
+    """One pool as the public page shows it."""
+
+    id: int
+    sponsor: str
+    description: str
+    ratio_percent: int
+    cap_cents: int
+    unlocked_cents: int
+    starts_at: datetime | None
+    ends_at: datetime | None
+    state: str  # upcoming | running | next | full | ended
+    counts_offline: bool
+    counts_events: bool
+    follows_id: int | None
+
+    @property
+    def remaining_cents(self) -> int:
+        return self.cap_cents - self.unlocked_cents
+
+    @property
+    def ratio_label(self) -> str:
+        """"1:1", "2:1", "0.5:1": sponsor dollars per donor dollar."""
+        whole, part = divmod(self.ratio_percent, 100)
+        return f"{whole}:1" if not part else f"{self.ratio_percent / 100:g}:1"
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.id, "sponsor": self.sponsor, "description": self.description,
+            "ratio_percent": self.ratio_percent, "ratio": self.ratio_label, "cap_cents": self.cap_cents,
+            "unlocked_cents": self.unlocked_cents, "remaining_cents": self.remaining_cents, "state": self.state,
+            "starts_at": self.starts_at.isoformat() if self.starts_at else None,
+            "ends_at": self.ends_at.isoformat() if self.ends_at else None,
+            "counts_offline": self.counts_offline, "counts_events": self.counts_events,
+        }
+
+
+def _counts(match: MatchingChallenge, gift: GiftForMatch) -> bool:
+    if match.starts_at and gift.received_at < match.starts_at:
+        return False
+    if match.ends_at and gift.received_at > match.ends_at:
+        return False
+    if gift.channel == GiftChannel.OFFLINE:
+        return match.counts_offline
+    if gift.channel == GiftChannel.EVENT:
+        return match.counts_events
+    return True
+
+
+def _chains(matches: list[MatchingChallenge]) -> list[list[MatchingChallenge]]:
+    """Each root (a match following no other in this campaign) with its followers in order."""
+    by_id = {m.id: m for m in matches}
+    followers: dict[int, MatchingChallenge] = {}
+    roots = []
+    for m in sorted(matches, key=lambda m: m.id):
+        if m.follows_id in by_id and m.follows_id not in followers:
+            followers[m.follows_id] = m
+        else:
+            roots.append(m)
+    chains = []
+    for root in roots:
+        chain, current, seen = [root], root, {root.id}
+        while current.id in followers and followers[current.id].id not in seen:
+            current = followers[current.id]
+            chain.append(current)
+            seen.add(current.id)
+        chains.append(chain)
+    return chains
+
+
+def compute(matches: list[MatchingChallenge], gifts: list[GiftForMatch], now: datetime) -> list[MatchStatus]:
+    """Unlocked amount and state of every match, gifts taken in the order they arrived."""
+    unlocked = {m.id: 0 for m in matches}
+    chains = _chains(matches)
+    for gift in sorted(gifts, key=lambda g: g.received_at):
+        for chain in chains:
+            portion = gift.net_cents
+            for match in chain:
+                if portion <= 0:
+                    break
+                if not _counts(match, gift):
+                    continue
+                room = match.cap_cents - unlocked[match.id]
+                if room <= 0:
+                    continue
+                wanted = portion * match.ratio_percent // 100
+                take = min(wanted, room)
+                unlocked[match.id] += take
+                # The part of the gift this match used; the rest flows to the next in the chain.
+                portion -= portion if take == wanted else -(-take * 100 // match.ratio_percent)
+    statuses = []
+    for chain in chains:
+        previous_open = False
+        for match in chain:
+            full = unlocked[match.id] >= match.cap_cents
+            if full:
+                state = "full"
+            elif match.ends_at and now > match.ends_at:
+                state = "ended"
+            elif match.starts_at and now < match.starts_at:
+                state = "upcoming"
+            elif previous_open:
+                state = "next"
+            else:
+                state = "running"
+            previous_open = previous_open or state in ("running", "upcoming")
+            statuses.append(MatchStatus(
+                id=match.id, sponsor=match.sponsor, description=match.description,
+                ratio_percent=match.ratio_percent, cap_cents=match.cap_cents, unlocked_cents=unlocked[match.id],
+                starts_at=match.starts_at, ends_at=match.ends_at, state=state,
+                counts_offline=match.counts_offline, counts_events=match.counts_events, follows_id=match.follows_id,
+            ))
+    return statuses
+
+
+def standing_gifts(session: Session, campaign_id: int) -> list[GiftForMatch]:
+    """Each gift's amount still standing in this campaign (refunds and voids taken off)."""
+    rows = session.execute(
+        select(Gift.received_at, Gift.channel, func.sum(LedgerEntry.amount_cents))
+        .join(LedgerEntry, LedgerEntry.gift_id == Gift.id)
+        .where(LedgerEntry.campaign_id == campaign_id)
+        .group_by(Gift.id, Gift.received_at, Gift.channel)
+        .having(func.sum(LedgerEntry.amount_cents) > 0)
+    ).all()
+    return [GiftForMatch(received_at=r[0], channel=r[1], net_cents=int(r[2])) for r in rows]
+
+
+def campaign_matches(session: Session, campaign: Campaign, now: datetime | None = None) -> list[MatchStatus]:
+    """The campaign's matches with what gifts have unlocked so far (no query beyond one if none)."""
+    matches = list(session.scalars(
+        select(MatchingChallenge).where(MatchingChallenge.campaign_id == campaign.id).order_by(MatchingChallenge.id)
+    ))
+    if not matches:
+        return []
+    return compute(matches, standing_gifts(session, campaign.id), now or utcnow())
+
+
+def matched_total(statuses: list[MatchStatus]) -> int:
+    return sum(s.unlocked_cents for s in statuses)
+
+
+@dataclass(frozen=True)
+class MatchTerms:
+    """A match as staff typed it, validated; `save_match` stores it."""
+
+    sponsor: str
+    description: str
+    ratio_percent: int
+    cap_cents: int
+    starts_at: datetime | None
+    ends_at: datetime | None
+    counts_offline: bool
+    counts_events: bool
+    follows_id: int | None
+
+
+def parse_ratio(raw: str) -> int:
+    """"1:1" -> 100, "2" or "2:1" -> 200, "0.5:1" -> 50 (sponsor dollars per donor dollar, in percent)."""
+    text = (raw or "").strip().replace(" ", "")
+    if text.endswith(":1"):
+        text = text[:-2]
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("Give the ratio as sponsor dollars per donor dollar, like 1:1 or 2:1.") from None
+    percent = value * 100
+    if percent != percent.to_integral_value() or not RATIO_MIN_PERCENT <= percent <= RATIO_MAX_PERCENT:
+        raise ValueError("The ratio must be between 0.1:1 and 10:1, with at most two decimals.")
+    return int(percent)
+
+
+def parse_terms(
+    form, campaign: Campaign, *, starts_at: datetime | None, ends_at: datetime | None, editing_id: int | None = None
+) -> MatchTerms | dict[str, str]:
+    """Validate a match form (dates already parsed by the caller in the org's time zone);
+    return the terms, or per-field messages a person can act on."""
+    errors: dict[str, str] = {}
+    sponsor = (form.get("sponsor") or "").strip()
+    if not sponsor:
+        errors["sponsor"] = "Who is matching? e.g. “A board member” or “Keystone RV”."
+    elif len(sponsor) > 200:
+        errors["sponsor"] = "Keep the sponsor's name under 200 characters."
+    description = (form.get("description") or "").strip()
+    if len(description) > 500:
+        errors["description"] = "Keep the description under 500 characters."
+    ratio = 100
+    try:
+        ratio = parse_ratio(form.get("ratio") or "1:1")
+    except ValueError as exc:
+        errors["ratio"] = str(exc)
+    cap = 0
+    try:
+        cap = parse_amount(form.get("cap"), campaign.currency)
+    except MoneyError as exc:
+        errors["cap"] = str(exc)
+    if starts_at and ends_at and ends_at <= starts_at:
+        errors["ends_at"] = "The match must end after it starts."
+    follows_id = None
+    if form.get("follows"):
+        try:
+            follows_id = int(form["follows"])
+        except ValueError:
+            follows_id = -1
+        allowed = {m.id for m in campaign.matches if m.id != editing_id and m.follows_id != editing_id}
+        if follows_id not in allowed:
+            errors["follows"] = "Choose one of this campaign's other matches, or none."
+    if errors:
+        return errors
+    return MatchTerms(
+        sponsor=sponsor, description=description, ratio_percent=ratio, cap_cents=cap,
+        starts_at=starts_at, ends_at=ends_at, counts_offline=form.get("counts_offline") in ("on", "yes", "1"),
+        counts_events=form.get("counts_events") in ("on", "yes", "1"), follows_id=follows_id,
+    )
+
+
+def save_match(session: Session, campaign: Campaign, terms: MatchTerms, match: MatchingChallenge | None = None
+               ) -> MatchingChallenge:
+    """Create a match (or update one); flushes, the caller commits."""
+    match = match or MatchingChallenge(campaign_id=campaign.id)
+    for name, value in vars(terms).items():
+        setattr(match, name, value)
+    session.add(match)
+    session.flush()
+    return match

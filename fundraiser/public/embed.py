@@ -1,0 +1,48 @@
+"""The embeddable widget: a campaign's live bar and donate form, made to sit in an iframe on the
+organisation's own site. Only origins in EMBED_ALLOWED_ORIGINS may frame it; every other page of
+the app refuses framing (security.py)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from .. import campaigns, donations, security
+from ..db import get_session
+from ..settings import current_settings
+from .views import allow_stripe, campaign_or_404, giving_context, thanks_context
+
+bp = Blueprint("embed", __name__, url_prefix="/embed")
+
+
+def allow_framing() -> None:
+    """frame-ancestors: this app itself (the staff preview) and the configured origins, nothing else."""
+    security.allow("frame-ancestors", "'self'", *current_settings().embed_allowed_origins)
+
+
+@bp.get("/campaigns/<slug>")
+def campaign(slug: str):
+    campaign = campaign_or_404(slug)
+    allow_framing()
+    accepting = campaigns.is_accepting_gifts(campaign)
+    if accepting and current_settings().stripe_enabled:
+        allow_stripe()
+    values = notice = None
+    attempt = donations.attempt_by_public_id(get_session(), request.args.get("d", ""))
+    if attempt is not None and attempt.campaign_id == campaign.id:
+        values = donations.form_values(attempt)
+        notice = "Your payment didn't go through, so nothing was charged. Your details are below if you'd like to try again."
+    return render_template(
+        "embed/campaign.html", campaign=campaign, embed=True, accepting=accepting,
+        progress=campaigns.progress(campaign, campaign.totals),
+        giving=giving_context(campaign, values=values, notice=notice),
+    )
+
+
+@bp.get("/campaigns/<slug>/thanks")
+def thanks(slug: str):
+    campaign = campaign_or_404(slug)
+    allow_framing()
+    context = thanks_context(campaign, request.args.get("d", ""))
+    if context is None:
+        abort(404, description="We couldn't find that gift. If you were charged, your receipt is on its way by email.")
+    return render_template("embed/thanks.html", embed=True, **context)
