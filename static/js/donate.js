@@ -8,13 +8,17 @@
   var currency = form.dataset.currency;
   var feeBps = parseInt(form.dataset.feeBps, 10);
   var feeFixed = parseInt(form.dataset.feeFixed, 10);
-  var fmt = new Intl.NumberFormat(document.documentElement.lang || "en-US", { style: "currency", currency: currency });
+  var lang = document.documentElement.lang || "en-US";
+  var fmt = new Intl.NumberFormat(lang, { style: "currency", currency: currency });
   var step = form.querySelector("[data-pay-step]");
   var continueButton = form.querySelector("[data-continue]");
+  var continueRow = form.querySelector("[data-continue-row]");
   var payButton = form.querySelector("[data-pay-button]");
   var payError = form.querySelector("[data-pay-error]");
   var summary = form.querySelector("[data-pay-summary]");
   var consent = form.querySelector(".monthly-consent");
+  var consentAmount = form.querySelector("[data-consent-amount]");
+  var consentDate = form.querySelector("[data-consent-date]");
   var stripe = null, elements = null, pending = null;
 
   function minorUnits() { return new Intl.NumberFormat("en", { style: "currency", currency: currency }).resolvedOptions().maximumFractionDigits; }
@@ -30,11 +34,21 @@
   }
   // Same integer formula as donations.fee_to_cover on the server.
   function feeFor(cents) { return Math.ceil(((cents + feeFixed) * 10000) / (10000 - feeBps)) - cents; }
-  function monthly() { return form.querySelector("input[name=frequency]:checked").value === "monthly"; }
+  function money(cents) { return fmt.format(cents / Math.pow(10, minorUnits())); }
+  function today() { return new Date().toLocaleDateString(lang, { month: "long", day: "numeric", year: "numeric" }); }
+  function monthly() {
+    var choice = form.querySelector("input[name=frequency]:checked");
+    return !!choice && choice.value === "monthly";
+  }
   function refresh() {
     var cents = baseCents();
+    var fee = cents > 0 ? feeFor(cents) : 0;
     var preview = form.querySelector("[data-fee-preview]");
-    preview.textContent = cents > 0 ? "(+" + fmt.format(feeFor(cents) / Math.pow(10, minorUnits())) + ")" : "";
+    preview.textContent = cents > 0 ? "(+" + money(fee) + ")" : "";
+    // The consent step names what will be charged, and when, before the donor agrees to it.
+    var covered = form.elements.cover_fee && form.elements.cover_fee.checked;
+    consentAmount.textContent = cents > 0 ? money(cents + (covered ? fee : 0)) : "the amount above";
+    consentDate.textContent = ", " + today();
     consent.hidden = !monthly();
   }
   form.addEventListener("change", refresh);
@@ -43,23 +57,52 @@
 
   function onPage() { return form.dataset.checkoutOnly !== "true" && typeof window.Stripe === "function"; }
   function showError(message) { payError.textContent = message; payError.hidden = !message; }
+  // Where a field's error goes: the elements marked invalid, the one to focus, and the element it sits in.
+  // Radio groups are marked on their fieldset (as the server does); for the amount, the "Other" box
+  // is what the donor typed into, so it is marked and focused when "Other" is chosen.
+  function control(name) {
+    var input = form.elements[name];
+    if (!input) return null;
+    if (input.tagName) {
+      return { marks: [input], focus: input, holder: input.closest(".field, fieldset, .monthly-consent") || input.parentNode };
+    }
+    var radios = Array.prototype.slice.call(input);
+    var group = radios[0].closest("fieldset") || radios[0].parentNode;
+    var checked = radios.filter(function (r) { return r.checked; })[0];
+    var c = { marks: [group], focus: checked || radios[0], holder: group };
+    if (name === "amount" && form.elements.custom_amount) {
+      c.marks.push(form.elements.custom_amount);
+      if (!checked || checked.value === "other") c.focus = form.elements.custom_amount;
+    }
+    return c;
+  }
+  function focusFirst(elements) {
+    // The first in the page, not the first in the server's (alphabetical) JSON.
+    var first = null;
+    elements.forEach(function (el) {
+      if (el && (!first || (first.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_PRECEDING))) first = el;
+    });
+    if (first) first.focus();
+  }
   function clearFieldErrors() {
-    form.querySelectorAll(".field-error[data-js]").forEach(function (el) { el.remove(); });
-    form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+    form.querySelectorAll(".field-error, [data-error-summary]").forEach(function (el) { el.remove(); });
+    form.querySelectorAll("[aria-invalid]").forEach(function (el) {
+      el.removeAttribute("aria-invalid"); el.removeAttribute("aria-describedby");
+    });
   }
   function fieldErrors(fields) {
-    var first = null;
+    var targets = [], unplaced = [];
     Object.keys(fields).forEach(function (name) {
-      var input = form.elements[name];
-      var target = input && (input.length && !input.tagName ? input[0] : input);
+      var c = control(name);
+      if (!c) { unplaced.push(fields[name]); return; }
       var span = document.createElement("span");
-      span.className = "field-error"; span.dataset.js = "1"; span.id = name + "-js-error"; span.textContent = fields[name];
-      var holder = target ? (target.closest("fieldset, .field, .monthly-consent") || target.parentNode) : form;
-      holder.appendChild(span);
-      if (target && target.setAttribute) { target.setAttribute("aria-invalid", "true"); target.setAttribute("aria-describedby", span.id); }
-      first = first || target;
+      span.className = "field-error"; span.dataset.js = "1"; span.id = name + "-error"; span.textContent = fields[name];
+      c.holder.appendChild(span);
+      c.marks.forEach(function (el) { el.setAttribute("aria-invalid", "true"); el.setAttribute("aria-describedby", span.id); });
+      targets.push(c.focus);
     });
-    if (first && first.focus) first.focus();
+    if (unplaced.length) showError(unplaced.join(" "));
+    focusFirst(targets);
   }
 
   form.addEventListener("submit", function (event) {
@@ -74,7 +117,6 @@
         if (!res.ok) {
           var err = res.body.error || {};
           if (err.fields) fieldErrors(err.fields); else showError(err.message || "Something went wrong. Nothing was charged.");
-          if (!err.fields) { step.hidden = false; }
           return;
         }
         pending = res.body;
@@ -84,11 +126,10 @@
         container.innerHTML = "";
         elements.create("payment").mount(container);
         var amount = fmt.format(pending.amount_cents / Math.pow(10, minorUnits()));
-        var today = new Date().toLocaleDateString(undefined, { month: "long", day: "numeric", year: "numeric" });
         summary.textContent = pending.frequency === "monthly"
-          ? "You're giving " + amount + " every month. The first charge is today, " + today + ", then on the same day each month until you cancel (the link is in every receipt)."
+          ? "You're giving " + amount + " every month. The first charge is today, " + today() + ", then on the same day each month until you cancel (the link is in every receipt)."
           : "You're giving " + amount + " once, today.";
-        step.hidden = false; continueButton.hidden = true;
+        step.hidden = false; continueRow.hidden = true;
         summary.focus && summary.setAttribute("tabindex", "-1"); summary.focus();
       })
       .catch(function () { continueButton.disabled = false; showError("We couldn't reach the server. Nothing was charged; please try again."); });
@@ -105,6 +146,18 @@
       });
   });
   form.querySelector("[data-pay-back]").addEventListener("click", function () {
-    step.hidden = true; continueButton.hidden = false; pending = null;
+    step.hidden = true; continueRow.hidden = false; pending = null; showError("");
   });
+
+  // Back from the server (no Stripe.js) with problems: take the donor to the first one, so it is
+  // seen and read out, rather than leaving them at the top of a reloaded page.
+  var invalid = form.querySelector("[aria-invalid=true]");
+  if (invalid) {
+    var named = invalid.tagName === "FIELDSET" ? invalid.querySelector("input[name]") : invalid;
+    var c = named && control(named.name);
+    if (c) c.focus.focus();
+  } else {
+    var notice = form.querySelector(".form-error[role=alert]:not([hidden])");
+    if (notice) { notice.setAttribute("tabindex", "-1"); notice.focus(); }
+  }
 })();

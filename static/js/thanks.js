@@ -10,13 +10,14 @@
       .then(function (r) { return r.json(); })
       .then(function (body) {
         if (body.status === "recorded") {
-          var fmt = new Intl.NumberFormat(undefined, { style: "currency", currency: body.currency });
+          var fmt = new Intl.NumberFormat(document.documentElement.lang || "en-US", { style: "currency", currency: body.currency });
           var digits = fmt.resolvedOptions().maximumFractionDigits;
           state.innerHTML = "";
           var p = document.createElement("p"); p.className = "lede";
           p.textContent = "Your " + (body.frequency === "monthly" ? "monthly " : "") + "gift of " +
             fmt.format(body.amount_cents / Math.pow(10, digits)) + " has been received. Your receipt is on its way.";
           state.appendChild(p);
+          // progress.js brings the bar on this page up to date.
           document.dispatchEvent(new CustomEvent("fundraiser:progress", { detail: body.progress }));
           return;
         }
