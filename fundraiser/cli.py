@@ -136,6 +136,17 @@ def fill_fees_command() -> None:
     click.echo(f"Filled in {filled} fee(s); {missing} not available from Stripe yet.")
 
 
+@click.command("process-webhooks")
+@with_appcontext
+def process_webhooks_command() -> None:
+    """Apply stored Stripe events that are due (normally done right after each delivery; cron catches up)."""
+    from .payments.webhooks import apply_and_follow_up
+
+    report = apply_and_follow_up()
+    click.echo(f"Applied {report.processed} Stripe event(s)"
+               + (f"; {report.postponed} failed and will be retried." if report.postponed else "."))
+
+
 def init_app(app: Flask) -> None:
     from .schema import db_cli
 
@@ -146,5 +157,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(doctor_command)
     app.cli.add_command(send_receipts_command)
     app.cli.add_command(fill_fees_command)
+    app.cli.add_command(process_webhooks_command)
     app.cli.add_command(verify_totals_command)
     app.cli.add_command(seed_demo_command)

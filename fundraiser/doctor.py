@@ -118,7 +118,26 @@ def check_smtp(app: Flask, settings: Settings) -> list[Finding]:
     return [Finding("smtp", True, f"{settings.smtp_host}:{settings.smtp_port} answers ({settings.smtp_security}).")]
 
 
-CHECKS: list[Check] = [check_database, check_secret_key, check_base_url, check_stripe, check_smtp]
+def check_stripe_events(app: Flask, settings: Settings) -> list[Finding]:
+    """Stored Stripe events that keep failing to apply: money Stripe took that the ledger lacks."""
+    from .payments.webhooks import stuck_events
+
+    session = app.extensions["fundraiser.sessionmaker"]()
+    try:
+        stuck = stuck_events(session)
+    except SQLAlchemyError:
+        return []  # the database check above already says what is wrong
+    finally:
+        session.close()
+    if not stuck:
+        return [Finding("stripe events", True, "Every stored Stripe event has been applied or is due.")]
+    first = stuck[0]
+    return [Finding("stripe events", False, f"{len(stuck)} Stripe event(s) failed to apply several times "
+                    f"(first: {first.id}, {first.type}: {first.last_error}). Fix the cause, then run "
+                    "`flask --app fundraiser process-webhooks`.")]
+
+
+CHECKS: list[Check] = [check_database, check_secret_key, check_base_url, check_stripe, check_stripe_events, check_smtp]
 
 
 def run_checks(app: Flask) -> list[Finding]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select

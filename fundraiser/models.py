@@ -352,9 +352,14 @@ class LedgerEntry(Base):
 
 
 class StripeEvent(Base):
-    """Every Stripe webhook event id we have processed, stored once."""
+    """Every Stripe webhook event, stored once when it arrives and applied to the ledger after.
+
+    `processed_at` is empty until the event has been applied; a failure to apply it (a bug, the
+    database going away) postpones it with back-off instead of losing it.
+    """
 
     __tablename__ = "stripe_events"
+    __table_args__ = (Index("ix_stripe_events_pending", "processed_at", "next_attempt_at"),)
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))
@@ -366,6 +371,10 @@ class StripeEvent(Base):
     # Set while the event waits for the payment it adjusts (a refund that arrived first).
     waiting_for: Mapped[str | None] = mapped_column(String(255), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class User(Base):
@@ -463,7 +472,7 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
     status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus), default=MessageStatus.PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

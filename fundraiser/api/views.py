@@ -21,13 +21,18 @@ MAX_STREAM_SLUGS = 20
 
 
 def _public_json(body: bytes, etag: str) -> Response:
-    response = current_app.response_class(body, mimetype="application/json")
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = "no-cache"
-    # Any site may show a campaign's progress (the WordPress widget reads it).
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Expose-Headers"] = "ETag"
-    return response.make_conditional(request)
+    """A cacheable public JSON body; 304 to a matching If-None-Match. Built in one pass: this is
+    the hottest route of the app (every open bar polls it where streams are blocked)."""
+    headers = {
+        "ETag": f'"{etag}"',
+        "Cache-Control": "no-cache",
+        # Any site may show a campaign's progress (the WordPress widget reads it).
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": "ETag",
+    }
+    if request.if_none_match.contains(etag):
+        return current_app.response_class(status=304, headers=headers)
+    return current_app.response_class(body, mimetype="application/json", headers=headers)
 
 
 def _no_campaign(slug: str) -> Response:

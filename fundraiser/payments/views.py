@@ -12,8 +12,8 @@ from ..db import get_session
 from ..extensions import csrf
 from ..models import RecurringPlan
 from ..settings import current_settings
-from ..tasks import in_background
-from . import fees, webhooks
+from ..tasks import drainer
+from . import webhooks
 from .stripe import PaymentError, SignatureError, create_portal_link
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,8 @@ bp = Blueprint("stripe", __name__)
 @bp.post("/stripe/webhook")
 @csrf.exempt
 def webhook():
-    """2xx only after the commit; 400 for anything not signed by Stripe; 5xx makes Stripe retry."""
+    """Store the event, then answer: 2xx only after the commit; 400 for anything not signed by
+    Stripe; 5xx (nothing stored) makes Stripe retry. The ledger work follows in the background."""
     settings = current_settings()
     if not settings.stripe_webhook_secret:
         return {"error": "webhooks are not configured (STRIPE_WEBHOOK_SECRET)"}, 503
@@ -34,20 +35,17 @@ def webhook():
         return {"error": "body too large"}, 413
     session = get_session()
     try:
-        result = webhooks.process(session, payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secret)
+        status = webhooks.receive(session, payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secret)
         session.commit()
     except SignatureError as exc:
         session.rollback()
         return {"error": f"signature check failed: {exc}"}, 400
     except SQLAlchemyError:
         session.rollback()
-        log.exception("Database error while processing a Stripe event; Stripe will retry")
+        log.exception("Database error while storing a Stripe event; Stripe will retry")
         return {"error": "temporarily unable to record this event"}, 503
-    if result.new_gift_ids:
-        gift_ids = list(result.new_gift_ids)
-        in_background(lambda: fees.fill_fees(gift_ids))
-        in_background(lambda: receipts.send_due(receipts.Mailer(current_settings())))
-    return {"status": result.message}, result.status
+    drainer("stripe-events", webhooks.apply_and_follow_up).kick()
+    return {"status": status}, 200
 
 
 @bp.get("/giving/manage/<token>")

@@ -1,24 +1,30 @@
-"""Stripe webhooks: verify -> record the event id once -> dispatch by type -> ledger.
+"""Stripe webhooks: verify -> store the event once -> answer -> apply it to the ledger.
 
-Stripe delivers at least once and in no particular order. So: every event id is stored once (a
-repeat is a no-op); every gift, refund and dispute has a unique source key; an adjustment that
-arrives before its payment waits (stored, answered 2xx) and is replayed when the payment lands.
-The caller commits once and answers 2xx only after the commit; any exception means 5xx so
-Stripe retries.
+Stripe delivers at least once and in no particular order, and wants its answer fast. So a delivery
+is only verified and stored (one INSERT that ignores a repeat) before the 2xx; a database error
+there means 5xx and Stripe retries. Stored events are then applied one at a time, oldest first,
+by `process_pending` (right after each delivery, in the background, and from cron): every gift,
+refund and dispute has a unique source key; an adjustment that arrives before its payment waits
+and is replayed when the payment lands; an event that fails to apply is retried with back-off,
+never lost.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .. import ledger, receipts
+from ..db import new_session, utcnow
 from ..donors import find_or_create_donor
 from ..models import (
     AttemptStatus,
@@ -35,7 +41,10 @@ from ..models import (
     StripeEvent,
 )
 from ..recurring import apply_subscription_status, plan_for_subscription
-from .stripe import verify_event
+from ..settings import current_settings
+from .stripe import SignatureError, verify_event
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
 BANK_METHODS = {"us_bank_account", "ach_debit", "ach_credit_transfer", "sepa_debit", "bacs_debit", "acss_debit"}
@@ -57,39 +66,133 @@ class Outcome:
     new_gifts: list[Gift] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class WebhookResult:
-    status: int
-    message: str
-    new_gift_ids: tuple[int, ...] = ()
+MAX_ATTEMPTS_BACKOFF = timedelta(hours=1)
+# Serialises event processing across processes on PostgreSQL (SQLite: BEGIN IMMEDIATE does it).
+PROCESSING_LOCK = 0x5712_1BE
 
 
-def process(session: Session, payload: bytes, signature: str | None, secret: str) -> WebhookResult:
-    """Verify and apply one delivery. Flushes only; the caller commits and then answers."""
+def receive(session: Session, payload: bytes, signature: str | None, secret: str) -> str:
+    """Verify one delivery and store it unless already stored; returns "received" or "already
+    received". Flushes only: the caller commits, then answers 2xx."""
     event = verify_event(payload, signature, secret)
     event_id = event.get("id")
-    if not isinstance(event_id, str) or not isinstance(event.get("type"), str):
-        return WebhookResult(400, "not a Stripe event")
-    if session.get(StripeEvent, event_id) is not None:
-        return WebhookResult(200, "already processed")
-    obj = event["data"].get("object") or {}
-    row = StripeEvent(
-        id=event_id, type=event["type"], object_id=obj.get("id") if isinstance(obj, dict) else None,
-        stripe_created_at=datetime.fromtimestamp(int(event.get("created") or 0), UTC),
-        livemode=bool(event.get("livemode")), payload=event,
-    )
+    if not isinstance(event_id, str) or not isinstance(event.get("type"), str) or len(event_id) > 255:
+        raise SignatureError("signed body is not a Stripe event")
+    obj = event["data"].get("object")
+    object_id = obj.get("id") if isinstance(obj, dict) else None
+    now = utcnow()
+    values = {
+        "id": event_id, "type": event["type"][:100],
+        "object_id": object_id if isinstance(object_id, str) else None,
+        "stripe_created_at": datetime.fromtimestamp(_int(event.get("created")), UTC),
+        "livemode": bool(event.get("livemode")), "payload": event, "outcome": "",
+        "received_at": now, "attempts": 0, "next_attempt_at": now,
+    }
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # Two workers may receive the same event at once: the primary key lets one through, quietly.
+    stored = session.execute(
+        insert(StripeEvent).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(StripeEvent.id)
+    ).first()
+    return "received" if stored else "already received"
+
+
+def _int(value: Any) -> int:
     try:
-        # Two workers may receive the same event at once: the primary key lets one through.
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return WebhookResult(200, "already processed")
-    outcome = _apply(session, row)
-    gifts = list(outcome.new_gifts)
-    for gift in outcome.new_gifts:
-        gifts.extend(_replay_waiting(session, gift))
-    return WebhookResult(200, outcome.text, tuple(g.id for g in gifts))
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass(frozen=True)
+class ProcessReport:
+    processed: int
+    postponed: int
+    new_gift_ids: tuple[int, ...]
+
+
+def process_pending(*, limit: int = 1000) -> ProcessReport:
+    """Apply stored events that are due, oldest first, one transaction each.
+
+    Only one processor works at a time (PostgreSQL advisory lock, SQLite's write lock), so a
+    refund and its payment are never applied concurrently. An event that raises is postponed
+    with back-off and the rest go on; a database error stops the round (the next one retries).
+    """
+    processed = postponed = 0
+    gift_ids: list[int] = []
+    while processed + postponed < limit:
+        session = new_session(write=True)
+        row_id = None
+        try:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(select(func.pg_advisory_xact_lock(PROCESSING_LOCK)))
+            row = session.scalar(
+                select(StripeEvent)
+                .where(StripeEvent.processed_at.is_(None), StripeEvent.next_attempt_at <= utcnow())
+                .order_by(StripeEvent.stripe_created_at, StripeEvent.received_at, StripeEvent.id)
+                .limit(1)
+            )
+            if row is None:
+                session.rollback()
+                break
+            row_id = row.id
+            outcome = _apply(session, row)
+            gifts = list(outcome.new_gifts)
+            for gift in outcome.new_gifts:
+                gifts.extend(_replay_waiting(session, gift))
+            row.processed_at = utcnow()
+            row.last_error = None
+            session.commit()
+            processed += 1
+            gift_ids.extend(g.id for g in gifts)
+        except SQLAlchemyError:
+            session.rollback()
+            log.exception("Database error while applying Stripe event %s; will retry", row_id)
+            if row_id is not None:
+                _postpone(row_id, "database error")
+            break
+        except Exception as exc:  # a payload our handlers cannot take: keep it, retry later, go on
+            session.rollback()
+            log.exception("Could not apply Stripe event %s; postponed", row_id)
+            _postpone(row_id, f"{exc.__class__.__name__}: {exc}")
+            postponed += 1
+        finally:
+            session.close()
+    return ProcessReport(processed, postponed, tuple(gift_ids))
+
+
+def apply_and_follow_up() -> ProcessReport:
+    """Apply what is due, then look up the new gifts' fees and send their receipts."""
+    from .fees import fill_fees
+
+    report = process_pending()
+    if report.new_gift_ids:
+        fill_fees(list(report.new_gift_ids))
+        receipts.send_due(receipts.Mailer(current_settings()))
+    return report
+
+
+def _postpone(event_id: str, error: str) -> None:
+    session = new_session(write=True)
+    try:
+        row = session.get(StripeEvent, event_id)
+        if row is not None and row.processed_at is None:
+            row.attempts += 1
+            row.last_error = error[:500]
+            row.next_attempt_at = utcnow() + min(timedelta(seconds=30 * 2 ** min(row.attempts, 12)), MAX_ATTEMPTS_BACKOFF)
+            session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+        log.warning("Could not postpone Stripe event %s either; it stays due", event_id)
+    finally:
+        session.close()
+
+
+def stuck_events(session: Session, *, attempts: int = 3) -> list[StripeEvent]:
+    """Events that failed to apply several times: someone should look (doctor reports them)."""
+    return list(session.scalars(
+        select(StripeEvent).where(StripeEvent.processed_at.is_(None), StripeEvent.attempts >= attempts)
+        .order_by(StripeEvent.received_at)
+    ))
 
 
 def _apply(session: Session, row: StripeEvent) -> Outcome:

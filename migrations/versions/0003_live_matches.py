@@ -1,4 +1,4 @@
-"""matching challenges (live progress issue)
+"""matching challenges; Stripe events applied after they are stored
 
 Revision ID: 0003_live_matches
 Revises: 0002_online_giving
@@ -40,8 +40,24 @@ def upgrade() -> None:
     with op.batch_alter_table('matching_challenges', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_matching_challenges_campaign_id'), ['campaign_id'], unique=False)
 
+    with op.batch_alter_table('stripe_events', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('processed_at', fundraiser.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('attempts', sa.Integer(), nullable=False, server_default='0'))
+        batch_op.add_column(sa.Column('next_attempt_at', fundraiser.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('last_error', sa.String(length=500), nullable=True))
+        batch_op.create_index('ix_stripe_events_pending', ['processed_at', 'next_attempt_at'], unique=False)
+    # Events stored before this revision were applied when they arrived.
+    op.execute("UPDATE stripe_events SET processed_at = received_at")
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('stripe_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_stripe_events_pending')
+        batch_op.drop_column('last_error')
+        batch_op.drop_column('next_attempt_at')
+        batch_op.drop_column('attempts')
+        batch_op.drop_column('processed_at')
+
     with op.batch_alter_table('matching_challenges', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_matching_challenges_campaign_id'))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fundraiser.payments.webhooks import process_pending
 from tests.payments.stripe_shapes import body, sign
 
 WEBHOOK_SECRET = "whsec_test_secret_for_fundraiser"
@@ -25,14 +26,18 @@ def app(make_app):
 
 
 @pytest.fixture
-def deliver(client):
-    """POST a signed event to the webhook; returns the response."""
+def deliver(app, client):
+    """POST a signed event to the webhook, then apply what was stored (as the background worker
+    does right after the answer); returns the response."""
 
     def _deliver(evt: dict, *, secret: str = WEBHOOK_SECRET, signature: str | None = None):
         payload = body(evt)
-        return client.post(
+        response = client.post(
             "/stripe/webhook", data=payload, content_type="application/json",
             headers={"Stripe-Signature": signature if signature is not None else sign(payload, secret)},
         )
+        with app.app_context():
+            process_pending()
+        return response
 
     return _deliver
