@@ -104,16 +104,6 @@ def progress(campaign: Campaign, totals: CampaignTotals | None) -> Progress:
     )
 
 
-def progress_by_slug(session: Session, slug: str) -> Progress | None:
-    """One indexed lookup: the public campaign and its totals row, or None."""
-    row = session.execute(
-        select(Campaign, CampaignTotals)
-        .outerjoin(CampaignTotals, CampaignTotals.campaign_id == Campaign.id)
-        .where(Campaign.slug == slug, Campaign.status.in_(PUBLIC_STATUSES))
-    ).first()
-    return progress(row[0], row[1]) if row else None
-
-
 def public_campaign(session: Session, slug: str) -> Campaign | None:
     """A campaign visitors may see (active or closed); drafts and archived ones stay hidden."""
     return session.scalar(
