@@ -214,6 +214,10 @@ def verify_event(payload: bytes, signature_header: str | None, secret: str) -> d
     if not signature_header:
         raise SignatureError("missing Stripe-Signature header")
     try:
+        payload.decode("utf-8")  # the SDK decodes it and would raise on bytes Stripe never sends
+    except UnicodeDecodeError:
+        raise SignatureError("body is not UTF-8 text") from None
+    try:
         stripe.WebhookSignature.verify_header(
             payload, signature_header, secret, tolerance=stripe.Webhook.DEFAULT_TOLERANCE
         )
