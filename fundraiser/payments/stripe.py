@@ -209,6 +209,10 @@ def fetch_fee(*, charge_id: str) -> Fee | None:
     return Fee(fee_cents=int(txn["fee"]), net_cents=int(txn["net"]))
 
 
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def verify_event(payload: bytes, signature_header: str | None, secret: str) -> dict[str, Any]:
     """Check the Stripe-Signature header (Stripe's scheme, default 5-minute tolerance); return the event."""
     if not signature_header:
@@ -224,7 +228,8 @@ def verify_event(payload: bytes, signature_header: str | None, secret: str) -> d
     except stripe.SignatureVerificationError as exc:
         raise SignatureError(str(exc)) from None
     try:
-        event = json.loads(payload)
+        # Strict JSON: NaN and Infinity are not JSON, and PostgreSQL's json type refuses them.
+        event = json.loads(payload, parse_constant=_not_json)
     except ValueError:
         raise SignatureError("signed body is not JSON") from None
     if not isinstance(event, dict) or not isinstance(event.get("data"), dict):

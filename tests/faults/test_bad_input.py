@@ -54,7 +54,9 @@ def _post(client, payload: bytes, signature: str | None):
 
 
 @FUZZ
-@given(payload=st.binary(max_size=2000), signature=st.none() | st.text(max_size=120))
+# Header values cannot carry CR/LF on the wire (HTTP clients refuse to send them).
+@given(payload=st.binary(max_size=2000),
+       signature=st.none() | st.text(st.characters(blacklist_characters="\r\n"), max_size=120))
 def test_unsigned_garbage_is_refused_and_stores_nothing(stripe_app, payload, signature):
     app = stripe_app
     response = _post(app.test_client(), payload, signature)
@@ -72,7 +74,7 @@ def test_signed_events_of_any_shape_never_break_the_endpoint_or_the_ledger(strip
     evt = s.event(event_type, data if isinstance(data, dict) else {"value": data})
     payload = json.dumps(evt).encode()
     response = _post(app.test_client(), payload, s.sign(payload, WEBHOOK_SECRET))
-    assert response.status_code in (200, 400)
+    assert response.status_code in (200, 400)  # 400: signed, but not strict JSON (NaN, Infinity)
     with app.app_context():
         process_pending()  # must not raise, whatever the payload
         db = new_session()
