@@ -191,3 +191,30 @@ def test_widget_shows_inside_an_allowed_site_and_is_refused_by_others(make_app, 
     finally:
         context.close()
         server.stop()
+
+
+def test_where_streams_are_blocked_the_bar_polls_instead(live_server, page, session):
+    campaign = _campaign(session)
+    page.route("**/progress/stream*", lambda route: route.abort())
+    page.goto(f"{live_server.url}/campaigns/{campaign.slug}")
+    expect(page.locator("html[data-live=polling]")).to_have_count(1, timeout=10_000)
+    give(session, campaign, 10_000)
+    session.commit()
+    expect(page.locator(".progress__raised").first).to_have_text("$1,100", timeout=3000)
+
+
+def test_the_browser_reconnects_when_a_stream_ends(make_app, page, session):
+    app = make_app(LIVE_STREAM_SECONDS="5")
+    server = LiveServer(app).start()
+    try:
+        campaign = _campaign(session)
+        page.goto(f"{server.url}/campaigns/{campaign.slug}")
+        expect(page.locator("html[data-live=stream]")).to_have_count(1)
+        with page.expect_request("**/progress/stream", timeout=15_000):
+            pass  # the first stream ended after 5 s; EventSource opened the next
+        give(session, campaign, 20_000)
+        session.commit()
+        expect(page.locator(".progress__raised").first).to_have_text("$1,200", timeout=3000)
+        expect(page.locator("html[data-live=stream]")).to_have_count(1)
+    finally:
+        server.stop()
