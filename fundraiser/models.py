@@ -365,6 +365,35 @@ class AuditLog(Base):
     user: Mapped[User | None] = relationship()
 
 
+class LoginFailure(Base):
+    """A failed sign-in, kept briefly so repeated guesses per account and per address are slowed."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    ip_address: Mapped[str] = mapped_column(String(45), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class GiftCredit(Base):
+    """One person behind a gift credited to someone else (e.g. a buyer at a host's cookie walk)."""
+
+    __tablename__ = "gift_credits"
+    __table_args__ = (
+        CheckConstraint("amount_cents IS NULL OR amount_cents > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), index=True)
+    donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    donor: Mapped[Donor | None] = relationship()
+
+
 # --- online giving ---
 
 
@@ -451,8 +480,10 @@ __all__ = [
     "EntryKind",
     "Gift",
     "GiftChannel",
+    "GiftCredit",
     "GiftMethod",
     "LedgerEntry",
+    "LoginFailure",
     "MessageStatus",
     "OutboxMessage",
     "PlanStatus",
