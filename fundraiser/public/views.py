@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, send_from_directory, url_for
 
 from .. import campaigns, donations, security
 from ..auth.access import current_user
@@ -132,3 +132,9 @@ def thanks(slug: str):
         progress=campaigns.progress(campaign, campaign.totals),
         share_url=current_settings().base_url + url_for("public.campaign", slug=slug),
     )
+
+
+@bp.get("/media/covers/<name>")
+def cover_image(name: str):
+    """Campaign cover images uploaded in the staff console, kept under the instance folder."""
+    return send_from_directory(current_settings().instance_path / "covers", name, max_age=86400)
