@@ -54,7 +54,7 @@ def record(
     """Add one audit row in the caller's transaction; only the fields that changed are kept."""
     if before is not None and after is not None:
         changed = [k for k in after if before.get(k) != after.get(k)]
-        before = {k: before.get(k) for k in changed}
+        before = {k: before[k] for k in changed if k in before}
         after = {k: after[k] for k in changed}
     row = AuditLog(
         user_id=actor.user_id,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
 
-from flask import abort, g, redirect, request, session, url_for
+from flask import abort, has_request_context, redirect, request, session, url_for
 
 from ..db import get_session, utcnow
 from ..models import Role, User
@@ -31,13 +31,19 @@ def _session_is_valid(user: User | None) -> bool:
     return utcnow() - signed_in_at < MAX_SESSION_AGE
 
 
+CACHE_KEY = "fundraiser.current_user"
+
+
 def current_user() -> User | None:
     """The signed-in, active user of this request, or None."""
-    if "current_user" not in g:
+    if not has_request_context():
+        return None
+    # Cached on the request, not on `g`: an app context can outlive one request (tests, CLI).
+    if CACHE_KEY not in request.environ:
         user_id = session.get(SESSION_KEY)
         user = get_session().get(User, user_id) if user_id is not None else None
-        g.current_user = user if _session_is_valid(user) else None
-    return g.current_user
+        request.environ[CACHE_KEY] = user if _session_is_valid(user) else None
+    return request.environ[CACHE_KEY]
 
 
 def sign_in(user: User) -> None:
@@ -46,12 +52,12 @@ def sign_in(user: User) -> None:
     session["stamp"] = password_stamp(user)
     session["signed_in_at"] = utcnow().isoformat()
     session.permanent = True
-    g.current_user = user
+    request.environ[CACHE_KEY] = user
 
 
 def sign_out() -> None:
     session.clear()
-    g.current_user = None
+    request.environ[CACHE_KEY] = None
 
 
 def roles_required(*roles: Role) -> Callable:
