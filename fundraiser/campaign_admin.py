@@ -232,3 +232,8 @@ def staff_list(session: Session) -> list[tuple[Campaign, int]]:
     campaigns = list(session.scalars(select(Campaign)))
     campaigns.sort(key=lambda c: (order[c.status], c.title.lower()))
     return [(c, c.totals.raised_cents if c.totals else 0) for c in campaigns]
+
+
+def all_campaigns(session: Session) -> list[Campaign]:
+    """Every campaign, archived ones too (for filters over past gifts)."""
+    return list(session.scalars(select(Campaign).order_by(Campaign.title)))

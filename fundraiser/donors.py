@@ -128,8 +128,8 @@ def save_donor(session: Session, actor, donor: Donor | None, values: dict) -> Do
     return donor
 
 
-def search(session: Session, query: str, *, offset: int = 0) -> list[Donor]:
-    """A page of donors (merged-away records left out), by name, filtered by the words typed."""
+def search(session: Session, query: str, *, offset: int = 0, limit: int | None = DONOR_PAGE) -> list[Donor]:
+    """A page of donors (merged-away records left out; limit=None: all), by name, filtered by the words typed."""
     from sqlalchemy import func, or_
 
     where = [Donor.merged_into_id.is_(None)]
@@ -137,7 +137,7 @@ def search(session: Session, query: str, *, offset: int = 0) -> list[Donor]:
         where.append(
             or_(func.lower(Donor.name).contains(word, autoescape=True), func.lower(Donor.email).contains(word, autoescape=True))
         )
-    return list(session.scalars(select(Donor).where(*where).order_by(Donor.name, Donor.id).offset(offset).limit(DONOR_PAGE)))
+    return list(session.scalars(select(Donor).where(*where).order_by(Donor.name, Donor.id).offset(offset).limit(limit)))
 
 
 def merge(session: Session, actor, duplicate: Donor, keep: Donor) -> list[int]:

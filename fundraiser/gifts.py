@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import audit, ledger
@@ -524,3 +524,69 @@ def recent_entered(session: Session, since: timedelta = timedelta(days=30), limi
             .limit(limit)
         )
     )
+
+
+@dataclass(frozen=True)
+class GiftFilters:
+    """What the gift list and its CSV export are narrowed to."""
+
+    campaign_id: int | None = None
+    received_from: date | None = None
+    received_to: date | None = None
+    channel: GiftChannel | None = None
+    method: GiftMethod | None = None
+    donor_text: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> GiftFilters:
+        """Filters from a query string; anything unreadable is simply not applied."""
+
+        def day(name: str) -> date | None:
+            try:
+                return date.fromisoformat(args.get(name, ""))
+            except ValueError:
+                return None
+
+        campaign = args.get("campaign", "")
+        channel = args.get("channel", "")
+        method = args.get("method", "")
+        return cls(
+            campaign_id=int(campaign) if campaign.isdigit() else None,
+            received_from=day("from"), received_to=day("to"),
+            channel=GiftChannel(channel) if channel in GiftChannel._value2member_map_ else None,
+            method=GiftMethod(method) if method in GiftMethod._value2member_map_ else None,
+            donor_text=args.get("q", "").strip()[:100],
+        )
+
+    def as_args(self) -> dict[str, str]:
+        """The same filters as query-string arguments (for the export link)."""
+        pairs = {
+            "campaign": self.campaign_id, "from": self.received_from, "to": self.received_to,
+            "channel": self.channel.value if self.channel else None, "method": self.method.value if self.method else None,
+            "q": self.donor_text or None,
+        }
+        return {k: str(v) for k, v in pairs.items() if v is not None}
+
+
+def filtered_gifts(session: Session, filters: GiftFilters, tz, *, limit: int | None = None, newest_first: bool = False):
+    """Gifts matching the filters, with what is left of each (list page and CSV export)."""
+    from .statements import gift_lines
+
+    where = [Gift.id.is_not(None)]
+    if filters.campaign_id is not None:
+        moved_in = select(LedgerEntry.gift_id).where(
+            LedgerEntry.kind == ledger.EntryKind.REASSIGN_IN, LedgerEntry.campaign_id == filters.campaign_id
+        )
+        where.append(or_(Gift.campaign_id == filters.campaign_id, Gift.id.in_(moved_in)))
+    if filters.received_from is not None:
+        where.append(Gift.received_at >= datetime.combine(filters.received_from, time(0), tzinfo=tz))
+    if filters.received_to is not None:
+        where.append(Gift.received_at < datetime.combine(filters.received_to + timedelta(days=1), time(0), tzinfo=tz))
+    if filters.channel is not None:
+        where.append(Gift.channel == filters.channel)
+    if filters.method is not None:
+        where.append(Gift.method == filters.method)
+    if filters.donor_text:
+        matching = [d.id for d in find_donors(session, filters.donor_text, limit=500)]
+        where.append(Gift.donor_id.in_(matching))
+    return gift_lines(session, and_(*where), limit=limit, newest_first=newest_first)

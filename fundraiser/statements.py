@@ -31,7 +31,8 @@ class GiftLine:
         return max(0, self.net_cents - (self.gift.goods_value_cents or 0))
 
 
-def _lines(session: Session, where) -> list[GiftLine]:
+def gift_lines(session: Session, where, limit: int | None = None, newest_first: bool = False) -> list[GiftLine]:
+    """Gifts matching a condition, oldest first, each with its net and the campaign it counts toward now."""
     nets = (
         select(LedgerEntry.gift_id, func.sum(LedgerEntry.amount_cents).label("net"))
         .group_by(LedgerEntry.gift_id)
@@ -49,7 +50,8 @@ def _lines(session: Session, where) -> list[GiftLine]:
         .outerjoin(last_in, last_in.c.gift_id == Gift.id)
         .outerjoin(LedgerEntry, LedgerEntry.id == last_in.c.entry_id)
         .where(where)
-        .order_by(Gift.received_at, Gift.id)
+        .order_by(*((Gift.received_at.desc(), Gift.id.desc()) if newest_first else (Gift.received_at, Gift.id)))
+        .limit(limit)
     ).all()
     titles = dict(session.execute(select(Campaign.id, Campaign.title)).all())
     result = []
@@ -70,7 +72,7 @@ class DonorSummary:
 
 def summary(session: Session, donor: Donor) -> DonorSummary:
     """Everything the donor page shows: every gift (online, offline, event, monthly), totals, plans."""
-    lines = _lines(session, Gift.donor_id == donor.id)
+    lines = gift_lines(session, Gift.donor_id == donor.id)
     totals: dict[str, int] = {}
     for line in lines:
         totals[line.gift.currency] = totals.get(line.gift.currency, 0) + line.net_cents
@@ -97,7 +99,7 @@ def year_statement(session: Session, donor: Donor, year: int, tz: ZoneInfo) -> S
     start = datetime.combine(datetime(year, 1, 1).date(), time(0), tzinfo=tz)
     end = datetime.combine(datetime(year + 1, 1, 1).date(), time(0), tzinfo=tz)
     lines = [
-        line for line in _lines(session, (Gift.donor_id == donor.id) & (Gift.received_at >= start) & (Gift.received_at < end))
+        line for line in gift_lines(session, (Gift.donor_id == donor.id) & (Gift.received_at >= start) & (Gift.received_at < end))
         if line.net_cents > 0
     ]
     totals: dict[str, int] = {}

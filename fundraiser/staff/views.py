@@ -6,9 +6,11 @@ admin and staff accounts only (checked before each request); account pages are f
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, stream_with_context, url_for,
+)
 
-from .. import audit, campaign_admin, donors, events, gifts, statements
+from .. import audit, campaign_admin, donors, events, exports, gifts, statements
 from ..audit import Actor
 from ..auth import users
 from ..auth.access import STAFF_ROLES, current_user, roles_required
@@ -16,7 +18,7 @@ from ..db import get_session, utcnow
 from ..donations import FormErrors
 from ..ledger import LedgerError
 from ..campaigns import render_story
-from ..models import Campaign, CommunityEvent, Donor, Gift, GiftMethod, Role, User
+from ..models import Campaign, CommunityEvent, Donor, Gift, GiftChannel, GiftMethod, Role, User
 from ..money import format_money
 from ..settings import current_settings
 from . import forms
@@ -272,9 +274,34 @@ def deposit_saved(token: str):
     return render_template("staff/deposit_saved.html", saved=saved, total=sum(g.amount_cents for g in saved))
 
 
+GIFT_LIST_LIMIT = 200
+
+
+def csv_response(filename: str, chunks):
+    """A CSV download, streamed row by row."""
+    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 @bp.get("/gifts")
 def gift_list():
-    return render_template("staff/gifts.html", recent=gifts.recent_entered(get_session(), limit=100))
+    session = get_session()
+    filters = gifts.GiftFilters.from_args(request.args)
+    lines = gifts.filtered_gifts(session, filters, current_settings().tz, limit=GIFT_LIST_LIMIT, newest_first=True)
+    return render_template(
+        "staff/gifts.html", lines=lines, filters=filters, args=request.args, limit=GIFT_LIST_LIMIT,
+        campaigns=campaign_choices(campaign_admin.all_campaigns(session)),
+        methods=[(m.value, gifts.METHOD_NAMES[m]) for m in GiftMethod], channels=[(c.value, c.value) for c in GiftChannel],
+    )
+
+
+@bp.get("/gifts.csv")
+def gift_export():
+    session = get_session()
+    tz = current_settings().tz
+    lines = gifts.filtered_gifts(session, gifts.GiftFilters.from_args(request.args), tz)
+    return csv_response(f"gifts-{today().isoformat()}.csv", exports.to_csv(exports.GIFT_HEADER, exports.gift_rows(lines, tz)))
 
 
 @bp.get("/gifts/<int:gift_id>")
@@ -452,6 +479,13 @@ def event_list():
     return render_template("staff/events.html", rows=rows)
 
 
+@bp.get("/events.csv")
+def event_export():
+    session = get_session()
+    rows = exports.event_rows(session, events.all_events(session))
+    return csv_response(f"events-{today().isoformat()}.csv", exports.to_csv(exports.EVENT_HEADER, rows))
+
+
 def render_event_form(event, values, errors, status=200):
     session = get_session()
     return render_template(
@@ -543,6 +577,13 @@ def donor_list():
     offset = max(request.args.get("offset", 0, type=int), 0)
     found = donors.search(session, query, offset=offset)
     return render_template("staff/donors.html", found=found, q=query, offset=offset, page=donors.DONOR_PAGE)
+
+
+@bp.get("/donors.csv")
+def donor_export():
+    session = get_session()
+    found = donors.search(session, request.args.get("q", "")[:100], limit=None)
+    return csv_response(f"donors-{today().isoformat()}.csv", exports.to_csv(exports.DONOR_HEADER, exports.donor_rows(found)))
 
 
 def render_donor_form(donor, values, errors, status=200):

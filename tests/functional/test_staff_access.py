@@ -19,6 +19,7 @@ STAFF_GET = [
     "/staff/campaigns/{campaign}/edit", "/staff/events", "/staff/events/new", "/staff/events/{event}",
     "/staff/events/{event}/edit", "/staff/donors", "/staff/donors/new", "/staff/donors/{donor}",
     "/staff/donors/{donor}/edit", "/staff/donors/{donor}/statement/2026", "/staff/donors/{donor}/statement/2026.pdf",
+    "/staff/gifts.csv", "/staff/donors.csv", "/staff/events.csv",
 ]
 STAFF_POST = [
     "/staff/gifts/new", "/staff/gifts/deposit", "/staff/gifts/{gift}/correct", "/staff/gifts/{gift}/void",
