@@ -265,10 +265,11 @@ def _create_donor(session: Session, actor: Actor, new: NewDonor) -> Donor:
     return donor
 
 
-def _record(
+def record_entry(
     session: Session, actor: Actor, entry: OfflineGift, source_key: str, tz, *,
     channel: GiftChannel = GiftChannel.OFFLINE, event_id: int | None = None,
 ) -> Gift:
+    """Record one validated gift under its idempotency key, creating its new donor, audit logged."""
     donor_id = entry.donor_id
     if entry.new_donor is not None:
         donor_id = _create_donor(session, actor, entry.new_donor).id
@@ -314,7 +315,7 @@ def record_offline_gift(
     if saved:
         raise AlreadySaved(saved)
     channel = GiftChannel.EVENT if event_id is not None else GiftChannel.OFFLINE
-    return _record(session, actor, entry, f"form:{token}", tz, channel=channel, event_id=event_id)
+    return record_entry(session, actor, entry, f"form:{token}", tz, channel=channel, event_id=event_id)
 
 
 @dataclass
@@ -399,7 +400,7 @@ def record_batch(session: Session, actor: Actor, batch: Batch, token: str, tz) -
     saved = _already_saved(session, token)
     if saved:
         raise AlreadySaved(saved)
-    return [_record(session, actor, row, f"form:{token}:{i}", tz) for i, row in enumerate(batch.rows)]
+    return [record_entry(session, actor, row, f"form:{token}:{i}", tz) for i, row in enumerate(batch.rows)]
 
 
 def gifts_of_submission(session: Session, token: str) -> list[Gift]:
