@@ -64,6 +64,9 @@ class Settings:
     smtp_password: str = ""
     smtp_security: str = "starttls"
     mail_from: str = ""
+    # Donor wall: "show" (names and comments appear at once, staff hide what they must) or
+    # "approve" (they appear once staff have approved them).
+    wall_moderation: str = "show"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -193,9 +196,12 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         smtp_password=env.get("SMTP_PASSWORD", ""),
         smtp_security=env.get("SMTP_SECURITY", "starttls").strip().lower(),
         mail_from=env.get("MAIL_FROM", "").strip(),
+        wall_moderation=env.get("DONOR_WALL_MODERATION", "show").strip().lower(),
         extra=dict(env),
     )
     _check_stripe(settings)
+    if settings.wall_moderation not in ("show", "approve"):
+        raise ConfigError("DONOR_WALL_MODERATION must be show (moderate afterwards) or approve (approve before showing).")
     if settings.smtp_security not in ("starttls", "ssl", "none"):
         raise ConfigError("SMTP_SECURITY must be starttls, ssl or none.")
     if not 0 <= settings.proxy_count <= 5:

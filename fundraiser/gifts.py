@@ -297,6 +297,8 @@ def record_entry(
         # The same form, submitted twice at once, won the race in another request (which wrote its
         # audit row with the gift): this request must save nothing, not even its new donor.
         raise AlreadySaved([gift.id])
+    # Staff typed this gift in themselves: nothing on it waits for donor-wall approval.
+    gift.wall_reviewed = True
     for name, cents in entry.credits:
         session.add(GiftCredit(gift_id=gift.id, name=name, amount_cents=cents))
     session.flush()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import false
 
 from .db import Base, UTCDateTime, utcnow
 
@@ -265,6 +266,10 @@ class Gift(Base):
     dedication_notify_email: Mapped[str | None] = mapped_column(String(254))
     public_comment: Mapped[str | None] = mapped_column(String(1000))
     comment_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Donor-wall moderation: staff can hide the name at once; "reviewed" lets a gift show when
+    # the organisation approves names and comments before they appear.
+    name_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    wall_reviewed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     private_note: Mapped[str | None] = mapped_column(Text)
     # In-kind description; goods_value is the fair value of anything the donor received back.
     description: Mapped[str | None] = mapped_column(String(500))

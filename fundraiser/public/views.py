@@ -52,7 +52,9 @@ def render_campaign(campaign, *, values=None, errors=None, notice=None, status=2
         story_html=campaigns.render_story(campaign.story_md),
         days_left=campaigns.days_left(campaign),
         accepting=accepting,
-        supporters=campaigns.recent_supporters(session, campaign),
+        supporters=campaigns.recent_supporters(
+            session, campaign, approve_first=settings.wall_moderation == "approve"
+        ),
         events=campaigns.events_for(session, campaign),
         recent_count=campaigns.gifts_in_last_hour(session, campaign),
         giving=giving_context(campaign, values=values, errors=errors, notice=notice),

@@ -10,7 +10,7 @@ from flask import (
     Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, stream_with_context, url_for,
 )
 
-from .. import audit, campaign_admin, donors, events, exports, gifts, imports, statements
+from .. import audit, campaign_admin, donors, events, exports, gifts, imports, statements, wall
 from ..audit import Actor
 from ..auth import users
 from ..auth.access import STAFF_ROLES, current_user, roles_required
@@ -757,3 +757,29 @@ def import_confirm(token: str):
         "success",
     )
     return redirect(url_for("staff.gift_list"))
+
+
+# ------------------------------------------------------------------------------ donor wall
+
+
+@bp.get("/wall")
+def wall_queue():
+    session = get_session()
+    waiting_only = request.args.get("show") != "all"
+    return render_template(
+        "staff/wall.html", entries=wall.queue(session, waiting_only=waiting_only), waiting_only=waiting_only,
+        approve_first=current_settings().wall_moderation == "approve",
+    )
+
+
+@bp.post("/wall/<int:gift_id>")
+def wall_moderate(gift_id: int):
+    session = get_session()
+    gift = get_or_404(Gift, gift_id, "gift")
+    try:
+        wall.moderate(session, actor(), gift, request.form.get("action", ""))
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    session.commit()
+    flash(f"Gift {gift.id}: done; the campaign page shows the change now.", "success")
+    return redirect(url_for("staff.wall_queue", show=request.form.get("show") or None))

@@ -1,4 +1,4 @@
-"""staff console: sign-in throttling and itemised credits behind a gift
+"""staff console: sign-in throttling, itemised credits behind a gift, donor-wall moderation
 
 Revision ID: 0005_staff_console
 Revises: 0002_online_giving
@@ -48,7 +48,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_gift_credits_gift_id"), ["gift_id"], unique=False)
 
 
+    with op.batch_alter_table("gifts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("name_hidden", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column("wall_reviewed", sa.Boolean(), server_default=sa.false(), nullable=False))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("gifts", schema=None) as batch_op:
+        batch_op.drop_column("wall_reviewed")
+        batch_op.drop_column("name_hidden")
     with op.batch_alter_table("gift_credits", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_gift_credits_gift_id"))
     op.drop_table("gift_credits")

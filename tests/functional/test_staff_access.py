@@ -19,7 +19,7 @@ STAFF_GET = [
     "/staff/campaigns/{campaign}/edit", "/staff/events", "/staff/events/new", "/staff/events/{event}",
     "/staff/events/{event}/edit", "/staff/donors", "/staff/donors/new", "/staff/donors/{donor}",
     "/staff/donors/{donor}/edit", "/staff/donors/{donor}/statement/2026", "/staff/donors/{donor}/statement/2026.pdf",
-    "/staff/gifts.csv", "/staff/donors.csv", "/staff/events.csv", "/staff/import",
+    "/staff/gifts.csv", "/staff/donors.csv", "/staff/events.csv", "/staff/import", "/staff/wall",
 ]
 STAFF_POST = [
     "/staff/gifts/new", "/staff/gifts/deposit", "/staff/gifts/{gift}/correct", "/staff/gifts/{gift}/void",
@@ -27,6 +27,7 @@ STAFF_POST = [
     "/staff/campaigns/{campaign}/edit", "/staff/campaigns/{campaign}/status", "/staff/campaigns/{campaign}/cover",
     "/staff/events/new", "/staff/events/{event}/edit", "/staff/events/{event}/proceeds", "/staff/donors/new",
     "/staff/donors/{donor}/edit", "/staff/donors/{donor}/merge", "/staff/import", "/staff/import/0123abcd",
+    "/staff/wall/{gift}",
 ]
 ADMIN_GET = ["/staff/users", "/staff/audit"]
 ADMIN_POST = ["/staff/users", "/staff/users/{user}"]
