@@ -267,9 +267,14 @@ def _create_donor(session: Session, actor: Actor, new: NewDonor) -> Donor:
 
 def record_entry(
     session: Session, actor: Actor, entry: OfflineGift, source_key: str, tz, *,
-    channel: GiftChannel = GiftChannel.OFFLINE, event_id: int | None = None,
+    channel: GiftChannel = GiftChannel.OFFLINE, event_id: int | None = None, send_receipt: bool = True,
 ) -> Gift:
-    """Record one validated gift under its idempotency key, creating its new donor, audit logged."""
+    """Record one validated gift under its idempotency key, creating its new donor, audit logged.
+
+    The receipt goes into the outbox in the same transaction (when the donor has an email address).
+    """
+    from .receipts import queue_for_gift
+
     donor_id = entry.donor_id
     if entry.new_donor is not None:
         donor_id = _create_donor(session, actor, entry.new_donor).id
@@ -306,6 +311,8 @@ def record_entry(
     if entry.credits:
         after["credits"] = [{"name": n, "amount_cents": c} for n, c in entry.credits]
     audit.record(session, actor, "gift.record", "gift", gift.id, after=after)
+    if send_receipt:
+        queue_for_gift(session, gift)
     return gift
 
 

@@ -234,14 +234,19 @@ def _donor_for(session: Session, actor: Actor, email: str | None, name: str | No
     return donor.id
 
 
-def import_rows(session: Session, actor: Actor, results: Sequence[RowResult], tz, filename: str) -> list[Gift]:
-    """Record every importable row in the caller's transaction (all of them, or none on error)."""
+def import_rows(
+    session: Session, actor: Actor, results: Sequence[RowResult], tz, filename: str, *, send_receipts: bool = False
+) -> list[Gift]:
+    """Record every importable row in the caller's transaction (all of them, or none on error).
+
+    Imported gifts are often old ones already thanked elsewhere, so receipts go out only when asked.
+    """
     recorded = []
     for result in results:
         if not result.importable:
             continue
         result.entry.donor_id = _donor_for(session, actor, result.donor_email, result.donor_name)
-        recorded.append(gifts.record_entry(session, actor, result.entry, result.source_key, tz))
+        recorded.append(gifts.record_entry(session, actor, result.entry, result.source_key, tz, send_receipt=send_receipts))
     audit.record(
         session, actor, "gifts.import", "import", filename[:50] or "upload",
         after={"gift_ids": [g.id for g in recorded], "skipped": len(results) - len(recorded)},

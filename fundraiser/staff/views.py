@@ -741,7 +741,10 @@ def import_confirm(token: str):
     if request.form.get("action") != "import" or mapping is None:
         return page if mapping else (page[0], 400)
     try:
-        recorded = imports.import_rows(session, actor(), results, current_settings().tz, filename)
+        recorded = imports.import_rows(
+            session, actor(), results, current_settings().tz, filename,
+            send_receipts=request.form.get("send_receipts") == "yes",
+        )
     except (LedgerError, gifts.AlreadySaved) as exc:
         session.rollback()
         flash(f"Nothing was imported: {exc}", "error")

@@ -220,3 +220,20 @@ def test_event_page_lists_on_the_campaign_and_events_list(app, session):
     client = sign_in_as(app, session, "staff")
     assert "Bake Sale" in client.get("/staff/events").get_data(as_text=True)
     assert client.get(f"/staff/events/{event.id}").status_code == 200
+
+
+def test_an_entered_gift_queues_its_receipt_worded_for_its_kind(app, session):
+    campaign = make_campaign(session)
+    session.commit()
+    client = sign_in_as(app, session, "staff")
+    base = {"campaign_id": campaign.id, "received_on": today(), "new_donor_email": "", "amount": "500"}
+    client.post("/staff/gifts/new", data={**base, "method": "daf", "new_donor_name": "Fund Giver",
+                                          "new_donor_email": "fund@example.org", "token": "r1"})
+    client.post("/staff/gifts/new", data={**base, "method": "in_kind", "description": "40 art kits",
+                                          "new_donor_name": "Kit Giver", "new_donor_email": "kits@example.org", "token": "r2"})
+    client.post("/staff/gifts/new", data={**base, "method": "cash", "new_donor_name": "No Email", "token": "r3"})
+    daf = session.scalar(select(OutboxMessage).where(OutboxMessage.to_email == "fund@example.org"))
+    kits = session.scalar(select(OutboxMessage).where(OutboxMessage.to_email == "kits@example.org"))
+    assert "do not claim this gift as a charitable deduction" in daf.body_text
+    assert "40 art kits" in kits.body_text and "We do not state a value" in kits.body_text and "$500" not in kits.body_text
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 2

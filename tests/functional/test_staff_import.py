@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from fundraiser import imports
-from fundraiser.models import AuditLog, CampaignTotals, Donor, Gift
+from fundraiser.models import AuditLog, CampaignTotals, Donor, Gift, OutboxMessage
 from tests.factories import make_campaign, make_donor
 from tests.functional.staff_helpers import sign_in_as
 
@@ -58,6 +58,7 @@ def test_dry_run_lists_every_problem_then_imports_valid_rows_once(app, session):
     assert session.scalar(select(Gift.donor_id).where(Gift.source_key == "import:T-1")) == session.scalar(
         select(Donor.id).where(Donor.email == "ann@example.org"))  # matched by email, not duplicated
     assert session.scalar(select(AuditLog.after).where(AuditLog.action == "gifts.import"))["skipped"] == 5
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # receipts only when asked
     again = upload(client, GOOD_AND_BAD.encode()).get_data(as_text=True)
     again = re.sub(r"<[^>]+>", "", again)
     assert "0 gifts ready to import" in again and "2 already imported before" in again
