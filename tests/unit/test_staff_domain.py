@@ -85,9 +85,12 @@ def test_a_deposit_must_match_its_slip_and_saves_all_or_nothing(session):
     with pytest.raises(ValueError):
         gifts.record_batch(session, ACTOR, broken, "dep-x", TZ)
     assert session.scalar(select(Gift.id)) is None
-    batch = gifts.parse_batch(session, deposit_form(campaign, "$200.00", rows), today=TODAY, campaigns=[campaign])
+    form = deposit_form(campaign, "$200.00", rows)
+    form["rows-1-method"] = "cash"  # a row can differ from the deposit's method
+    batch = gifts.parse_batch(session, form, today=TODAY, campaigns=[campaign])
     saved = gifts.record_batch(session, ACTOR, batch, "dep-1", TZ)
     assert [g.amount_cents for g in saved] == [10000, 2550, 7450]
+    assert [g.method for g in saved] == ["check", "cash", "check"]
     assert session.get(CampaignTotals, campaign.id).raised_cents == 20000
     with pytest.raises(gifts.AlreadySaved):
         gifts.record_batch(session, ACTOR, batch, "dep-1", TZ)
