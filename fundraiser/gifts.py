@@ -8,6 +8,7 @@ so a double-click or a re-submitted page records nothing twice. Every change is 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,9 +90,18 @@ class OfflineGift:
     credits: list[tuple[str, int | None]] = field(default_factory=list)
 
 
+TOKEN_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
+EXPIRED_FORM = "This form is missing its one-time token (an old or copied page). Nothing was saved; please check the details and save again."
+
+
 def new_submission_token() -> str:
     """The hidden one-time token each gift form carries (see the module docstring)."""
     return uuid.uuid4().hex
+
+
+def valid_token(token: str | None) -> bool:
+    """A token we could have issued: without one, every submission would share the same key."""
+    return bool(token) and TOKEN_RE.fullmatch(token) is not None
 
 
 def open_campaigns(session: Session) -> list[Campaign]:
@@ -249,6 +259,8 @@ def parse_offline_gift(
 
 
 def _already_saved(session: Session, token: str) -> list[int]:
+    if not valid_token(token):
+        raise ValueError(EXPIRED_FORM)
     return list(
         session.scalars(
             select(Gift.id).where(or_(Gift.source_key == f"form:{token}", Gift.source_key.like(f"form:{token}:%")))

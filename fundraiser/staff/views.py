@@ -206,6 +206,9 @@ def gift_new():
         }
         return render_template("staff/gift_new.html", **_gift_form_context(values, {}))
     values = request.form.to_dict()
+    if not gifts.valid_token(values.get("token")):
+        values["token"] = gifts.new_submission_token()
+        return render_template("staff/gift_new.html", **_gift_form_context(values, {"form": gifts.EXPIRED_FORM})), 400
     parsed = gifts.parse_offline_gift(session, request.form, today=today(), campaigns=gifts.open_campaigns(session))
     if isinstance(parsed, FormErrors):
         return render_template("staff/gift_new.html", **_gift_form_context(values, parsed.errors)), 400
@@ -240,6 +243,9 @@ def deposit():
         return render_template("staff/deposit.html", values=values, errors={}, row_count=BATCH_ROWS, row_errors={}, **context)
     values = request.form.to_dict()
     batch = gifts.parse_batch(session, request.form, today=today(), campaigns=campaigns)
+    if not gifts.valid_token(values.get("token")):
+        values["token"] = gifts.new_submission_token()
+        batch.errors.add("rows", gifts.EXPIRED_FORM)
     row_count = max(BATCH_ROWS, request.form.get("row_count", type=int) or 0)
     if batch.ok:
         try:
@@ -547,6 +553,9 @@ def event_proceeds(event_id: int):
     session = get_session()
     event = get_or_404(CommunityEvent, event_id, "event")
     values = request.form.to_dict()
+    if not gifts.valid_token(values.get("token")):
+        values["token"] = gifts.new_submission_token()
+        return render_event(event, values, {"form": gifts.EXPIRED_FORM}, status=400)
     parsed = events.parse_proceeds(session, request.form, event, today())
     if isinstance(parsed, FormErrors):
         return render_event(event, values, parsed.errors, status=400)

@@ -237,3 +237,16 @@ def test_an_entered_gift_queues_its_receipt_worded_for_its_kind(app, session):
     assert "do not claim this gift as a charitable deduction" in daf.body_text
     assert "40 art kits" in kits.body_text and "We do not state a value" in kits.body_text and "$500" not in kits.body_text
     assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
+
+
+def test_a_gift_form_without_its_token_saves_nothing_and_gets_a_fresh_one(app, session):
+    campaign = make_campaign(session)
+    session.commit()
+    client = sign_in_as(app, session, "staff")
+    form = {"campaign_id": campaign.id, "received_on": today(), "method": "cash", "amount": "20"}
+    for token in ("", "50%_off"):
+        response = client.post("/staff/gifts/new", data={**form, "token": token})
+        html = response.get_data(as_text=True)
+        assert response.status_code == 400 and "missing its one-time token" in html
+        assert 'value="20"' in html and 'name="token" value=""' not in html
+    assert session.scalar(select(func.count()).select_from(Gift)) == 0
