@@ -13,7 +13,7 @@ from . import audit
 from .audit import Actor
 from .campaign_admin import SLUG_RE, slugify
 from .donations import FormErrors
-from .gifts import OfflineGift, parse_date
+from .gifts import OfflineGift, find_donors, parse_date
 from .models import Campaign, CommunityEvent, Donor, DonorKind, Gift, GiftCredit, LedgerEntry
 from .money import MoneyError, format_money, parse_amount
 
@@ -50,13 +50,26 @@ def parse_event(
     host_name = (form.get("host_name") or "").strip()
     host_donor_id = None
     raw_host = (form.get("host_donor_id") or "").strip()
+    host_query = (form.get("host_donor_query") or "").strip()
+    host = None
     if raw_host:
         host = session.get(Donor, int(raw_host)) if raw_host.isdigit() else None
         if host is None:
             errors.add("host_donor_query", "That donor no longer exists; please search again.")
+    elif host_query:
+        # Typed without picking from the list (or without JavaScript): only an exact match will do.
+        matches = find_donors(session, host_query, exact=True, limit=2)
+        if len(matches) == 1:
+            host = matches[0]
         else:
-            host_donor_id = host.id
-            host_name = host_name or host.name
+            errors.add(
+                "host_donor_query",
+                f"{'More than one donor' if matches else 'No donor'} matches “{host_query[:40]}”; pick one from "
+                "the list, or leave this empty to add the host as a new organisation donor.",
+            )
+    if host is not None:
+        host_donor_id = host.id
+        host_name = host_name or host.name
     if not host_name:
         errors.add("host_name", "Please say who hosted the event (e.g. a company's team).")
     campaign_ids = {str(c.id): c.id for c in campaigns}

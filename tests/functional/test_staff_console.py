@@ -250,3 +250,16 @@ def test_a_gift_form_without_its_token_saves_nothing_and_gets_a_fresh_one(app, s
         assert response.status_code == 400 and "missing its one-time token" in html
         assert 'value="20"' in html and 'name="token" value=""' not in html
     assert session.scalar(select(func.count()).select_from(Gift)) == 0
+
+
+def test_an_event_host_typed_but_not_picked_must_match_exactly(app, session):
+    campaign = make_campaign(session)
+    host = make_donor(session, name="Acme Bakers", kind="organisation")
+    session.commit()
+    client = sign_in_as(app, session, "staff")
+    form = {"name": "Bake Sale", "host_name": "Acme", "campaign_id": campaign.id, "event_date": today()}
+    refused = client.post("/staff/events/new", data={**form, "host_donor_query": "Acme"})
+    assert refused.status_code == 400 and "No donor matches" in refused.get_data(as_text=True)
+    client.post("/staff/events/new", data={**form, "host_donor_query": "acme bakers"})
+    assert session.scalar(select(CommunityEvent.host_donor_id)) == host.id
+    assert session.scalar(select(func.count()).select_from(Donor)) == 1
