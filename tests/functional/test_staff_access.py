@@ -10,7 +10,7 @@ from fundraiser.auth import throttle
 from fundraiser.db import utcnow
 from fundraiser.models import AuditLog, OutboxMessage, Role, User
 from tests.factories import give, make_campaign, make_donor, make_event
-from tests.functional.staff_helpers import PASSWORD, sign_in_as
+from tests.functional.staff_helpers import PASSWORD, sign_in_as, signed_in_client
 
 # Every console URL (with {gift}, {campaign}, {event}, {donor} filled in) and the roles that may use it.
 STAFF_GET = [
@@ -55,13 +55,20 @@ def records(session):
     return {"gift": gift.id, "campaign": campaign.id, "event": event.id, "donor": donor.id}
 
 
+@pytest.fixture(scope="module")
+def password_hash():
+    from fundraiser.auth.users import hash_password
+
+    return hash_password(PASSWORD)
+
+
 @pytest.mark.parametrize("role", [None, "board", "staff", "admin"])
 @pytest.mark.parametrize(("method", "url", "allowed"), CASES)
-def test_permission_matrix(app, session, records, role, method, url, allowed):
+def test_permission_matrix(app, session, records, password_hash, role, method, url, allowed):
     if role is None:
         client = app.test_client()
     else:
-        client = sign_in_as(app, session, role)
+        client = signed_in_client(app, session, role, password_hash)
     records["user"] = session.scalar(select(User.id).order_by(User.id)) or 1
     path = url.format(**records)
     response = client.get(path) if method == "GET" else client.post(path, data={})
