@@ -4,6 +4,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
@@ -12,7 +14,7 @@ from fundraiser.audit import Actor
 from fundraiser.campaign_admin import CampaignError, change_status, store_cover
 from fundraiser.donations import FormErrors
 from fundraiser.models import (
-    AuditLog, CampaignStatus, CampaignTotals, Donor, DonorKind, Gift, GiftMethod, RecurringPlan,
+    AuditLog, Campaign, CampaignStatus, CampaignTotals, Donor, DonorKind, Gift, GiftMethod, RecurringPlan,
 )
 from tests.factories import give, make_campaign, make_donor
 
@@ -191,3 +193,14 @@ def test_cover_images_are_checked_by_content_and_size(session, tmp_path):
         store_cover(session, ACTOR, campaign, "big.png", png + b"0" * 3_000_000, tmp_path)
     name = store_cover(session, ACTOR, campaign, "Cover.PNG", png, tmp_path)
     assert (tmp_path / name).read_bytes() == png and campaign.cover_image == name
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(amount=st.one_of(st.text(max_size=20), st.decimals(allow_nan=False, allow_infinity=False).map(str)))
+def test_whatever_is_typed_as_an_amount_is_refused_or_whole_positive_cents(session, amount):
+    campaign = Campaign(id=1, slug="c", title="C", currency="USD", goal_cents=100, status=CampaignStatus.ACTIVE)
+    result = parse(session, campaign, amount=amount)
+    if isinstance(result, FormErrors):
+        assert result.errors["amount"]
+    else:
+        assert isinstance(result.amount_cents, int) and 0 < result.amount_cents <= 100_000_000_000
