@@ -7,12 +7,23 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from .models import AuditLog
 
 PAGE_SIZE = 100
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    """Raised when code tries to change or delete an audit row."""
+
+
+@event.listens_for(AuditLog, "before_update")
+@event.listens_for(AuditLog, "before_delete")
+def _refuse_changes(_mapper, _connection, target: AuditLog) -> None:
+    """Audit rows are written once; no code path in the app may change or delete one."""
+    raise AuditLogIsAppendOnly(f"Audit row {target.id} can't be changed or deleted.")
 
 
 @dataclass(frozen=True)

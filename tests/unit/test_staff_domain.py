@@ -204,3 +204,18 @@ def test_whatever_is_typed_as_an_amount_is_refused_or_whole_positive_cents(sessi
         assert result.errors["amount"]
     else:
         assert isinstance(result.amount_cents, int) and 0 < result.amount_cents <= 100_000_000_000
+
+
+def test_audit_rows_cannot_be_changed_or_deleted_through_the_app(session):
+    from fundraiser.audit import AuditLogIsAppendOnly, record
+
+    row = record(session, ACTOR, "gift.void", "gift", 1, after={"reason": "x"})
+    row.action = "gift.record"
+    with pytest.raises(AuditLogIsAppendOnly):
+        session.flush()
+    session.rollback()
+    row = record(session, ACTOR, "gift.void", "gift", 2, after={"reason": "y"})
+    session.delete(row)
+    with pytest.raises(AuditLogIsAppendOnly):
+        session.flush()
+    session.rollback()
