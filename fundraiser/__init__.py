@@ -77,9 +77,11 @@ def register_blueprints(app: Flask) -> None:
     from .payments.views import bp as stripe_bp
     from .public.embed import bp as embed_bp
     from .public.views import bp as public_bp
+    from .staff.views import bp as staff_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(embed_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(stripe_bp)
+    app.register_blueprint(staff_bp)

@@ -154,8 +154,13 @@ class Supporter:
     dedication: str | None
 
 
-def recent_supporters(session: Session, campaign: Campaign, limit: int = 10) -> list[Supporter]:
-    """Latest gifts still standing, honouring each donor's anonymity and amount choices."""
+def recent_supporters(
+    session: Session, campaign: Campaign, limit: int = 10, *, approve_first: bool = False
+) -> list[Supporter]:
+    """Latest gifts still standing, honouring each donor's choices and staff moderation.
+
+    With `approve_first`, a name or comment appears only once staff have reviewed the gift.
+    """
     standing = (
         select(LedgerEntry.gift_id)
         .where(LedgerEntry.campaign_id == campaign.id)
@@ -170,7 +175,8 @@ def recent_supporters(session: Session, campaign: Campaign, limit: int = 10) -> 
     ).all()
     result = []
     for gift in gifts:
-        if gift.is_anonymous or gift.donor is None:
+        held = approve_first and not gift.wall_reviewed
+        if gift.is_anonymous or gift.donor is None or gift.name_hidden or held:
             name = "Anonymous"
         elif gift.event is not None and gift.donor.id == gift.event.host_donor_id:
             name = f"{gift.donor.name} ({gift.event.name})"
@@ -185,7 +191,7 @@ def recent_supporters(session: Session, campaign: Campaign, limit: int = 10) -> 
                 name=name,
                 amount_cents=gift.amount_cents if gift.show_amount else None,
                 currency=gift.currency,
-                comment=None if gift.comment_hidden else gift.public_comment,
+                comment=None if gift.comment_hidden or held else gift.public_comment,
                 received_at=gift.received_at,
                 dedication=dedication,
             )

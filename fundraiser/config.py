@@ -71,6 +71,9 @@ class Settings:
     live_stream_seconds: int = 300
     # Origins (scheme://host[:port]) whose pages may frame the widget at /embed/campaigns/<slug>.
     embed_allowed_origins: tuple[str, ...] = ()
+    # Donor wall: "show" (names and comments appear at once, staff hide what they must) or
+    # "approve" (they appear once staff have approved them).
+    wall_moderation: str = "show"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -231,9 +234,12 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         live_poll_seconds=_seconds(env, "LIVE_POLL_SECONDS", 0.5),
         live_stream_seconds=_int(env, "LIVE_STREAM_SECONDS", 300),
         embed_allowed_origins=_origins(env.get("EMBED_ALLOWED_ORIGINS", "")),
+        wall_moderation=env.get("DONOR_WALL_MODERATION", "show").strip().lower(),
         extra=dict(env),
     )
     _check_stripe(settings)
+    if settings.wall_moderation not in ("show", "approve"):
+        raise ConfigError("DONOR_WALL_MODERATION must be show (moderate afterwards) or approve (approve before showing).")
     if settings.smtp_security not in ("starttls", "ssl", "none"):
         raise ConfigError("SMTP_SECURITY must be starttls, ssl or none.")
     if not 5 <= settings.live_stream_seconds <= 3600:

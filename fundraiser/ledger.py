@@ -284,6 +284,40 @@ def assign_campaign(
     return out, into
 
 
+def move_donor_gifts(session: Session, source_id: int, target_id: int) -> list[int]:
+    """Credit every gift of one donor to another (merging a duplicate); donor counts follow.
+
+    Amounts and entries are untouched: only who gave changes, and each campaign's per-donor net
+    moves with the gifts, so a campaign both records gave to now counts one donor, not two.
+    """
+    if source_id == target_id:
+        raise LedgerError("A donor can't be merged into themself.")
+    gift_ids = list(session.scalars(select(Gift.id).where(Gift.donor_id == source_id).order_by(Gift.id)))
+    moving = list(
+        session.scalars(select(CampaignDonorTotal).where(CampaignDonorTotal.donor_id == source_id))
+    )
+    now = utcnow()
+    for row in moving:
+        totals = session.scalar(
+            select(CampaignTotals).where(CampaignTotals.campaign_id == row.campaign_id).with_for_update()
+        )
+        target = session.get(CampaignDonorTotal, (row.campaign_id, target_id))
+        if target is None:
+            target = CampaignDonorTotal(campaign_id=row.campaign_id, donor_id=target_id, net_cents=0)
+            session.add(target)
+        counted_before = (row.net_cents > 0) + (target.net_cents > 0)
+        target.net_cents += row.net_cents
+        row.net_cents = 0
+        if totals is not None:
+            totals.donor_count += (target.net_cents > 0) - counted_before
+            totals.version += 1
+            totals.updated_at = now
+    for gift in session.scalars(select(Gift).where(Gift.id.in_(gift_ids))):
+        gift.donor_id = target_id
+    session.flush()
+    return gift_ids
+
+
 # ------------------------------------------------------------------------- reading a gift
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import false
 
 from .db import Base, UTCDateTime, utcnow
 
@@ -300,6 +301,10 @@ class Gift(Base):
     dedication_notify_email: Mapped[str | None] = mapped_column(String(254))
     public_comment: Mapped[str | None] = mapped_column(String(1000))
     comment_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Donor-wall moderation: staff can hide the name at once; "reviewed" lets a gift show when
+    # the organisation approves names and comments before they appear.
+    name_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    wall_reviewed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     private_note: Mapped[str | None] = mapped_column(Text)
     # In-kind description; goods_value is the fair value of anything the donor received back.
     description: Mapped[str | None] = mapped_column(String(500))
@@ -409,6 +414,35 @@ class AuditLog(Base):
     user: Mapped[User | None] = relationship()
 
 
+class LoginFailure(Base):
+    """A failed sign-in, kept briefly so repeated guesses per account and per address are slowed."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    ip_address: Mapped[str] = mapped_column(String(45), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class GiftCredit(Base):
+    """One person behind a gift credited to someone else (e.g. a buyer at a host's cookie walk)."""
+
+    __tablename__ = "gift_credits"
+    __table_args__ = (
+        CheckConstraint("amount_cents IS NULL OR amount_cents > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), index=True)
+    donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    donor: Mapped[Donor | None] = relationship()
+
+
 # --- online giving ---
 
 
@@ -495,8 +529,10 @@ __all__ = [
     "EntryKind",
     "Gift",
     "GiftChannel",
+    "GiftCredit",
     "GiftMethod",
     "LedgerEntry",
+    "LoginFailure",
     "MessageStatus",
     "OutboxMessage",
     "PlanStatus",

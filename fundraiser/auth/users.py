@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .. import audit
+from ..audit import Actor
 from ..db import utcnow
-from ..models import Role, User
+from ..models import OutboxMessage, Role, User
 
 _hasher = PasswordHasher()
 # A hash to verify against when the email is unknown, so both cases take the same time.
@@ -60,3 +64,119 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
         user.password_hash = _hasher.hash(password)
     user.last_login_at = utcnow()
     return user
+
+
+# ------------------------------------------------------------------ managed by admins
+
+INVITE_MAX_AGE_SECONDS = 7 * 24 * 3600
+USER_FIELDS = ("email", "name", "role", "is_active")
+
+
+def password_stamp(user: User) -> str:
+    """Changes whenever the password does: sessions and set-password links carry it, so a reset ends them."""
+    return hashlib.sha256((user.password_hash or f"none:{user.id}").encode()).hexdigest()[:16]
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="set-password")
+
+
+def set_password_token(secret_key: str, user: User) -> str:
+    """A signed link token to choose a password; it stops working once a password is set."""
+    return _serializer(secret_key).dumps({"u": user.id, "s": password_stamp(user)})
+
+
+def user_for_token(session: Session, secret_key: str, token: str) -> User | None:
+    """The active user a set-password token was made for, if it is still valid and unused."""
+    try:
+        data = _serializer(secret_key).loads(token, max_age=INVITE_MAX_AGE_SECONDS)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    user = session.get(User, data.get("u"))
+    if user is None or not user.is_active or password_stamp(user) != data.get("s"):
+        return None
+    return user
+
+
+def _active_admins(session: Session) -> int:
+    return int(session.scalar(select(func.count()).where(User.role == Role.ADMIN, User.is_active.is_(True))))
+
+
+def invite_user(session: Session, actor: Actor, email: str, role: Role | str, name: str = "") -> User:
+    """An account without a password yet; the person chooses one through their invitation link."""
+    email = normalise_email(email)
+    if not EMAIL_RE.match(email):
+        raise AccountError("Enter an email address, like name@example.org.")
+    if session.scalar(select(User).where(User.email == email)) is not None:
+        raise AccountError(f"There is already an account for {email}.")
+    user = User(email=email, name=name.strip(), role=Role(role), password_hash=None, is_active=True)
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.invite", "user", user.id, after=audit.snapshot(user, USER_FIELDS))
+    return user
+
+
+def change_role(session: Session, actor: Actor, user: User, role: Role | str) -> None:
+    """Give an account another role; the last active admin can't be demoted."""
+    role = Role(role)
+    if user.role == role:
+        return
+    if user.role == Role.ADMIN and user.is_active and _active_admins(session) <= 1:
+        raise AccountError("This is the only active admin; make someone else an admin first.")
+    before = audit.snapshot(user, USER_FIELDS)
+    user.role = role
+    audit.record(session, actor, "user.role", "user", user.id, before=before, after=audit.snapshot(user, USER_FIELDS))
+
+
+def set_active(session: Session, actor: Actor, user: User, active: bool) -> None:
+    """Deactivate (signs the person out everywhere) or reactivate an account; nobody deactivates themself."""
+    if user.is_active == active:
+        return
+    if not active and user.id == actor.user_id:
+        raise AccountError("You can't deactivate your own account.")
+    if not active and user.role == Role.ADMIN and _active_admins(session) <= 1:
+        raise AccountError("This is the only active admin; make someone else an admin first.")
+    before = audit.snapshot(user, USER_FIELDS)
+    user.is_active = active
+    action = "user.reactivate" if active else "user.deactivate"
+    audit.record(session, actor, action, "user", user.id, before=before, after=audit.snapshot(user, USER_FIELDS))
+
+
+def reset_password(session: Session, actor: Actor, user: User) -> None:
+    """Forget the password (ending the person's sessions); they choose a new one through a fresh link."""
+    user.password_hash = None
+    session.flush()
+    audit.record(session, actor, "user.reset_password", "user", user.id, after={"password": "reset"})
+
+
+def choose_password(session: Session, user: User, password: str, confirm: str) -> None:
+    """The person sets their own password from an invitation or reset link."""
+    if password != confirm:
+        raise AccountError("The two passwords are different; type the same one twice.")
+    user.password_hash = hash_password(password)
+    audit.record(session, Actor(user.id), "user.set_password", "user", user.id, after={"password": "set"})
+
+
+def queue_password_email(session: Session, user: User, link: str, org_name: str, *, invitation: bool) -> None:
+    """Email the set-password link through the outbox (sent by `send-receipts`, like every message)."""
+    if invitation:
+        subject = f"You're invited to {org_name}'s fundraising console"
+        opening = f"You have been given a {user.role} account on {org_name}'s fundraising console."
+    else:
+        subject = f"Choose a new password for {org_name}'s fundraising console"
+        opening = "An administrator reset your password."
+    body = (
+        f"Hello {user.name or user.email},\n\n{opening}\n\n"
+        f"Choose your password here (the link works once, for 7 days):\n{link}\n\n"
+        "If you weren't expecting this, you can ignore this email.\n"
+    )
+    session.add(
+        OutboxMessage(
+            kind="invitation" if invitation else "password_reset",
+            dedupe_key=f"password:{user.id}:{password_stamp(user)}:{utcnow().timestamp()}",
+            to_email=user.email, subject=subject, body_text=body,
+        )
+    )
+    session.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from werkzeug.routing import BuildError
 from wtforms import EmailField, PasswordField
@@ -12,8 +12,10 @@ from wtforms.validators import DataRequired, Email, Length
 
 from ..db import get_session
 from ..models import Role
+from ..settings import current_settings
+from . import throttle
 from .access import current_user, sign_in, sign_out
-from .users import authenticate
+from .users import AccountError, authenticate, choose_password, normalise_email, user_for_token
 
 bp = Blueprint("auth", __name__)
 
@@ -21,6 +23,11 @@ bp = Blueprint("auth", __name__)
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+class ChoosePasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)])
+    confirm = PasswordField("The same password again", validators=[DataRequired(), Length(max=1000)])
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -46,18 +53,54 @@ def home_for(role: Role) -> str:
 def login():
     form = LoginForm()
     error = None
+    status = 200
     if form.validate_on_submit():
         session = get_session()
-        user = authenticate(session, form.email.data, form.password.data)
+        email = normalise_email(form.email.data)
+        address = request.remote_addr or "unknown"
+        wait = throttle.seconds_to_wait(session, email, address)
+        if wait:
+            minutes = -(-wait // 60)
+            error = (
+                "Too many failed sign-ins. Please wait "
+                f"{minutes} minute{'' if minutes == 1 else 's'} and try again."
+            )
+            page = render_template("auth/login.html", form=form, error=error)
+            return page, 429, {"Retry-After": str(wait)}
+        user = authenticate(session, email, form.password.data)
         if user is not None:
+            throttle.clear_account(session, email)
             session.commit()
             sign_in(user)
             return redirect(_safe_next(request.args.get("next")) or home_for(user.role))
+        throttle.record_failure(session, email, address)
+        session.commit()
         error = "That email and password don't match an active account."
+        status = 401
     elif current_user() is not None and request.method == "GET":
         return redirect(home_for(current_user().role))
-    status = 401 if error else 200
     return render_template("auth/login.html", form=form, error=error), status
+
+
+@bp.route("/account/password/<token>", methods=["GET", "POST"])
+def choose(token: str):
+    """Where an invitation or password-reset link lands: the person picks their password."""
+    session = get_session()
+    user = user_for_token(session, current_settings().secret_key, token)
+    if user is None:
+        abort(404, description="This link has expired or was already used. Ask an administrator for a new one.")
+    form = ChoosePasswordForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            choose_password(session, user, form.password.data, form.confirm.data)
+        except AccountError as exc:
+            error = str(exc)
+        else:
+            session.commit()
+            sign_in(user)
+            return redirect(home_for(user.role))
+    return render_template("auth/choose_password.html", form=form, error=error, user=user), 400 if error else 200
 
 
 @bp.post("/logout")

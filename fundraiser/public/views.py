@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, send_from_directory, url_for
 
 from .. import campaigns, donations, matches, security
 from ..auth.access import current_user
@@ -54,7 +54,9 @@ def render_campaign(campaign, *, values=None, errors=None, notice=None, status=2
         countdown=campaigns.countdown(campaign),
         match_statuses=matches.campaign_matches(session, campaign),
         accepting=accepting,
-        supporters=campaigns.recent_supporters(session, campaign),
+        supporters=campaigns.recent_supporters(
+            session, campaign, approve_first=settings.wall_moderation == "approve"
+        ),
         events=campaigns.events_for(session, campaign),
         recent_count=campaigns.gifts_in_last_hour(session, campaign),
         giving=giving_context(campaign, values=values, errors=errors, notice=notice),
@@ -140,3 +142,9 @@ def thanks(slug: str):
     if context is None:
         abort(404, description="We couldn't find that gift. If you were charged, your receipt is on its way by email.")
     return render_template("public/thanks.html", embed=False, **context)
+
+
+@bp.get("/media/covers/<name>")
+def cover_image(name: str):
+    """Campaign cover images uploaded in the staff console, kept under the instance folder."""
+    return send_from_directory(current_settings().instance_path / "covers", name, max_age=86400)

@@ -1,0 +1,239 @@
+"""Creating and changing campaigns: validated fields, the status a campaign may move to, cover images."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from babel.numbers import get_currency_name
+from babel.core import UnknownLocaleError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import audit, ledger
+from .audit import Actor
+from .donations import FormErrors
+from .models import Campaign, CampaignStatus, Gift
+from .money import MoneyError, format_input, parse_amount
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+CAMPAIGN_FIELDS = (
+    "title", "slug", "summary", "story_md", "goal_cents", "stretch_goal_cents", "currency", "starts_at",
+    "ends_at", "status", "suggested_amounts", "cover_image",
+)
+COVER_MAX_BYTES = 2 * 1024 * 1024
+# What an image file starts with, by the extension we store it under.
+COVER_SIGNATURES = {
+    ".png": (b"\x89PNG\r\n\x1a\n",),
+    ".jpg": (b"\xff\xd8\xff",),
+    ".webp": (b"RIFF",),
+    ".gif": (b"GIF87a", b"GIF89a"),
+}
+# action: (statuses it may start from, status it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
+    "publish": (frozenset({CampaignStatus.DRAFT}), CampaignStatus.ACTIVE),
+    "close": (frozenset({CampaignStatus.ACTIVE}), CampaignStatus.CLOSED),
+    "reopen": (frozenset({CampaignStatus.CLOSED}), CampaignStatus.ACTIVE),
+    "archive": (frozenset({CampaignStatus.DRAFT, CampaignStatus.CLOSED}), CampaignStatus.ARCHIVED),
+    "restore": (frozenset({CampaignStatus.ARCHIVED}), CampaignStatus.CLOSED),
+}
+
+
+class CampaignError(ValueError):
+    """A campaign change that isn't allowed; the message says why."""
+
+
+@dataclass
+class CampaignInput:
+    title: str
+    slug: str
+    summary: str
+    story_md: str
+    goal_cents: int
+    stretch_goal_cents: int | None
+    currency: str
+    starts_on: date | None
+    ends_on: date | None
+    suggested_amounts: list[int] = field(default_factory=list)
+
+
+def slugify(text: str) -> str:
+    """A URL-friendly version of a title: "Giving Tuesday 2026!" -> "giving-tuesday-2026"."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80]
+
+
+def _day(raw: str, label: str, errors: FormErrors, name: str) -> date | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors.add(name, f"{label} isn't a date; use the date picker or type it like 2026-12-31.")
+        return None
+
+
+def parse_campaign(session: Session, form: Mapping[str, str], existing: Campaign | None) -> CampaignInput | FormErrors:
+    """Validate the campaign form; a campaign with gifts keeps its currency."""
+    errors = FormErrors()
+    title = (form.get("title") or "").strip()
+    if not title:
+        errors.add("title", "Please give the campaign a title.")
+    elif len(title) > 200:
+        errors.add("title", "Please shorten the title to 200 characters.")
+    slug = (form.get("slug") or "").strip().lower() or slugify(title)
+    if not SLUG_RE.match(slug) or len(slug) > 80:
+        errors.add("slug", "Use lower-case letters, digits and hyphens only, like giving-tuesday-2026.")
+    else:
+        clash = session.scalar(select(Campaign.id).where(Campaign.slug == slug))
+        if clash is not None and (existing is None or clash != existing.id):
+            errors.add("slug", f"Another campaign already has the address /campaigns/{slug}.")
+    summary = (form.get("summary") or "").strip()
+    if len(summary) > 500:
+        errors.add("summary", f"Please shorten the summary to 500 characters (it has {len(summary)}).")
+    currency = (form.get("currency") or "USD").strip().upper()
+    try:
+        known = len(currency) == 3 and get_currency_name(currency, locale="en") != currency
+    except UnknownLocaleError:  # pragma: no cover - "en" always exists
+        known = False
+    if not known:
+        errors.add("currency", "Please use a three-letter currency code such as USD, EUR or JPY.")
+        currency = "USD"
+    if existing is not None and currency != existing.currency and _has_gifts(session, existing):
+        errors.add("currency", f"This campaign already has gifts in {existing.currency}; its currency can't change.")
+    goal = stretch = None
+    try:
+        goal = parse_amount(form.get("goal"), currency)
+    except MoneyError as exc:
+        errors.add("goal", f"Goal: {exc}")
+    if (form.get("stretch_goal") or "").strip():
+        try:
+            stretch = parse_amount(form.get("stretch_goal"), currency)
+        except MoneyError as exc:
+            errors.add("stretch_goal", f"Stretch goal: {exc}")
+        else:
+            if goal and stretch <= goal:
+                errors.add("stretch_goal", "The stretch goal must be more than the goal.")
+    starts_on = _day(form.get("starts_on", ""), "The start date", errors, "starts_on")
+    ends_on = _day(form.get("ends_on", ""), "The end date", errors, "ends_on")
+    if starts_on and ends_on and ends_on < starts_on:
+        errors.add("ends_on", "The campaign must end on or after the day it starts.")
+    amounts: list[int] = []
+    for part in re.split(r"[\s;|]+|,(?=\s)", (form.get("suggested_amounts") or "").strip()):
+        if not part.strip(" ,"):
+            continue
+        try:
+            amounts.append(parse_amount(part.strip(" ,"), currency))
+        except MoneyError as exc:
+            errors.add("suggested_amounts", f"Suggested amounts: {exc}")
+            break
+    if len(amounts) > 6:
+        errors.add("suggested_amounts", "Please suggest at most 6 amounts.")
+    if errors.errors:
+        return errors
+    return CampaignInput(
+        title=title, slug=slug, summary=summary, story_md=(form.get("story_md") or "").strip(),
+        goal_cents=goal, stretch_goal_cents=stretch, currency=currency, starts_on=starts_on, ends_on=ends_on,
+        suggested_amounts=sorted(set(amounts)),
+    )
+
+
+def _has_gifts(session: Session, campaign: Campaign) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(Gift).where(Gift.campaign_id == campaign.id)))
+
+
+def form_values(campaign: Campaign, tz) -> dict[str, str]:
+    """A campaign's fields as the edit form shows them."""
+    return {
+        "title": campaign.title, "slug": campaign.slug, "summary": campaign.summary, "story_md": campaign.story_md,
+        "goal": format_input(campaign.goal_cents, campaign.currency),
+        "stretch_goal": format_input(campaign.stretch_goal_cents, campaign.currency) if campaign.stretch_goal_cents else "",
+        "currency": campaign.currency,
+        "starts_on": campaign.starts_at.astimezone(tz).date().isoformat() if campaign.starts_at else "",
+        "ends_on": campaign.ends_at.astimezone(tz).date().isoformat() if campaign.ends_at else "",
+        "suggested_amounts": ", ".join(format_input(a, campaign.currency) for a in campaign.suggested_amounts),
+    }
+
+
+def save_campaign(session: Session, actor: Actor, campaign: Campaign | None, data: CampaignInput, tz) -> Campaign:
+    """Create a draft campaign or update one, with its before and after in the audit log."""
+    before = audit.snapshot(campaign, CAMPAIGN_FIELDS) if campaign else None
+    if campaign is None:
+        campaign = Campaign(status=CampaignStatus.DRAFT)
+        session.add(campaign)
+    campaign.title = data.title
+    campaign.slug = data.slug
+    campaign.summary = data.summary
+    campaign.story_md = data.story_md
+    campaign.goal_cents = data.goal_cents
+    campaign.stretch_goal_cents = data.stretch_goal_cents
+    campaign.currency = data.currency
+    # A start date opens at local midnight; an end date closes at the end of that local day.
+    campaign.starts_at = datetime.combine(data.starts_on, time(0), tzinfo=tz) if data.starts_on else None
+    campaign.ends_at = (
+        datetime.combine(data.ends_on + timedelta(days=1), time(0), tzinfo=tz) - timedelta(seconds=1)
+        if data.ends_on else None
+    )
+    campaign.suggested_amounts = data.suggested_amounts
+    session.flush()
+    ledger.ensure_totals(session, campaign)
+    action = "campaign.update" if before else "campaign.create"
+    audit.record(session, actor, action, "campaign", campaign.id, before=before, after=audit.snapshot(campaign, CAMPAIGN_FIELDS))
+    return campaign
+
+
+def allowed_actions(campaign: Campaign) -> list[str]:
+    """The status changes open to this campaign now, in the order the page offers them."""
+    return [name for name, (sources, _) in TRANSITIONS.items() if campaign.status in sources]
+
+
+def change_status(session: Session, actor: Actor, campaign: Campaign, action: str) -> None:
+    """Publish (or schedule, with a future start), close, reopen, archive or restore a campaign."""
+    if action not in TRANSITIONS:
+        raise CampaignError("Unknown change.")
+    sources, target = TRANSITIONS[action]
+    if campaign.status not in sources:
+        raise CampaignError(f"A {campaign.status} campaign can't be changed that way ({action}).")
+    before = {"status": campaign.status.value}
+    campaign.status = target
+    session.flush()
+    audit.record(session, actor, f"campaign.{action}", "campaign", campaign.id, before=before, after={"status": target.value})
+
+
+def store_cover(session: Session, actor: Actor, campaign: Campaign, filename: str, data: bytes, folder: Path) -> str:
+    """Check an uploaded cover image (type by its content, size) and keep it under the instance folder."""
+    if not data:
+        raise CampaignError("Please choose an image file.")
+    if len(data) > COVER_MAX_BYTES:
+        raise CampaignError(f"The image is {len(data) // 1024} KB; covers can be at most {COVER_MAX_BYTES // 1024 // 1024} MB.")
+    ext = Path(filename or "").suffix.lower().replace(".jpeg", ".jpg")
+    signatures = COVER_SIGNATURES.get(ext)
+    if signatures is None:
+        raise CampaignError("Covers must be PNG, JPEG, WebP or GIF images.")
+    if not data.startswith(signatures) or (ext == ".webp" and data[8:12] != b"WEBP"):
+        raise CampaignError(f"This file isn't really a {ext[1:].upper()} image.")
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{campaign.id}-{secrets.token_hex(8)}{ext}"
+    (folder / name).write_bytes(data)
+    before = {"cover_image": campaign.cover_image}
+    campaign.cover_image = name
+    session.flush()
+    audit.record(session, actor, "campaign.cover", "campaign", campaign.id, before=before, after={"cover_image": name})
+    return name
+
+
+def staff_list(session: Session) -> list[tuple[Campaign, int]]:
+    """Every campaign with what it has raised, live ones first."""
+    order = {CampaignStatus.ACTIVE: 0, CampaignStatus.DRAFT: 1, CampaignStatus.CLOSED: 2, CampaignStatus.ARCHIVED: 3}
+    campaigns = list(session.scalars(select(Campaign)))
+    campaigns.sort(key=lambda c: (order[c.status], c.title.lower()))
+    return [(c, c.totals.raised_cents if c.totals else 0) for c in campaigns]
+
+
+def all_campaigns(session: Session) -> list[Campaign]:
+    """Every campaign, archived ones too (for filters over past gifts)."""
+    return list(session.scalars(select(Campaign).order_by(Campaign.title)))

@@ -1,0 +1,95 @@
+"""CSV exports of gifts, donors and events, safe to open in a spreadsheet.
+
+A cell a spreadsheet would read as a formula (text starting with =, +, -, @, a tab or a carriage
+return) is prefixed with an apostrophe, so a donor named "=HYPERLINK(...)" stays text. Amounts are
+written as plain decimal numbers, not text, and are never altered.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from .models import CommunityEvent, Donor
+from .money import from_cents
+from .statements import GiftLine
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers pass."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def to_csv(header: list[str], rows: Iterable[list[object]]) -> Iterator[str]:
+    """The CSV text, a chunk per row (with a byte-order mark so Excel reads UTF-8)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([safe_cell(v) for v in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _amount(cents: int, currency: str) -> Decimal:
+    return from_cents(cents, currency)
+
+
+GIFT_HEADER = [
+    "gift_id", "received_on", "donor_id", "donor_name", "donor_email", "campaign", "channel", "method", "reference",
+    "currency", "amount", "counts_toward_totals", "goods_value", "event", "description", "anonymous", "note",
+]
+
+
+def gift_rows(lines: Iterable[GiftLine], tz) -> Iterator[list[object]]:
+    for line in lines:
+        g = line.gift
+        yield [
+            g.id, g.received_at.astimezone(tz).date().isoformat(), g.donor_id, g.donor.name if g.donor else "",
+            g.donor.email if g.donor else "", line.campaign_title, g.channel.value, g.method.value, g.reference,
+            g.currency, _amount(g.amount_cents, g.currency), _amount(line.net_cents, g.currency),
+            _amount(g.goods_value_cents, g.currency) if g.goods_value_cents else "", g.event.name if g.event else "",
+            g.description, g.is_anonymous, g.private_note,
+        ]
+
+
+DONOR_HEADER = [
+    "donor_id", "kind", "name", "email", "phone", "address_line1", "address_line2", "city", "region", "postal_code",
+    "country", "do_not_contact", "notes",
+]
+
+
+def donor_rows(donors: Iterable[Donor]) -> Iterator[list[object]]:
+    for d in donors:
+        yield [
+            d.id, d.kind.value, d.name, d.email, d.phone, d.address_line1, d.address_line2, d.city, d.region,
+            d.postal_code, d.country, d.do_not_contact, d.notes,
+        ]
+
+
+EVENT_HEADER = ["event_id", "name", "host", "host_donor_id", "date", "place", "campaign", "currency", "raised"]
+
+
+def event_rows(session: Session, events: Iterable[CommunityEvent]) -> Iterator[list[object]]:
+    from .events import event_total
+
+    for e in events:
+        yield [
+            e.id, e.name, e.host_name, e.host_donor_id, e.event_date.isoformat(), e.place, e.campaign.title,
+            e.campaign.currency, _amount(event_total(session, e), e.campaign.currency),
+        ]

@@ -1,0 +1,49 @@
+"""Moderating the donor wall: what staff approve or hide of donors' public names and comments."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .audit import Actor
+from .models import Gift
+
+WALL_FIELDS = ("comment_hidden", "name_hidden", "wall_reviewed")
+# action: the flags it sets (every action also marks the gift reviewed)
+ACTIONS: dict[str, dict[str, bool]] = {
+    "approve": {},
+    "hide_comment": {"comment_hidden": True},
+    "show_comment": {"comment_hidden": False},
+    "hide_name": {"name_hidden": True},
+    "show_name": {"name_hidden": False},
+}
+QUEUE_SIZE = 100
+
+
+def on_the_wall():
+    """Gifts that put something on a campaign's wall: a comment, or a donor's name."""
+    return or_(
+        Gift.public_comment.is_not(None),
+        and_(Gift.is_anonymous.is_(False), Gift.donor_id.is_not(None)),
+    )
+
+
+def queue(session: Session, *, waiting_only: bool) -> list[Gift]:
+    """The latest wall entries, newest first; only those not yet reviewed when `waiting_only`."""
+    query = select(Gift).where(on_the_wall(), Gift.campaign_id.is_not(None))
+    if waiting_only:
+        query = query.where(Gift.wall_reviewed.is_(False))
+    return list(session.scalars(query.order_by(Gift.id.desc()).limit(QUEUE_SIZE)))
+
+
+def moderate(session: Session, actor: Actor, gift: Gift, action: str) -> None:
+    """Approve, hide or show a gift's comment or name on the wall at once, audit logged."""
+    if action not in ACTIONS:
+        raise ValueError("Unknown moderation action.")
+    before = audit.snapshot(gift, WALL_FIELDS)
+    for name, value in ACTIONS[action].items():
+        setattr(gift, name, value)
+    gift.wall_reviewed = True
+    session.flush()
+    audit.record(session, actor, f"wall.{action}", "gift", gift.id, before=before, after=audit.snapshot(gift, WALL_FIELDS))
