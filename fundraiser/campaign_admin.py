@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from babel.numbers import get_currency_name
 from babel.core import UnknownLocaleError
+from babel.numbers import get_currency_name
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 

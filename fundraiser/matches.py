@@ -9,7 +9,7 @@ Separate chains stack: one gift can unlock from several sponsors at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from .db import utcnow
 from .models import Campaign, Gift, GiftChannel, LedgerEntry, MatchingChallenge
-from .money import MoneyError, parse_amount
+from .money import MoneyError, from_cents, parse_amount
 
 RATIO_MIN_PERCENT, RATIO_MAX_PERCENT = 10, 1000
 
@@ -52,9 +52,7 @@ class MatchStatus:
 
     @property
     def ratio_label(self) -> str:
-        """"1:1", "2:1", "0.5:1": sponsor dollars per donor dollar."""
-        whole, part = divmod(self.ratio_percent, 100)
-        return f"{whole}:1" if not part else f"{self.ratio_percent / 100:g}:1"
+        return ratio_label(self.ratio_percent)
 
     def as_json(self) -> dict:
         return {
@@ -65,6 +63,12 @@ class MatchStatus:
             "ends_at": self.ends_at.isoformat() if self.ends_at else None,
             "counts_offline": self.counts_offline, "counts_events": self.counts_events,
         }
+
+
+def ratio_label(ratio_percent: int) -> str:
+    """"1:1", "2:1", "0.5:1": sponsor dollars per donor dollar."""
+    text = f"{Decimal(ratio_percent) / 100:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + ":1"
 
 
 def _counts(match: MatchingChallenge, gift: GiftForMatch) -> bool:
@@ -201,11 +205,21 @@ def parse_ratio(raw: str) -> int:
     return int(percent)
 
 
-def parse_terms(
-    form, campaign: Campaign, *, starts_at: datetime | None, ends_at: datetime | None, editing_id: int | None = None
-) -> MatchTerms | dict[str, str]:
-    """Validate a match form (dates already parsed by the caller in the org's time zone);
-    return the terms, or per-field messages a person can act on."""
+def _local_day(raw: str | None, label: str, errors: dict[str, str], name: str) -> date | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[name] = f"{label} isn't a date; use the date picker or type it like 2026-12-31."
+        return None
+
+
+def parse_terms(form, campaign: Campaign, tz: tzinfo, *, editing: MatchingChallenge | None = None
+                ) -> MatchTerms | dict[str, str]:
+    """Validate the match form (dates are whole days in the organisation's time zone); return the
+    terms, or per-field messages a person can act on."""
     errors: dict[str, str] = {}
     sponsor = (form.get("sponsor") or "").strip()
     if not sponsor:
@@ -225,32 +239,51 @@ def parse_terms(
         cap = parse_amount(form.get("cap"), campaign.currency)
     except MoneyError as exc:
         errors["cap"] = str(exc)
-    if starts_at and ends_at and ends_at <= starts_at:
-        errors["ends_at"] = "The match must end after it starts."
+    starts = _local_day(form.get("starts_on"), "The start", errors, "starts_on")
+    ends = _local_day(form.get("ends_on"), "The end", errors, "ends_on")
+    if starts and ends and ends < starts:
+        errors["ends_on"] = "The match must end on or after the day it starts."
     follows_id = None
     if form.get("follows"):
-        try:
-            follows_id = int(form["follows"])
-        except ValueError:
-            follows_id = -1
-        allowed = {m.id for m in campaign.matches if m.id != editing_id and m.follows_id != editing_id}
+        follows_id = int(form["follows"]) if str(form["follows"]).isdigit() else -1
+        allowed = {m.id for m in campaign.matches if editing is None or (m.id != editing.id and m.follows_id != editing.id)}
         if follows_id not in allowed:
             errors["follows"] = "Choose one of this campaign's other matches, or none."
     if errors:
         return errors
     return MatchTerms(
         sponsor=sponsor, description=description, ratio_percent=ratio, cap_cents=cap,
-        starts_at=starts_at, ends_at=ends_at, counts_offline=form.get("counts_offline") in ("on", "yes", "1"),
+        starts_at=datetime.combine(starts, time(0), tzinfo=tz) if starts else None,
+        ends_at=datetime.combine(ends + timedelta(days=1), time(0), tzinfo=tz) - timedelta(seconds=1) if ends else None,
+        counts_offline=form.get("counts_offline") in ("on", "yes", "1"),
         counts_events=form.get("counts_events") in ("on", "yes", "1"), follows_id=follows_id,
     )
 
 
-def save_match(session: Session, campaign: Campaign, terms: MatchTerms, match: MatchingChallenge | None = None
-               ) -> MatchingChallenge:
-    """Create a match (or update one); flushes, the caller commits."""
+def form_values(match: MatchingChallenge, tz: tzinfo) -> dict[str, str]:
+    """A stored match as the form shows it."""
+    return {
+        "sponsor": match.sponsor, "description": match.description,
+        "ratio": ratio_label(match.ratio_percent),
+        "cap": str(from_cents(match.cap_cents, match.campaign.currency)), "follows": str(match.follows_id or ""),
+        "starts_on": match.starts_at.astimezone(tz).date().isoformat() if match.starts_at else "",
+        "ends_on": match.ends_at.astimezone(tz).date().isoformat() if match.ends_at else "",
+        "counts_offline": "on" if match.counts_offline else "", "counts_events": "on" if match.counts_events else "",
+    }
+
+
+def save_match(session: Session, actor, campaign: Campaign, terms: MatchTerms,
+               match: MatchingChallenge | None = None) -> MatchingChallenge:
+    """Create a match (or change one), with its audit row; flushes, the caller commits."""
+    from . import audit
+
+    fields = tuple(vars(terms))
+    before = audit.snapshot(match, fields) if match else None
     match = match or MatchingChallenge(campaign_id=campaign.id)
     for name, value in vars(terms).items():
         setattr(match, name, value)
     session.add(match)
     session.flush()
+    audit.record(session, actor, "match.update" if before else "match.create", "campaign", campaign.id,
+                 before=before, after={"match_id": match.id, **audit.snapshot(match, fields)})
     return match

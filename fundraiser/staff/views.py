@@ -7,18 +7,49 @@ admin and staff accounts only (checked before each request); account pages are f
 from __future__ import annotations
 
 from flask import (
-    Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, stream_with_context, url_for,
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
 )
 
-from .. import audit, campaign_admin, donors, events, exports, gifts, imports, statements, wall
+from .. import (
+    audit,
+    campaign_admin,
+    donors,
+    events,
+    exports,
+    gifts,
+    imports,
+    matches,
+    security,
+    statements,
+    wall,
+)
 from ..audit import Actor
 from ..auth import users
 from ..auth.access import STAFF_ROLES, current_user, roles_required
+from ..campaigns import render_story
 from ..db import get_session, utcnow
 from ..donations import FormErrors
 from ..ledger import LedgerError
-from ..campaigns import render_story
-from ..models import Campaign, CommunityEvent, Donor, Gift, GiftChannel, GiftMethod, Role, User
+from ..models import (
+    Campaign,
+    CommunityEvent,
+    Donor,
+    Gift,
+    GiftChannel,
+    GiftMethod,
+    MatchingChallenge,
+    Role,
+    User,
+)
 from ..money import format_money
 from ..settings import current_settings
 from . import forms
@@ -404,11 +435,18 @@ def campaign_list():
     return render_template("staff/campaigns.html", rows=campaign_admin.staff_list(get_session()), now=utcnow())
 
 
-def render_campaign_form(campaign, values, errors, status=200, preview=None):
+def render_campaign_form(campaign, values, errors, status=200, preview=None, match_values=None, match_errors=None):
+    settings = current_settings()
+    if campaign:
+        security.allow("frame-src", "'self'")  # the widget's live preview
     return render_template(
         "staff/campaign_form.html", campaign=campaign, values=values, errors=errors, preview=preview,
         actions=campaign_admin.allowed_actions(campaign) if campaign else [],
         history=audit.history(get_session(), "campaign", campaign.id) if campaign else [],
+        match_statuses=matches.campaign_matches(get_session(), campaign) if campaign else [],
+        match_values=match_values or {"ratio": "1:1"}, match_errors=match_errors or {},
+        embed_url=settings.base_url + url_for("embed.campaign", slug=campaign.slug) if campaign else None,
+        embed_origins=settings.embed_allowed_origins,
     ), status
 
 
@@ -473,6 +511,44 @@ def campaign_cover(campaign_id: int):
     session.commit()
     flash("Cover image saved.", "success")
     return redirect(url_for("staff.campaign_edit", campaign_id=campaign.id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/matches")
+def match_new(campaign_id: int):
+    """Add a matching challenge; the form sits on the campaign's page."""
+    session = get_session()
+    campaign = get_or_404(Campaign, campaign_id, "campaign")
+    terms = matches.parse_terms(request.form, campaign, current_settings().tz)
+    if isinstance(terms, dict):
+        values = campaign_admin.form_values(campaign, current_settings().tz)
+        return render_campaign_form(campaign, values, {}, match_values=request.form.to_dict(), match_errors=terms,
+                                    status=400)
+    matches.save_match(session, actor(), campaign, terms)
+    session.commit()
+    flash(f"Match from {terms.sponsor} added. It shows on the campaign page at once.", "success")
+    return redirect(url_for("staff.campaign_edit", campaign_id=campaign.id) + "#matches")
+
+
+@bp.route("/campaigns/<int:campaign_id>/matches/<int:match_id>", methods=["GET", "POST"])
+def match_edit(campaign_id: int, match_id: int):
+    """Change a match: its cap, dates, ratio, what counts. End it early by setting its end date."""
+    session = get_session()
+    campaign = get_or_404(Campaign, campaign_id, "campaign")
+    match = get_or_404(MatchingChallenge, match_id, "match")
+    if match.campaign_id != campaign.id:
+        abort(404, description="We couldn't find that match.")
+    tz = current_settings().tz
+    if request.method == "GET":
+        return render_template("staff/match_form.html", campaign=campaign, match=match,
+                               values=matches.form_values(match, tz), errors={})
+    terms = matches.parse_terms(request.form, campaign, tz, editing=match)
+    if isinstance(terms, dict):
+        return render_template("staff/match_form.html", campaign=campaign, match=match,
+                               values=request.form.to_dict(), errors=terms), 400
+    matches.save_match(session, actor(), campaign, terms, match)
+    session.commit()
+    flash(f"Match from {terms.sponsor} saved.", "success")
+    return redirect(url_for("staff.campaign_edit", campaign_id=campaign.id) + "#matches")
 
 
 # ------------------------------------------------------------------------------ events

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from fundraiser.auth import throttle
 from fundraiser.db import utcnow
-from fundraiser.models import AuditLog, OutboxMessage, Role, User
+from fundraiser.models import AuditLog, MatchingChallenge, OutboxMessage, Role, User
 from tests.factories import give, make_campaign, make_donor, make_event
 from tests.functional.staff_helpers import PASSWORD, sign_in_as, signed_in_client
 
@@ -20,6 +20,7 @@ STAFF_GET = [
     "/staff/events/{event}/edit", "/staff/donors", "/staff/donors/new", "/staff/donors/{donor}",
     "/staff/donors/{donor}/edit", "/staff/donors/{donor}/statement/2026", "/staff/donors/{donor}/statement/2026.pdf",
     "/staff/gifts.csv", "/staff/donors.csv", "/staff/events.csv", "/staff/import", "/staff/wall",
+    "/staff/campaigns/{campaign}/matches/{match}",
 ]
 STAFF_POST = [
     "/staff/gifts/new", "/staff/gifts/deposit", "/staff/gifts/{gift}/correct", "/staff/gifts/{gift}/void",
@@ -27,7 +28,7 @@ STAFF_POST = [
     "/staff/campaigns/{campaign}/edit", "/staff/campaigns/{campaign}/status", "/staff/campaigns/{campaign}/cover",
     "/staff/events/new", "/staff/events/{event}/edit", "/staff/events/{event}/proceeds", "/staff/donors/new",
     "/staff/donors/{donor}/edit", "/staff/donors/{donor}/merge", "/staff/import", "/staff/import/0123abcd",
-    "/staff/wall/{gift}",
+    "/staff/wall/{gift}", "/staff/campaigns/{campaign}/matches", "/staff/campaigns/{campaign}/matches/{match}",
 ]
 ADMIN_GET = ["/staff/users", "/staff/audit"]
 ADMIN_POST = ["/staff/users", "/staff/users/{user}"]
@@ -51,8 +52,10 @@ def records(session):
     donor = make_donor(session, name="Donna Matrix")
     gift = give(session, campaign, 5000, donor=donor)
     event = make_event(session, campaign, host_donor_id=donor.id)
+    match = MatchingChallenge(campaign_id=campaign.id, sponsor="Board", ratio_percent=100, cap_cents=100_000)
+    session.add(match)
     session.commit()
-    return {"gift": gift.id, "campaign": campaign.id, "event": event.id, "donor": donor.id}
+    return {"gift": gift.id, "campaign": campaign.id, "event": event.id, "donor": donor.id, "match": match.id}
 
 
 @pytest.fixture(scope="module")

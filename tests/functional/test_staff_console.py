@@ -6,7 +6,15 @@ from sqlalchemy import func, select
 
 from fundraiser.db import utcnow
 from fundraiser.models import (
-    AuditLog, Campaign, CampaignStatus, CampaignTotals, CommunityEvent, Donor, Gift, GiftCredit, OutboxMessage,
+    AuditLog,
+    Campaign,
+    CampaignStatus,
+    CampaignTotals,
+    CommunityEvent,
+    Donor,
+    Gift,
+    GiftCredit,
+    OutboxMessage,
 )
 from tests.factories import give, make_campaign, make_donor, make_event
 from tests.functional.staff_helpers import sign_in_as

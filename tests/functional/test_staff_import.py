@@ -4,7 +4,6 @@ import io
 import re
 
 import pytest
-
 from sqlalchemy import func, select
 
 from fundraiser import imports

@@ -70,7 +70,7 @@ def test_states_follow_the_clock():
     assert [s.state for s in compute(ms, [], T0)] == ["upcoming", "ended"]
 
 
-@pytest.mark.parametrize(("raw", "percent"), [("1:1", 100), ("2:1", 200), ("0.5:1", 50), ("3", 300), (" 1.25 : 1", 125)])
+@pytest.mark.parametrize(("raw", "percent"), [("1:1", 100), ("2:1", 200), ("0.5:1", 50), ("3", 300), (" 1.25 : 1", 125), ("10:1", 1000)])
 def test_ratio_parsing(raw, percent):
     assert parse_ratio(raw) == percent
 

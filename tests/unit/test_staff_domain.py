@@ -14,7 +14,15 @@ from fundraiser.audit import Actor
 from fundraiser.campaign_admin import CampaignError, change_status, store_cover
 from fundraiser.donations import FormErrors
 from fundraiser.models import (
-    AuditLog, Campaign, CampaignStatus, CampaignTotals, Donor, DonorKind, Gift, GiftMethod, RecurringPlan,
+    AuditLog,
+    Campaign,
+    CampaignStatus,
+    CampaignTotals,
+    Donor,
+    DonorKind,
+    Gift,
+    GiftMethod,
+    RecurringPlan,
 )
 from tests.factories import give, make_campaign, make_donor
 
