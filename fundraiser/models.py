@@ -435,6 +435,74 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+
+# --- board rollups: caches of the ledger, kept by ledger.py in the same transaction ---
+
+
+class DailyRollup(Base):
+    """Money per campaign, local day, channel and method, so board charts never scan the ledger."""
+
+    __tablename__ = "rollup_daily"
+    __table_args__ = (Index("ix_rollup_daily_month", "month", "campaign_id"),)
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    # Local calendar day (organisation time zone) the entries occurred on; month is its first day.
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[GiftChannel] = mapped_column(_enum(GiftChannel), primary_key=True)
+    method: Mapped[GiftMethod] = mapped_column(_enum(GiftMethod), primary_key=True)
+    month: Mapped[date] = mapped_column(Date)
+    # Sum of every entry that day: gifts less refunds, voids, disputes, moves.
+    raised_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Processing fees of gifts credited here, dated by the gift's arrival in the campaign.
+    fee_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The part of raised_cents that came from monthly plans.
+    recurring_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Withdrawn by disputes less what won disputes restored.
+    dispute_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    dispute_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GiftSizeRollup(Base):
+    """Standing gifts by what is left of each, per campaign, arrival month and channel: exact medians."""
+
+    __tablename__ = "rollup_gift_sizes"
+    __table_args__ = (Index("ix_rollup_gift_sizes_month", "month", "campaign_id"),)
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[GiftChannel] = mapped_column(_enum(GiftChannel), primary_key=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gift_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Gifts with no donor record: each counts as one supporter, like campaign_totals.donor_count.
+    donorless_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DonorMonthRollup(Base):
+    """Standing gifts of one donor per campaign, arrival month and channel: donor counts and retention."""
+
+    __tablename__ = "rollup_donor_months"
+    __table_args__ = (Index("ix_rollup_donor_months_donor", "donor_id", "month"),)
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[GiftChannel] = mapped_column(_enum(GiftChannel), primary_key=True)
+    donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id"), primary_key=True)
+    gift_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EventRollup(Base):
+    """What each community event's gifts left with a campaign."""
+
+    __tablename__ = "rollup_events"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("community_events.id"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    raised_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    gift_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 __all__ = [
     "AttemptStatus",
     "AuditLog",
@@ -443,15 +511,19 @@ __all__ = [
     "CampaignStatus",
     "CampaignTotals",
     "CommunityEvent",
+    "DailyRollup",
     "DedicationKind",
     "DonationAttempt",
     "DonationFrequency",
     "Donor",
+    "DonorMonthRollup",
     "DonorKind",
     "EntryKind",
+    "EventRollup",
     "Gift",
     "GiftChannel",
     "GiftMethod",
+    "GiftSizeRollup",
     "LedgerEntry",
     "MessageStatus",
     "OutboxMessage",
