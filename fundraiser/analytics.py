@@ -484,7 +484,8 @@ def campaign_progress(session: Session, campaign: Campaign, today: date) -> Camp
     n = len(daily)
     mean = sum(daily) / n
     sd = math.sqrt(sum((x - mean) ** 2 for x in daily) / (n - 1)) if n > 1 else 0.0
-    end_day = campaign.ends_at.astimezone(tz).date() if campaign.ends_at else None
+    # The last local day anyone can give on: an end at midnight closes the day before.
+    end_day = (campaign.ends_at - timedelta(microseconds=1)).astimezone(tz).date() if campaign.ends_at else None
     days_left = None if end_day is None else max((end_day - today).days, 0)
     needed = projected = low = high = None
     if days_left is not None:
@@ -499,11 +500,3 @@ def campaign_progress(session: Session, campaign: Campaign, today: date) -> Camp
         projected_low_cents=low, projected_high_cents=high, daily_mean_cents=mean, daily_sd_cents=sd,
         window_days=n,
     )
-
-
-def channel_names() -> list[str]:
-    return [c.value for c in GiftChannel]
-
-
-def method_names() -> list[str]:
-    return [m.value for m in GiftMethod]
