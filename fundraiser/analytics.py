@@ -17,24 +17,29 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .campaigns import percent_of_goal
 from .models import (
+    ALL_CAMPAIGNS,
+    ALL_CHANNELS,
     Campaign,
     CampaignStatus,
+    CampaignTotals,
     CommunityEvent,
     DailyRollup,
-    DonorMonthRollup,
+    DonorBitmap,
     EventRollup,
     GiftChannel,
     GiftMethod,
     GiftSizeRollup,
+    MonthlyRollup,
     PlanStatus,
     RecurringPlan,
 )
 from .money import minor_units
+from .rollups import bits_of
 from .settings import current_settings
 
 # Gift-size bands, in whole units of the currency; the last band is open-ended.
@@ -85,16 +90,15 @@ class Selection:
         first = self.first_month or add_months(last, -11)
         return months_between(first, last)
 
-    def where(self, model, month_column=None, *, dated: bool = True) -> list:
+    def where(self, model, *, dated: bool = True) -> list:
         """SQL conditions for a rollup table: campaigns, channel and (if dated) months."""
         conditions = [model.campaign_id.in_(self.campaign_ids)]
         if self.channel is not None:
             conditions.append(model.channel == self.channel)
-        month = month_column if month_column is not None else model.month
         if dated and self.first_month is not None:
-            conditions.append(month >= self.first_month)
+            conditions.append(model.month >= self.first_month)
         if dated and self.last_month is not None:
-            conditions.append(month <= self.last_month)
+            conditions.append(model.month <= self.last_month)
         return conditions
 
 
@@ -110,6 +114,7 @@ def board_campaigns(session: Session) -> list[Campaign]:
 
 
 def board_campaign(session: Session, slug: str) -> Campaign | None:
+    """A campaign the board may open by its address (drafts are not on the board)."""
     return session.scalar(select(Campaign).where(Campaign.slug == slug, Campaign.status.in_(BOARD_STATUSES)))
 
 
@@ -220,16 +225,18 @@ def dashboard(session: Session, selection: Selection, today: date) -> Dashboard:
             by_method[str(method)] += row.raised_cents
     monthly = _sum_by_month(money, chart_months)
     last_year = _sum_by_month(money, [add_months(m, -12) for m in chart_months])
-    counts, sizes_rows = _gift_sizes(session, selection)
+    scope = _scope(session, selection)
+    counts, donorless = _gift_sizes(session, selection, scope)
     gifts = sum(counts.values())
     total = sum(amount * n for amount, n in counts.items())
     plans, plan_cents = _active_plans(session, selection)
+    donors = DonorSets(_donor_bitmaps(session, scope))
     headline = Headline(
         currency=selection.currency,
         raised_cents=raised,
         fee_cents=fees,
         goal_cents=selection.goal_cents,
-        donors=_donor_count(session, selection) + sizes_rows,
+        donors=donors.count(selection.first_month, selection.last_month) + donorless,
         gifts=gifts,
         average_cents=_round_div(total, gifts) if gifts else None,
         median_cents=median_of_counts(counts),
@@ -244,8 +251,8 @@ def dashboard(session: Session, selection: Selection, today: date) -> Dashboard:
         by_method=dict(by_method),
         months=monthly,
         months_last_year=last_year,
-        donor_months=_donor_months(session, selection, chart_months),
-        retention=_retention(session, selection),
+        donor_months=donors.new_and_returning(chart_months),
+        retention=donors.retention(selection.first_month, selection.last_month),
         sizes=size_bands(counts, selection.currency),
         events=_events(session, selection),
     )
@@ -256,19 +263,18 @@ def dashboard(session: Session, selection: Selection, today: date) -> Dashboard:
 
 def _money_by_month(session: Session, selection: Selection, charts_from: date) -> dict[tuple, MonthRow]:
     """Money per (month, channel, method): the selected range plus what the monthly charts need."""
-    conditions = selection.where(DailyRollup, dated=False)
+    m = MonthlyRollup
+    conditions = selection.where(m, dated=False)
     if selection.first_month is not None:
-        conditions.append(DailyRollup.month >= min(charts_from, selection.first_month))
+        conditions.append(m.month >= min(charts_from, selection.first_month))
     rows = session.execute(
         select(
-            DailyRollup.month, DailyRollup.channel, DailyRollup.method,
-            func.sum(DailyRollup.raised_cents), func.sum(DailyRollup.fee_cents),
-            func.sum(DailyRollup.recurring_cents), func.sum(DailyRollup.refund_cents),
-            func.sum(DailyRollup.refund_count), func.sum(DailyRollup.dispute_cents),
-            func.sum(DailyRollup.dispute_count),
+            m.month, m.channel, m.method, func.sum(m.raised_cents), func.sum(m.fee_cents),
+            func.sum(m.recurring_cents), func.sum(m.refund_cents), func.sum(m.refund_count),
+            func.sum(m.dispute_cents), func.sum(m.dispute_count),
         )
         .where(*conditions)
-        .group_by(DailyRollup.month, DailyRollup.channel, DailyRollup.method)
+        .group_by(m.month, m.channel, m.method)
     ).all()
     return {(m, c, k): MonthRow(m, *(int(v or 0) for v in values)) for m, c, k, *values in rows}
 
@@ -283,12 +289,29 @@ def _sum_by_month(money: dict[tuple, MonthRow], months: list[date]) -> list[Mont
     return [MonthRow(m, *sums[m]) for m in months]
 
 
-def _gift_sizes(session: Session, selection: Selection) -> tuple[dict[int, int], int]:
+def _scope(session: Session, selection: Selection) -> tuple[list[int], str]:
+    """Which rollup scopes answer the selection: the sums across campaigns when it holds every
+    campaign with a standing gift (the usual overview), else the selected campaigns one by one."""
+    channel = str(selection.channel) if selection.channel is not None else ALL_CHANNELS
+    if len(selection.campaigns) > 1:
+        standing = set(session.scalars(select(CampaignTotals.campaign_id).where(CampaignTotals.gift_count > 0)))
+        if standing <= set(selection.campaign_ids):
+            return [ALL_CAMPAIGNS], channel
+    return selection.campaign_ids, channel
+
+
+def _gift_sizes(session: Session, selection: Selection, scope: tuple[list[int], str]) -> tuple[dict[int, int], int]:
     """Standing gifts by what is left of each, and how many have no donor record."""
+    g = GiftSizeRollup
+    conditions = [g.campaign_id.in_(scope[0]), g.channel == scope[1]]
+    if selection.first_month is not None:
+        conditions.append(g.month >= selection.first_month)
+    if selection.last_month is not None:
+        conditions.append(g.month <= selection.last_month)
     rows = session.execute(
-        select(GiftSizeRollup.amount_cents, func.sum(GiftSizeRollup.gift_count), func.sum(GiftSizeRollup.donorless_count))
-        .where(*selection.where(GiftSizeRollup))
-        .group_by(GiftSizeRollup.amount_cents)
+        select(g.amount_cents, func.sum(g.gift_count), func.sum(g.donorless_count))
+        .where(*conditions)
+        .group_by(g.amount_cents)
     ).all()
     counts = {int(amount): int(n) for amount, n, _ in rows if n}
     return counts, sum(int(d or 0) for _, _, d in rows)
@@ -327,71 +350,51 @@ def size_bands(counts: dict[int, int], currency: str) -> list[SizeBand]:
     return bands
 
 
-def _donor_count(session: Session, selection: Selection) -> int:
-    return int(
-        session.scalar(
-            select(func.count(func.distinct(DonorMonthRollup.donor_id))).where(
-                *selection.where(DonorMonthRollup), DonorMonthRollup.gift_count > 0
-            )
+def _donor_bitmaps(session: Session, scope: tuple[list[int], str]) -> dict[date, int]:
+    """Each month's donors in the scope, as one bitmap (bit n: donor id n)."""
+    months: dict[date, int] = defaultdict(int)
+    for month, bits in session.execute(
+        select(DonorBitmap.month, DonorBitmap.bits).where(
+            DonorBitmap.campaign_id.in_(scope[0]), DonorBitmap.channel == scope[1]
         )
-    )
+    ):
+        months[month] |= bits_of(bits)
+    return months
 
 
-def _donor_months(session: Session, selection: Selection, months: list[date]) -> list[DonorMonth]:
-    """New and returning donors in each month; new means a first standing gift in the selection."""
-    undated = [*selection.where(DonorMonthRollup, dated=False), DonorMonthRollup.gift_count > 0]
-    firsts = (
-        select(DonorMonthRollup.donor_id, func.min(DonorMonthRollup.month).label("first"))
-        .where(*undated)
-        .group_by(DonorMonthRollup.donor_id)
-        .subquery()
-    )
-    new = dict(
-        session.execute(
-            select(firsts.c.first, func.count())
-            .where(firsts.c.first >= months[0], firsts.c.first <= months[-1])
-            .group_by(firsts.c.first)
-        ).all()
-    )
-    active = dict(
-        session.execute(
-            select(DonorMonthRollup.month, func.count(func.distinct(DonorMonthRollup.donor_id)))
-            .where(*undated, DonorMonthRollup.month >= months[0], DonorMonthRollup.month <= months[-1])
-            .group_by(DonorMonthRollup.month)
-        ).all()
-    )
-    return [DonorMonth(m, int(new.get(m, 0)), int(active.get(m, 0)) - int(new.get(m, 0))) for m in months]
+class DonorSets:
+    """Donor counts from monthly bitmaps: distinct over any months, new and returning, retention."""
 
+    def __init__(self, months: dict[date, int]):
+        self.months = {m: bits for m, bits in months.items() if bits}
 
-def _retention(session: Session, selection: Selection) -> list[Retention]:
-    """For each year in the data: of the year before's donors, how many gave again."""
-    year = func.extract("year", DonorMonthRollup.month)
-    donor_years = (
-        select(DonorMonthRollup.donor_id.label("donor_id"), year.label("year"))
-        .where(*selection.where(DonorMonthRollup, dated=False), DonorMonthRollup.gift_count > 0)
-        .group_by(DonorMonthRollup.donor_id, year)
-        .cte("donor_years")
-    )
-    later = donor_years.alias("later")
-    per_year = dict(
-        session.execute(select(donor_years.c.year, func.count()).group_by(donor_years.c.year)).all()
-    )
-    retained = dict(
-        session.execute(
-            select(donor_years.c.year, func.count())
-            .join(later, and_(later.c.donor_id == donor_years.c.donor_id, later.c.year == donor_years.c.year + 1))
-            .group_by(donor_years.c.year)
-        ).all()
-    )
-    per_year = {int(y): int(n) for y, n in per_year.items()}
-    retained = {int(y): int(n) for y, n in retained.items()}
-    first = selection.first_month.year if selection.first_month else None
-    last = selection.last_month.year if selection.last_month else None
-    return [
-        Retention(y, per_year.get(y - 1, 0), retained.get(y - 1, 0))
-        for y in sorted(per_year)[1:]
-        if (first is None or y >= first) and (last is None or y <= last)
-    ]
+    def count(self, first: date | None, last: date | None) -> int:
+        """Distinct donors with a standing gift that arrived in the months from first to last."""
+        union = 0
+        for month, bits in self.months.items():
+            if (first is None or month >= first) and (last is None or month <= last):
+                union |= bits
+        return union.bit_count()
+
+    def new_and_returning(self, months: list[date]) -> list[DonorMonth]:
+        """Per month: donors giving for the first time in the selection, and those who gave before."""
+        seen, result = 0, {}
+        for month in sorted(self.months):
+            bits = self.months[month]
+            result[month] = DonorMonth(month, (bits & ~seen).bit_count(), (bits & seen).bit_count())
+            seen |= bits
+        return [result.get(m, DonorMonth(m, 0, 0)) for m in months]
+
+    def retention(self, first: date | None, last: date | None) -> list[Retention]:
+        """For each year with donors after the first: of the year before's donors, how many gave again."""
+        years: dict[int, int] = defaultdict(int)
+        for month, bits in self.months.items():
+            years[month.year] |= bits
+        return [
+            Retention(y, years.get(y - 1, 0).bit_count(), (years.get(y - 1, 0) & years[y]).bit_count())
+            for y in sorted(years)[1:]
+            if (first is None or y >= first.year) and (last is None or y <= last.year)
+        ]
 
 
 def _active_plans(session: Session, selection: Selection) -> tuple[int, int]:

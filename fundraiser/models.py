@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
 )
@@ -438,22 +439,33 @@ class OutboxMessage(Base):
 
 # --- board rollups: caches of the ledger, kept by ledger.py in the same transaction ---
 
+# Scope keys of the rollups that also keep sums across campaigns or channels.
+ALL_CAMPAIGNS = 0
+ALL_CHANNELS = "all"
+
 
 class DailyRollup(Base):
-    """Money per campaign, local day, channel and method, so board charts never scan the ledger."""
+    """What a campaign raised each local day (organisation time zone): the progress chart."""
 
     __tablename__ = "rollup_daily"
-    __table_args__ = (Index("ix_rollup_daily_month", "month", "campaign_id"),)
 
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
-    # Local calendar day (organisation time zone) the entries occurred on; month is its first day.
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    raised_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class MonthlyRollup(Base):
+    """Money per campaign, local month, channel and method, so board charts never scan the ledger."""
+
+    __tablename__ = "rollup_monthly"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the local month
     channel: Mapped[GiftChannel] = mapped_column(_enum(GiftChannel), primary_key=True)
     method: Mapped[GiftMethod] = mapped_column(_enum(GiftMethod), primary_key=True)
-    month: Mapped[date] = mapped_column(Date)
-    # Sum of every entry that day: gifts less refunds, voids, disputes, moves.
+    # Sum of every entry that month: gifts less refunds, voids, disputes, moves.
     raised_cents: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Processing fees of gifts credited here, dated by the gift's arrival in the campaign.
+    # Processing fees of gifts credited here, in the month the gift arrived in the campaign.
     fee_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     # The part of raised_cents that came from monthly plans.
     recurring_cents: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -465,14 +477,17 @@ class DailyRollup(Base):
 
 
 class GiftSizeRollup(Base):
-    """Standing gifts by what is left of each, per campaign, arrival month and channel: exact medians."""
+    """Standing gifts by what is left of each, per scope, arrival month and amount: exact medians.
+
+    Kept per campaign and channel, and also summed across campaigns (campaign_id ALL_CAMPAIGNS) and
+    channels (channel ALL_CHANNELS), so the overview reads a few thousand rows, not every campaign's.
+    """
 
     __tablename__ = "rollup_gift_sizes"
-    __table_args__ = (Index("ix_rollup_gift_sizes_month", "month", "campaign_id"),)
 
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)
-    channel: Mapped[GiftChannel] = mapped_column(_enum(GiftChannel), primary_key=True)
     amount_cents: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     gift_count: Mapped[int] = mapped_column(Integer, default=0)
     # Gifts with no donor record: each counts as one supporter, like campaign_totals.donor_count.
@@ -480,7 +495,7 @@ class GiftSizeRollup(Base):
 
 
 class DonorMonthRollup(Base):
-    """Standing gifts of one donor per campaign, arrival month and channel: donor counts and retention."""
+    """Standing gifts of one donor per campaign, arrival month and channel: decides the donor bitmaps."""
 
     __tablename__ = "rollup_donor_months"
     __table_args__ = (Index("ix_rollup_donor_months_donor", "donor_id", "month"),)
@@ -490,6 +505,21 @@ class DonorMonthRollup(Base):
     channel: Mapped[GiftChannel] = mapped_column(_enum(GiftChannel), primary_key=True)
     donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id"), primary_key=True)
     gift_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DonorBitmap(Base):
+    """Which donors had a standing gift, per scope and month: bit n is donor id n (little-endian).
+
+    Distinct donors over any months, new donors and retention are ORs, ANDs and bit counts of a few
+    dozen of these, instead of a scan of every donor's months. Scopes as in GiftSizeRollup.
+    """
+
+    __tablename__ = "rollup_donor_bitmaps"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    bits: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
 
 
 class EventRollup(Base):
@@ -504,6 +534,8 @@ class EventRollup(Base):
 
 
 __all__ = [
+    "ALL_CAMPAIGNS",
+    "ALL_CHANNELS",
     "AttemptStatus",
     "AuditLog",
     "Campaign",
@@ -517,6 +549,7 @@ __all__ = [
     "DonationFrequency",
     "Donor",
     "DonorMonthRollup",
+    "DonorBitmap",
     "DonorKind",
     "EntryKind",
     "EventRollup",
@@ -526,6 +559,7 @@ __all__ = [
     "GiftSizeRollup",
     "LedgerEntry",
     "MessageStatus",
+    "MonthlyRollup",
     "OutboxMessage",
     "PlanStatus",
     "RecurringPlan",

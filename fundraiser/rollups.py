@@ -5,12 +5,13 @@ same transaction. Both the incremental path and the rebuild from scratch go thro
 `entry_deltas`, so they cannot drift apart in what they count.
 
 What is counted:
-- money (raised, recurring, refunds, disputes) on the local day each entry occurred;
-- standing gifts (something left of them), their sizes and their donors on the local month the
+- money (raised, recurring, refunds, disputes) on the local day and month each entry occurred;
+- standing gifts (something left of them), their sizes and their donors in the local month the
   gift arrived in the campaign (received, or moved in), so a later refund changes that month;
-- a gift's processing fee on its arrival day in the campaign it is credited to now.
-Days and months are cut at midnight in the organisation's time zone: changing ORG_TIMEZONE
-needs `flask rebuild-rollups`.
+- a gift's processing fee in its arrival month in the campaign it is credited to now.
+Gift sizes and donor bitmaps are also kept summed across campaigns and across channels (the
+ALL_CAMPAIGNS / ALL_CHANNELS scopes). Days and months are cut at midnight in the organisation's
+time zone: changing ORG_TIMEZONE needs `flask rebuild-rollups`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .models import (
+    ALL_CAMPAIGNS,
+    ALL_CHANNELS,
     DailyRollup,
+    DonorBitmap,
     DonorMonthRollup,
     EntryKind,
     EventRollup,
@@ -33,6 +39,7 @@ from .models import (
     GiftMethod,
     GiftSizeRollup,
     LedgerEntry,
+    MonthlyRollup,
 )
 from .settings import current_settings
 
@@ -40,9 +47,11 @@ ARRIVAL_KINDS = (EntryKind.GIFT, EntryKind.REASSIGN_IN)
 
 # Each rollup table with the columns of its key, in order.
 TABLES: dict[type, tuple[str, ...]] = {
-    DailyRollup: ("campaign_id", "day", "channel", "method"),
-    GiftSizeRollup: ("campaign_id", "month", "channel", "amount_cents"),
+    DailyRollup: ("campaign_id", "day"),
+    MonthlyRollup: ("campaign_id", "month", "channel", "method"),
+    GiftSizeRollup: ("campaign_id", "channel", "month", "amount_cents"),
     DonorMonthRollup: ("campaign_id", "month", "channel", "donor_id"),
+    DonorBitmap: ("campaign_id", "channel", "month"),
     EventRollup: ("event_id", "campaign_id"),
 }
 
@@ -72,6 +81,14 @@ def local_day(moment: datetime, tz: ZoneInfo) -> date:
     return moment.astimezone(tz).date()
 
 
+def scopes(campaign_id: int, channel: str) -> list[tuple[int, str]]:
+    """The campaign and channel of a gift, and the sums across campaigns and channels it is part of."""
+    return [
+        (campaign_id, str(channel)), (campaign_id, ALL_CHANNELS),
+        (ALL_CAMPAIGNS, str(channel)), (ALL_CAMPAIGNS, ALL_CHANNELS),
+    ]
+
+
 def _add(deltas: Deltas, model: type, key: tuple, **columns: int) -> None:
     row = deltas.setdefault((model, key), {})
     for name, value in columns.items():
@@ -97,8 +114,9 @@ def entry_deltas(
 ) -> None:
     """Add to `deltas` what one ledger entry changes in every rollup (the single counting rule)."""
     after_cents = before_cents + amount_cents
+    _add(deltas, DailyRollup, (campaign_id, day), raised_cents=amount_cents)
     _add(
-        deltas, DailyRollup, (campaign_id, day, gift.channel, gift.method),
+        deltas, MonthlyRollup, (campaign_id, day.replace(day=1), gift.channel, gift.method),
         raised_cents=amount_cents,
         recurring_cents=amount_cents if gift.recurring else 0,
         refund_cents=-amount_cents if kind == EntryKind.REFUND else 0,
@@ -106,22 +124,36 @@ def entry_deltas(
         dispute_cents=(-amount_cents if kind in (EntryKind.DISPUTE, EntryKind.DISPUTE_WON) else 0),
         dispute_count=1 if kind == EntryKind.DISPUTE else 0,
     )
+    month = arrival_day.replace(day=1)
     if gift.fee_cents:
         sign = 1 if kind in ARRIVAL_KINDS else -1 if kind == EntryKind.REASSIGN_OUT else 0
-        _add(deltas, DailyRollup, (campaign_id, arrival_day, gift.channel, gift.method), fee_cents=sign * gift.fee_cents)
-    month = arrival_day.replace(day=1)
+        _add(deltas, MonthlyRollup, (campaign_id, month, gift.channel, gift.method), fee_cents=sign * gift.fee_cents)
     donorless = 1 if gift.donor_id is None else 0
-    if before_cents > 0:
-        _add(deltas, GiftSizeRollup, (campaign_id, month, gift.channel, before_cents),
-             gift_count=-1, donorless_count=-donorless)
-    if after_cents > 0:
-        _add(deltas, GiftSizeRollup, (campaign_id, month, gift.channel, after_cents),
-             gift_count=1, donorless_count=donorless)
+    for scope_campaign, scope_channel in scopes(campaign_id, gift.channel):
+        if before_cents > 0:
+            _add(deltas, GiftSizeRollup, (scope_campaign, scope_channel, month, before_cents),
+                 gift_count=-1, donorless_count=-donorless)
+        if after_cents > 0:
+            _add(deltas, GiftSizeRollup, (scope_campaign, scope_channel, month, after_cents),
+                 gift_count=1, donorless_count=donorless)
     step = _crossing(before_cents, after_cents)
     if gift.donor_id is not None and step:
         _add(deltas, DonorMonthRollup, (campaign_id, month, gift.channel, gift.donor_id), gift_count=step)
     if gift.event_id is not None:
         _add(deltas, EventRollup, (gift.event_id, campaign_id), raised_cents=amount_cents, gift_count=step)
+
+
+def bitmap_scopes(active: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Every scope a donor counts in for a month, from the (campaign, channel) pairs they gave in."""
+    return {scope for campaign_id, channel in active for scope in scopes(campaign_id, channel)}
+
+
+def bits_of(value: bytes | None) -> int:
+    return int.from_bytes(value or b"", "little")
+
+
+def bytes_of(bits: int) -> bytes:
+    return bits.to_bytes((bits.bit_length() + 7) // 8, "little")
 
 
 # ------------------------------------------------------------------ kept with the ledger
@@ -140,12 +172,16 @@ def apply_entry(
         arrival_day=local_day(arrival, tz), before_cents=before_cents, gift=facts_of(gift),
     )
     _write(session, deltas)
+    for model, key in deltas:
+        if model is DonorMonthRollup:
+            donor_campaign_id, month, channel, donor_id = key
+            _refresh_bitmaps(session, donor_campaign_id, channel, donor_id, month)
 
 
 def apply_fee(session: Session, gift: Gift, campaign_id: int, fee_cents: int) -> None:
-    """A fee learned after the gift was recorded joins its arrival day; called only by ledger.py."""
-    arrival = local_day(last_arrival(session, gift, campaign_id), current_settings().tz)
-    _write(session, {(DailyRollup, (campaign_id, arrival, gift.channel, gift.method)): {"fee_cents": fee_cents}})
+    """A fee learned after the gift was recorded joins its arrival month; called only by ledger.py."""
+    month = local_day(last_arrival(session, gift, campaign_id), current_settings().tz).replace(day=1)
+    _write(session, {(MonthlyRollup, (campaign_id, month, gift.channel, gift.method)): {"fee_cents": fee_cents}})
 
 
 def last_arrival(session: Session, gift: Gift, campaign_id: int) -> datetime:
@@ -163,28 +199,57 @@ def last_arrival(session: Session, gift: Gift, campaign_id: int) -> datetime:
     return moment or gift.received_at
 
 
+def _insert_for(session: Session):
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def _write(session: Session, deltas: Deltas) -> None:
-    # Rows are keyed by campaign, and ledger.py holds the campaign's totals row lock, so two
-    # workers never create the same rollup row at once.
-    for (model, key), changes in deltas.items():
+    # Upserts that add in SQL: rows summed across campaigns are shared by every campaign's
+    # transactions, so a read-modify-write here could lose another worker's change.
+    dialect_insert = _insert_for(session)
+    for (model, key), changes in sorted(deltas.items(), key=lambda item: (item[0][0].__tablename__, str(item[0][1]))):
         if not changes:
             continue
-        row = session.get(model, key)
-        if row is None:
-            row = model(**dict(zip(TABLES[model], key, strict=True)), **_zeros(model))
-            if model is DailyRollup:
-                row.month = row.day.replace(day=1)
-            session.add(row)
-        for name, value in changes.items():
-            setattr(row, name, getattr(row, name) + value)
+        keys = TABLES[model]
+        stmt = dialect_insert(model).values({**dict(zip(keys, key, strict=True)), **_zeros(model), **changes})
+        table = model.__table__
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={name: table.c[name] + stmt.excluded[name] for name in changes},
+        ))
+
+
+def _refresh_bitmaps(session: Session, campaign_id: int, channel: GiftChannel, donor_id: int, month: date) -> None:
+    """Set or clear the donor's bit for the month in the four scopes a donor-month change touches."""
+    active = {
+        (c, str(ch))
+        for c, ch in session.execute(
+            select(DonorMonthRollup.campaign_id, DonorMonthRollup.channel).where(
+                DonorMonthRollup.donor_id == donor_id, DonorMonthRollup.month == month,
+                DonorMonthRollup.gift_count > 0,
+            )
+        )
+    }
+    wanted = bitmap_scopes(active)
+    bit = 1 << donor_id
+    # Always the same order (own campaign first, then the shared sums), so row locks can't deadlock.
+    for scope_campaign, scope_channel in scopes(campaign_id, channel):
+        key = {"campaign_id": scope_campaign, "channel": scope_channel, "month": month}
+        where = [getattr(DonorBitmap, k) == v for k, v in key.items()]
+        current = session.execute(select(DonorBitmap.bits).where(*where).with_for_update()).scalar()
+        if current is None:
+            if (scope_campaign, scope_channel) not in wanted:
+                continue
+            session.execute(_insert_for(session)(DonorBitmap).values(**key, bits=b"").on_conflict_do_nothing())
+            current = session.execute(select(DonorBitmap.bits).where(*where).with_for_update()).scalar()
+        bits = bits_of(current)
+        new = bits | bit if (scope_campaign, scope_channel) in wanted else bits & ~bit
+        if new != bits:
+            session.execute(update(DonorBitmap).where(*where).values(bits=bytes_of(new)))
 
 
 def _zeros(model: type) -> dict:
     keys = set(TABLES[model])
-    values = {c.name: 0 for c in model.__table__.columns if c.name not in keys}
-    if model is DailyRollup:
-        values.pop("month")
-    return values
+    return {c.name: (b"" if c.name == "bits" else 0) for c in model.__table__.columns if c.name not in keys}
 
 
 # ---------------------------------------------------------------- from scratch, and checks
@@ -221,17 +286,35 @@ def compute_rollups(session: Session) -> Deltas:
             arrival_day=arrival, before_cents=net, gift=facts,
         )
         state[campaign_id] = (net + amount, arrival)
+    deltas.update(_bitmaps_from(deltas))
     return _normalised(deltas)
+
+
+def _bitmaps_from(deltas: Deltas) -> Deltas:
+    """Donor bitmaps for every scope and month, from the recomputed donor months."""
+    donors: dict[tuple, list[int]] = defaultdict(list)
+    for (model, key), columns in deltas.items():
+        if model is DonorMonthRollup and columns.get("gift_count", 0) > 0:
+            campaign_id, month, channel, donor_id = key
+            for scope_campaign, scope_channel in scopes(campaign_id, channel):
+                donors[(scope_campaign, scope_channel, month)].append(donor_id)
+    result: Deltas = {}
+    for key, ids in donors.items():
+        bits = bytearray(max(ids) // 8 + 1)
+        for donor_id in ids:
+            bits[donor_id // 8] |= 1 << (donor_id % 8)
+        result[(DonorBitmap, key)] = {"bits": bits_of(bytes(bits))}
+    return result
 
 
 def stored_rollups(session: Session) -> Deltas:
     """Every stored rollup row in the same shape as compute_rollups (zeros left out)."""
     result: Deltas = {}
     for model, key_columns in TABLES.items():
-        value_columns = [c.name for c in model.__table__.columns if c.name not in key_columns and c.name != "month"]
+        value_columns = [c.name for c in model.__table__.columns if c.name not in key_columns]
         for row in session.scalars(select(model)).yield_per(20_000):
             result[(model, tuple(getattr(row, k) for k in key_columns))] = {
-                c: getattr(row, c) for c in value_columns
+                c: bits_of(getattr(row, c)) if c == "bits" else getattr(row, c) for c in value_columns
             }
     return _normalised(result)
 
@@ -255,6 +338,9 @@ class RollupDifference:
 
     def __str__(self) -> str:
         key = ", ".join(str(k) for k in self.key)
+        if self.column == "bits":  # a bitmap of donors: say how many, not the bits
+            return (f"{self.table} ({key}) donors: stored={self.stored.bit_count()} "
+                    f"ledger={self.computed.bit_count()} ({(self.stored ^ self.computed).bit_count()} differ)")
         return f"{self.table} ({key}) {self.column}: stored={self.stored} ledger={self.computed}"
 
 
@@ -283,8 +369,8 @@ def rebuild_rollups(session: Session, computed: Deltas | None = None) -> int:
         row = dict(zip(TABLES[model], key, strict=True))
         row.update(_zeros(model))
         row.update(columns)
-        if model is DailyRollup:
-            row["month"] = row["day"].replace(day=1)
+        if model is DonorBitmap:
+            row["bits"] = bytes_of(row["bits"])
         grouped[model].append(row)
     for model in TABLES:
         session.execute(delete(model))

@@ -40,9 +40,8 @@ def _page(slugs: list[str] | None = None, campaign=None):
     """Selection, figures and charts for the request's filters, plus any filter errors."""
     session = get_session()
     settings = current_settings()
-    campaigns = analytics.board_campaigns(session)
-    selection, errors = parse_selection(request.args, campaigns if campaign is None else [campaign],
-                                        slugs=slugs)
+    campaigns = analytics.board_campaigns(session) if campaign is None else [campaign]
+    selection, errors = parse_selection(request.args, campaigns, slugs=slugs)
     today = utcnow().astimezone(settings.tz).date()
     board = analytics.dashboard(session, selection, today)
     return campaigns, board, build_charts(board, settings.locale), errors
