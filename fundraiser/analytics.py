@@ -24,6 +24,7 @@ from .campaigns import percent_of_goal
 from .models import (
     ALL_CAMPAIGNS,
     ALL_CHANNELS,
+    ALL_MONTHS,
     Campaign,
     CampaignStatus,
     CampaignTotals,
@@ -304,6 +305,10 @@ def _gift_sizes(session: Session, selection: Selection, scope: tuple[list[int], 
     """Standing gifts by what is left of each, and how many have no donor record."""
     g = GiftSizeRollup
     conditions = [g.campaign_id.in_(scope[0]), g.channel == scope[1]]
+    if selection.first_month is None and selection.last_month is None:
+        conditions.append(g.month == ALL_MONTHS)
+    else:
+        conditions.append(g.month > ALL_MONTHS)
     if selection.first_month is not None:
         conditions.append(g.month >= selection.first_month)
     if selection.last_month is not None:

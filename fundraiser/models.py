@@ -442,6 +442,8 @@ class OutboxMessage(Base):
 # Scope keys of the rollups that also keep sums across campaigns or channels.
 ALL_CAMPAIGNS = 0
 ALL_CHANNELS = "all"
+# The month of gift-size rows that sum every month (so unfiltered pages read a few hundred rows).
+ALL_MONTHS = date(1, 1, 1)
 
 
 class DailyRollup(Base):
@@ -479,8 +481,8 @@ class MonthlyRollup(Base):
 class GiftSizeRollup(Base):
     """Standing gifts by what is left of each, per scope, arrival month and amount: exact medians.
 
-    Kept per campaign and channel, and also summed across campaigns (campaign_id ALL_CAMPAIGNS) and
-    channels (channel ALL_CHANNELS), so the overview reads a few thousand rows, not every campaign's.
+    Kept per campaign and channel, and also summed across campaigns (campaign_id ALL_CAMPAIGNS),
+    channels (channel ALL_CHANNELS) and months (month ALL_MONTHS), so a page reads hundreds of rows.
     """
 
     __tablename__ = "rollup_gift_sizes"
@@ -535,6 +537,7 @@ class EventRollup(Base):
 
 __all__ = [
     "ALL_CAMPAIGNS",
+    "ALL_MONTHS",
     "ALL_CHANNELS",
     "AttemptStatus",
     "AuditLog",

@@ -10,7 +10,7 @@ What is counted:
   gift arrived in the campaign (received, or moved in), so a later refund changes that month;
 - a gift's processing fee in its arrival month in the campaign it is credited to now.
 Gift sizes and donor bitmaps are also kept summed across campaigns and across channels (the
-ALL_CAMPAIGNS / ALL_CHANNELS scopes). Days and months are cut at midnight in the organisation's
+ALL_CAMPAIGNS / ALL_CHANNELS scopes), gift sizes also across months (ALL_MONTHS). Days and months are cut at midnight in the organisation's
 time zone: changing ORG_TIMEZONE needs `flask rebuild-rollups`.
 """
 
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from .models import (
     ALL_CAMPAIGNS,
     ALL_CHANNELS,
+    ALL_MONTHS,
     DailyRollup,
     DonorBitmap,
     DonorMonthRollup,
@@ -130,12 +131,13 @@ def entry_deltas(
         _add(deltas, MonthlyRollup, (campaign_id, month, gift.channel, gift.method), fee_cents=sign * gift.fee_cents)
     donorless = 1 if gift.donor_id is None else 0
     for scope_campaign, scope_channel in scopes(campaign_id, gift.channel):
-        if before_cents > 0:
-            _add(deltas, GiftSizeRollup, (scope_campaign, scope_channel, month, before_cents),
-                 gift_count=-1, donorless_count=-donorless)
-        if after_cents > 0:
-            _add(deltas, GiftSizeRollup, (scope_campaign, scope_channel, month, after_cents),
-                 gift_count=1, donorless_count=donorless)
+        for scope_month in (month, ALL_MONTHS):
+            if before_cents > 0:
+                _add(deltas, GiftSizeRollup, (scope_campaign, scope_channel, scope_month, before_cents),
+                     gift_count=-1, donorless_count=-donorless)
+            if after_cents > 0:
+                _add(deltas, GiftSizeRollup, (scope_campaign, scope_channel, scope_month, after_cents),
+                     gift_count=1, donorless_count=donorless)
     step = _crossing(before_cents, after_cents)
     if gift.donor_id is not None and step:
         _add(deltas, DonorMonthRollup, (campaign_id, month, gift.channel, gift.donor_id), gift_count=step)

@@ -63,6 +63,7 @@ class _Builder:
         self.currency = board.selection.currency
         self.locale = locale
         self.symbol = get_currency_symbol(self.currency, locale=locale)
+        self._months: dict[date, str] = {}
 
     def money(self, cents: int) -> str:
         return format_money(cents, self.currency, self.locale)
@@ -74,7 +75,10 @@ class _Builder:
         return float(from_cents(round(cents), self.currency))
 
     def month(self, m: date) -> str:
-        return format_date(m, "MMM yyyy", locale=self.locale)
+        # Several charts label the same months; Babel's formatting is the slow part of a page.
+        if m not in self._months:
+            self._months[m] = format_date(m, "MMM yyyy", locale=self.locale)
+        return self._months[m]
 
     def axis(self, title: str, money: bool = True) -> dict:
         axis = {"title": {"text": title}, "automargin": True, "rangemode": "tozero"}
@@ -266,19 +270,21 @@ class _Builder:
                 chart.csv_rows.append([r.month.strftime("%Y-%m"), *(self.plain(c) for c in cents)])
 
 
-def build_charts(board: Dashboard, locale: str) -> list[Chart]:
-    """Every chart of a board page, in the order the page shows them."""
+def build_charts(board: Dashboard, locale: str, only: tuple[str, ...] | None = None) -> list[Chart]:
+    """The charts of a board page (all, or `only` these ids), in the order the page shows them."""
     b = _Builder(board, locale)
-    charts = [
-        b.progress(),
-        b.totals_by("channels", "Raised by channel", "Channel", board.by_channel, CHANNEL_LABELS),
-        b.totals_by("methods", "Raised by payment method", "Method", board.by_method, METHOD_LABELS),
-        b.monthly(),
-        b.donors(),
-        b.retention(),
-        b.sizes(),
-        b.recurring(),
-        b.events(),
-        b.refunds(),
-    ]
+    makers = {
+        "progress": b.progress,
+        "channels": lambda: b.totals_by("channels", "Raised by channel", "Channel", board.by_channel, CHANNEL_LABELS),
+        "methods": lambda: b.totals_by("methods", "Raised by payment method", "Method", board.by_method,
+                                       METHOD_LABELS),
+        "monthly": b.monthly,
+        "donors": b.donors,
+        "retention": b.retention,
+        "sizes": b.sizes,
+        "recurring": b.recurring,
+        "events": b.events,
+        "refunds": b.refunds,
+    }
+    charts = [make() for chart_id, make in makers.items() if only is None or chart_id in only]
     return [c for c in charts if c is not None]

@@ -18,6 +18,8 @@ from .forms import parse_selection
 bp = Blueprint("board", __name__, url_prefix="/board")
 
 PLOTLY_DIR = Path(plotly.__file__).resolve().parent / "package_data"
+# What each campaign's printed page shows besides its headline figures.
+REPORT_CHARTS = ("progress", "monthly", "channels")
 
 
 @bp.context_processor
@@ -115,7 +117,7 @@ def report():
         selection = analytics.Selection((campaign,), campaign.currency, overall.channel, overall.first_month,
                                         overall.last_month)
         board = analytics.dashboard(session, selection, today)
-        charts = {c.id: c for c in build_charts(board, settings.locale)}
+        charts = {c.id: c for c in build_charts(board, settings.locale, only=REPORT_CHARTS)}
         pages.append((campaign, board, charts))
     return _render("board/report.html", pages=pages, selection=overall, errors=errors, today=today)
 
