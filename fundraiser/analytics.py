@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .campaigns import percent_of_goal
 from .models import (
@@ -91,23 +91,14 @@ class Selection:
         first = self.first_month or add_months(last, -11)
         return months_between(first, last)
 
-    def where(self, model, *, dated: bool = True) -> list:
-        """SQL conditions for a rollup table: campaigns, channel and (if dated) months."""
-        conditions = [model.campaign_id.in_(self.campaign_ids)]
-        if self.channel is not None:
-            conditions.append(model.channel == self.channel)
-        if dated and self.first_month is not None:
-            conditions.append(model.month >= self.first_month)
-        if dated and self.last_month is not None:
-            conditions.append(model.month <= self.last_month)
-        return conditions
 
 
 def board_campaigns(session: Session) -> list[Campaign]:
-    """Campaigns the board reviews (every one but drafts), newest first."""
+    """Campaigns the board reviews (every one but drafts), newest first, with their totals rows."""
     return list(
         session.scalars(
             select(Campaign)
+            .options(selectinload(Campaign.totals))
             .where(Campaign.status.in_(BOARD_STATUSES))
             .order_by(Campaign.starts_at.desc().nulls_last(), Campaign.title)
         )
@@ -211,8 +202,62 @@ class Dashboard:
 
 def dashboard(session: Session, selection: Selection, today: date) -> Dashboard:
     """Compute a board page: headline, every chart's data, and (for one campaign) its progress."""
+    scope = _scope(session, selection)
+    rollups = _load(session, selection, scope, today, with_days=len(selection.campaigns) == 1)
+    return _compute(selection, rollups, scope[0], today)
+
+
+def report(session: Session, selection: Selection, today: date) -> list[Dashboard]:
+    """One board page per campaign of the selection, read with one query per rollup table."""
+    channel = str(selection.channel) if selection.channel is not None else ALL_CHANNELS
+    rollups = _load(session, selection, (selection.campaign_ids, channel), today, with_days=True)
+    return [
+        _compute(Selection((c,), c.currency, selection.channel, selection.first_month, selection.last_month),
+                 rollups, [c.id], today)
+        for c in selection.campaigns
+    ]
+
+
+@dataclass
+class _Rollups:
+    """Rollup rows for some campaigns (or the all-campaign scope), keyed by campaign id."""
+
+    money: dict[int, dict[tuple, list[int]]]  # MonthRow's figures in order, per (month, channel, method)
+    sizes: dict[int, dict[int, int]]
+    donorless: dict[int, int]
+    bitmaps: dict[int, dict[date, int]]
+    plans: dict[int, tuple[int, int]]
+    events: dict[int, list[EventProceeds]]
+    days: dict[int, dict[date, int]]
+
+
+def _load(
+    session: Session, selection: Selection, scope: tuple[list[int], str], today: date, *, with_days: bool
+) -> _Rollups:
     chart_months = selection.chart_months(today)
-    money = _money_by_month(session, selection, add_months(chart_months[0], -12))
+    sizes, donorless = _gift_sizes(session, selection, scope)
+    return _Rollups(
+        money=_money_by_month(session, selection, add_months(chart_months[0], -12)),
+        sizes=sizes,
+        donorless=donorless,
+        bitmaps=_donor_bitmaps(session, scope),
+        plans=_active_plans(session, selection),
+        events=_events(session, selection),
+        days=_days(session, selection.campaign_ids, today) if with_days else {},
+    )
+
+
+def _compute(selection: Selection, rollups: _Rollups, scope_ids: list[int], today: date) -> Dashboard:
+    """The page's figures from loaded rollups (no queries): sums over the selection's campaigns."""
+    chart_months = selection.chart_months(today)
+    sums: dict[tuple, list[int]] = {}
+    for campaign_id in selection.campaign_ids:
+        for key, values in rollups.money.get(campaign_id, {}).items():
+            if key in sums:
+                sums[key] = [a + b for a, b in zip(sums[key], values, strict=True)]
+            else:
+                sums[key] = values
+    money = {key: MonthRow(key[0], *values) for key, values in sums.items()}
     raised = fees = 0
     by_channel: dict[str, int] = defaultdict(int)
     by_method: dict[str, int] = defaultdict(int)
@@ -224,70 +269,88 @@ def dashboard(session: Session, selection: Selection, today: date) -> Dashboard:
             fees += row.fee_cents
             by_channel[str(channel)] += row.raised_cents
             by_method[str(method)] += row.raised_cents
-    monthly = _sum_by_month(money, chart_months)
-    last_year = _sum_by_month(money, [add_months(m, -12) for m in chart_months])
-    scope = _scope(session, selection)
-    counts, donorless = _gift_sizes(session, selection, scope)
+    counts: dict[int, int] = defaultdict(int)
+    bitmaps: dict[date, int] = defaultdict(int)
+    for scope_id in scope_ids:
+        for amount, n in rollups.sizes.get(scope_id, {}).items():
+            counts[amount] += n
+        for month, bits in rollups.bitmaps.get(scope_id, {}).items():
+            bitmaps[month] |= bits
+    counts = {amount: n for amount, n in counts.items() if n}
     gifts = sum(counts.values())
     total = sum(amount * n for amount, n in counts.items())
-    plans, plan_cents = _active_plans(session, selection)
-    donors = DonorSets(_donor_bitmaps(session, scope))
+    donors = DonorSets(bitmaps)
+    plans = [rollups.plans.get(c, (0, 0)) for c in selection.campaign_ids]
     headline = Headline(
         currency=selection.currency,
         raised_cents=raised,
         fee_cents=fees,
         goal_cents=selection.goal_cents,
-        donors=donors.count(selection.first_month, selection.last_month) + donorless,
+        donors=donors.count(selection.first_month, selection.last_month)
+        + sum(rollups.donorless.get(s, 0) for s in scope_ids),
         gifts=gifts,
         average_cents=_round_div(total, gifts) if gifts else None,
         median_cents=median_of_counts(counts),
-        recurring_monthly_cents=plan_cents,
-        active_plans=plans,
+        recurring_monthly_cents=sum(cents for _, cents in plans),
+        active_plans=sum(n for n, _ in plans),
     )
+    events = [e for c in selection.campaign_ids for e in rollups.events.get(c, [])]
     board = Dashboard(
         selection=selection,
         today=today,
         headline=headline,
         by_channel=dict(by_channel),
         by_method=dict(by_method),
-        months=monthly,
-        months_last_year=last_year,
+        months=_sum_by_month(money, chart_months),
+        months_last_year=_sum_by_month(money, [add_months(m, -12) for m in chart_months]),
         donor_months=donors.new_and_returning(chart_months),
         retention=donors.retention(selection.first_month, selection.last_month),
         sizes=size_bands(counts, selection.currency),
-        events=_events(session, selection),
+        events=sorted(events, key=lambda e: (-e.raised_cents, e.name)),
     )
     if len(selection.campaigns) == 1:
-        board.progress = campaign_progress(session, selection.campaigns[0], today)
+        campaign = selection.campaigns[0]
+        board.progress = progress_from_days(campaign, rollups.days.get(campaign.id, {}), today)
     return board
 
 
-def _money_by_month(session: Session, selection: Selection, charts_from: date) -> dict[tuple, MonthRow]:
-    """Money per (month, channel, method): the selected range plus what the monthly charts need."""
+def _plus(a: MonthRow, b: MonthRow) -> MonthRow:
+    return MonthRow(
+        a.month, a.raised_cents + b.raised_cents, a.fee_cents + b.fee_cents, a.recurring_cents + b.recurring_cents,
+        a.refund_cents + b.refund_cents, a.refund_count + b.refund_count, a.dispute_cents + b.dispute_cents,
+        a.dispute_count + b.dispute_count,
+    )
+
+
+def _money_by_month(session: Session, selection: Selection, charts_from: date) -> dict[int, dict[tuple, list[int]]]:
+    """Money per campaign and (month, channel, method): the selected range plus what the charts need."""
     m = MonthlyRollup
-    conditions = selection.where(m, dated=False)
+    conditions = [m.campaign_id.in_(selection.campaign_ids)]
+    if selection.channel is not None:
+        conditions.append(m.channel == selection.channel)
     if selection.first_month is not None:
         conditions.append(m.month >= min(charts_from, selection.first_month))
     rows = session.execute(
         select(
-            m.month, m.channel, m.method, func.sum(m.raised_cents), func.sum(m.fee_cents),
+            m.campaign_id, m.month, m.channel, m.method, func.sum(m.raised_cents), func.sum(m.fee_cents),
             func.sum(m.recurring_cents), func.sum(m.refund_cents), func.sum(m.refund_count),
             func.sum(m.dispute_cents), func.sum(m.dispute_count),
         )
         .where(*conditions)
-        .group_by(m.month, m.channel, m.method)
+        .group_by(m.campaign_id, m.month, m.channel, m.method)
     ).all()
-    return {(m, c, k): MonthRow(m, *(int(v or 0) for v in values)) for m, c, k, *values in rows}
+    result: dict[int, dict[tuple, list[int]]] = defaultdict(dict)
+    for campaign_id, month, channel, method, *values in rows:
+        result[campaign_id][(month, channel, method)] = [int(v or 0) for v in values]
+    return result
 
 
 def _sum_by_month(money: dict[tuple, MonthRow], months: list[date]) -> list[MonthRow]:
-    sums: dict[date, list[int]] = {m: [0] * 7 for m in months}
-    for (month, _c, _m), row in money.items():
+    sums: dict[date, MonthRow] = {m: MonthRow(m) for m in months}
+    for (month, _channel, _method), row in money.items():
         if month in sums:
-            values = (row.raised_cents, row.fee_cents, row.recurring_cents, row.refund_cents,
-                      row.refund_count, row.dispute_cents, row.dispute_count)
-            sums[month] = [a + b for a, b in zip(sums[month], values, strict=True)]
-    return [MonthRow(m, *sums[m]) for m in months]
+            sums[month] = _plus(sums[month], row)
+    return list(sums.values())
 
 
 def _scope(session: Session, selection: Selection) -> tuple[list[int], str]:
@@ -301,8 +364,10 @@ def _scope(session: Session, selection: Selection) -> tuple[list[int], str]:
     return selection.campaign_ids, channel
 
 
-def _gift_sizes(session: Session, selection: Selection, scope: tuple[list[int], str]) -> tuple[dict[int, int], int]:
-    """Standing gifts by what is left of each, and how many have no donor record."""
+def _gift_sizes(
+    session: Session, selection: Selection, scope: tuple[list[int], str]
+) -> tuple[dict[int, dict[int, int]], dict[int, int]]:
+    """Standing gifts per scope campaign by what is left of each, and how many have no donor record."""
     g = GiftSizeRollup
     conditions = [g.campaign_id.in_(scope[0]), g.channel == scope[1]]
     if selection.first_month is None and selection.last_month is None:
@@ -314,12 +379,16 @@ def _gift_sizes(session: Session, selection: Selection, scope: tuple[list[int], 
     if selection.last_month is not None:
         conditions.append(g.month <= selection.last_month)
     rows = session.execute(
-        select(g.amount_cents, func.sum(g.gift_count), func.sum(g.donorless_count))
+        select(g.campaign_id, g.amount_cents, func.sum(g.gift_count), func.sum(g.donorless_count))
         .where(*conditions)
-        .group_by(g.amount_cents)
+        .group_by(g.campaign_id, g.amount_cents)
     ).all()
-    counts = {int(amount): int(n) for amount, n, _ in rows if n}
-    return counts, sum(int(d or 0) for _, _, d in rows)
+    counts: dict[int, dict[int, int]] = defaultdict(dict)
+    donorless: dict[int, int] = defaultdict(int)
+    for campaign_id, amount, n, d in rows:
+        counts[campaign_id][int(amount)] = int(n or 0)
+        donorless[campaign_id] += int(d or 0)
+    return counts, donorless
 
 
 def median_of_counts(counts: dict[int, int]) -> int | None:
@@ -355,16 +424,16 @@ def size_bands(counts: dict[int, int], currency: str) -> list[SizeBand]:
     return bands
 
 
-def _donor_bitmaps(session: Session, scope: tuple[list[int], str]) -> dict[date, int]:
-    """Each month's donors in the scope, as one bitmap (bit n: donor id n)."""
-    months: dict[date, int] = defaultdict(int)
-    for month, bits in session.execute(
-        select(DonorBitmap.month, DonorBitmap.bits).where(
+def _donor_bitmaps(session: Session, scope: tuple[list[int], str]) -> dict[int, dict[date, int]]:
+    """Each scope campaign's donors per month, as bitmaps (bit n: donor id n)."""
+    result: dict[int, dict[date, int]] = defaultdict(dict)
+    for campaign_id, month, bits in session.execute(
+        select(DonorBitmap.campaign_id, DonorBitmap.month, DonorBitmap.bits).where(
             DonorBitmap.campaign_id.in_(scope[0]), DonorBitmap.channel == scope[1]
         )
     ):
-        months[month] |= bits_of(bits)
-    return months
+        result[campaign_id][month] = bits_of(bits)
+    return result
 
 
 class DonorSets:
@@ -402,37 +471,42 @@ class DonorSets:
         ]
 
 
-def _active_plans(session: Session, selection: Selection) -> tuple[int, int]:
-    """Monthly plans paying now, and what they bring in a month (plans are online gifts)."""
+def _active_plans(session: Session, selection: Selection) -> dict[int, tuple[int, int]]:
+    """Per campaign: monthly plans paying now, and what they bring in a month (plans are online)."""
     if selection.channel not in (None, GiftChannel.ONLINE):
-        return 0, 0
-    count, cents = session.execute(
-        select(func.count(), func.coalesce(func.sum(RecurringPlan.amount_cents), 0)).where(
+        return {}
+    rows = session.execute(
+        select(RecurringPlan.campaign_id, func.count(), func.sum(RecurringPlan.amount_cents))
+        .where(
             RecurringPlan.campaign_id.in_(selection.campaign_ids),
             RecurringPlan.status == PlanStatus.ACTIVE,
             RecurringPlan.currency == selection.currency,
         )
-    ).one()
-    return int(count), int(cents)
+        .group_by(RecurringPlan.campaign_id)
+    ).all()
+    return {campaign_id: (int(n), int(cents or 0)) for campaign_id, n, cents in rows}
 
 
-def _events(session: Session, selection: Selection) -> list[EventProceeds]:
-    """Community events of the selection (held within its months), most raised first."""
+def _events(session: Session, selection: Selection) -> dict[int, list[EventProceeds]]:
+    """Per campaign: its community events (held within the months) and what each raised."""
+    if selection.channel not in (None, GiftChannel.EVENT):
+        return {}
     conditions = [EventRollup.campaign_id.in_(selection.campaign_ids)]
     if selection.first_month is not None:
         conditions.append(CommunityEvent.event_date >= selection.first_month)
     if selection.last_month is not None:
         conditions.append(CommunityEvent.event_date < add_months(selection.last_month, 1))
-    if selection.channel not in (None, GiftChannel.EVENT):
-        return []
     rows = session.execute(
-        select(CommunityEvent.name, CommunityEvent.event_date, Campaign.title, EventRollup.raised_cents, EventRollup.gift_count)
+        select(EventRollup.campaign_id, CommunityEvent.name, CommunityEvent.event_date, Campaign.title,
+               EventRollup.raised_cents, EventRollup.gift_count)
         .join(CommunityEvent, CommunityEvent.id == EventRollup.event_id)
         .join(Campaign, Campaign.id == EventRollup.campaign_id)
         .where(*conditions)
-        .order_by(EventRollup.raised_cents.desc(), CommunityEvent.name)
     ).all()
-    return [EventProceeds(n, d, t, int(r), int(g)) for n, d, t, r, g in rows]
+    result: dict[int, list[EventProceeds]] = defaultdict(list)
+    for campaign_id, name, day, title, raised, gifts in rows:
+        result[campaign_id].append(EventProceeds(name, day, title, int(raised), int(gifts)))
+    return result
 
 
 # ---------------------------------------------------------------- one campaign's progress
@@ -469,18 +543,28 @@ class CampaignProgress:
         return points
 
 
+def _days(session: Session, campaign_ids: list[int], today: date) -> dict[int, dict[date, int]]:
+    """Per campaign: what it raised each local day up to today."""
+    result: dict[int, dict[date, int]] = defaultdict(dict)
+    for campaign_id, day, raised in session.execute(
+        select(DailyRollup.campaign_id, DailyRollup.day, DailyRollup.raised_cents).where(
+            DailyRollup.campaign_id.in_(campaign_ids), DailyRollup.day <= today
+        )
+    ):
+        result[campaign_id][day] = int(raised)
+    return result
+
+
 def campaign_progress(session: Session, campaign: Campaign, today: date) -> CampaignProgress:
     """Every channel, every day from the campaign's first day to today (filters don't apply)."""
+    return progress_from_days(campaign, _days(session, [campaign.id], today).get(campaign.id, {}), today)
+
+
+def progress_from_days(campaign: Campaign, per_day: dict[date, int], today: date) -> CampaignProgress:
+    """The progress chart's series and projection from a campaign's raised per local day."""
     tz = current_settings().tz
-    rows = session.execute(
-        select(DailyRollup.day, func.sum(DailyRollup.raised_cents))
-        .where(DailyRollup.campaign_id == campaign.id, DailyRollup.day <= today)
-        .group_by(DailyRollup.day)
-        .order_by(DailyRollup.day)
-    ).all()
-    per_day = {d: int(v) for d, v in rows}
     start = campaign.starts_at.astimezone(tz).date() if campaign.starts_at else None
-    first = min([d for d in (start, rows[0][0] if rows else None) if d is not None], default=today)
+    first = min([d for d in (start, min(per_day, default=None)) if d is not None], default=today)
     first = min(first, today)
     days = [first + timedelta(days=i) for i in range((today - first).days + 1)]
     cumulative, running = [], 0

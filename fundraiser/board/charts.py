@@ -12,12 +12,13 @@ import io
 from dataclasses import dataclass, field
 from datetime import date
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import get_currency_symbol
 
 from ..analytics import Dashboard, MonthRow
 from ..models import GiftChannel, GiftMethod
-from ..money import format_money, from_cents
+from ..money import format_money, from_cents, minor_units
 
 CHANNEL_LABELS = {GiftChannel.ONLINE: "Online", GiftChannel.OFFLINE: "Offline", GiftChannel.EVENT: "Event"}
 METHOD_LABELS = {
@@ -58,11 +59,13 @@ def to_csv(chart: Chart) -> str:
 
 
 class _Builder:
-    def __init__(self, board: Dashboard, locale: str):
+    def __init__(self, board: Dashboard, locale: str | Locale):
         self.board = board
         self.currency = board.selection.currency
-        self.locale = locale
-        self.symbol = get_currency_symbol(self.currency, locale=locale)
+        # Parsed once: Babel parses a locale name again on every call, the slow part of a report.
+        self.locale = Locale.parse(locale)
+        self.symbol = get_currency_symbol(self.currency, locale=self.locale)
+        self.scale = 10 ** minor_units(self.currency)
         self._months: dict[date, str] = {}
 
     def money(self, cents: int) -> str:
@@ -72,7 +75,8 @@ class _Builder:
         return str(from_cents(cents, self.currency))
 
     def units(self, cents: int | float) -> float:
-        return float(from_cents(round(cents), self.currency))
+        """A plot coordinate in whole currency units (never used for a figure people read)."""
+        return cents / self.scale
 
     def month(self, m: date) -> str:
         # Several charts label the same months; Babel's formatting is the slow part of a page.
@@ -270,7 +274,7 @@ class _Builder:
                 chart.csv_rows.append([r.month.strftime("%Y-%m"), *(self.plain(c) for c in cents)])
 
 
-def build_charts(board: Dashboard, locale: str, only: tuple[str, ...] | None = None) -> list[Chart]:
+def build_charts(board: Dashboard, locale: str | Locale, only: tuple[str, ...] | None = None) -> list[Chart]:
     """The charts of a board page (all, or `only` these ids), in the order the page shows them."""
     b = _Builder(board, locale)
     makers = {

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, render_template, request, send_fro
 
 from .. import analytics, security
 from ..auth.access import VIEW_ROLES, roles_required
-from ..campaigns import progress as campaign_progress
+from ..campaigns import progress as progress_from_totals
 from ..db import get_session, utcnow
 from ..settings import current_settings
 from .charts import build_charts, to_csv
@@ -59,7 +59,7 @@ def _render(template: str, **context):
 @roles_required(*VIEW_ROLES)
 def overview():
     campaigns, board, charts, errors = _page(slugs=request.args.getlist("campaign"))
-    rows = [(c, campaign_progress(c, c.totals)) for c in board.selection.campaigns]
+    rows = [(c, progress_from_totals(c, c.totals)) for c in board.selection.campaigns]
     return _render("board/overview.html", campaigns=campaigns, board=board, charts=charts, errors=errors,
                    rows=rows)
 
@@ -112,13 +112,11 @@ def report():
     campaigns = analytics.board_campaigns(session)
     overall, errors = parse_selection(request.args, campaigns, slugs=request.args.getlist("campaign"))
     today = utcnow().astimezone(settings.tz).date()
-    pages = []
-    for campaign in overall.campaigns:
-        selection = analytics.Selection((campaign,), campaign.currency, overall.channel, overall.first_month,
-                                        overall.last_month)
-        board = analytics.dashboard(session, selection, today)
-        charts = {c.id: c for c in build_charts(board, settings.locale, only=REPORT_CHARTS)}
-        pages.append((campaign, board, charts))
+    pages = [
+        (board.selection.campaigns[0], board,
+         {c.id: c for c in build_charts(board, settings.locale, only=REPORT_CHARTS)})
+        for board in analytics.report(session, overall, today)
+    ]
     return _render("board/report.html", pages=pages, selection=overall, errors=errors, today=today)
 
 

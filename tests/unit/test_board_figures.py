@@ -169,6 +169,10 @@ def test_every_board_figure_equals_the_ledger(app, ops, choice):
             chosen = tuple(campaigns) if which is None else tuple(campaigns[i] for i in which)
             selection = Selection(chosen, "USD", channel, first, last)
             check(analytics.dashboard(session, selection, TODAY), Direct(session, selection), selection)
+            # The printed report reads every campaign at once; each page must equal that campaign's own.
+            for page in analytics.report(session, selection, TODAY):
+                alone = Selection(page.selection.campaigns, "USD", channel, first, last)
+                assert page == analytics.dashboard(session, alone, TODAY)
             session.commit()
         finally:
             session.close()
