@@ -74,6 +74,7 @@ def register_blueprints(app: Flask) -> None:
     """One blueprint per audience."""
     from .api.views import bp as api_bp
     from .auth.views import bp as auth_bp
+    from .board.views import bp as board_bp
     from .payments.views import bp as stripe_bp
     from .public.embed import bp as embed_bp
     from .public.views import bp as public_bp
@@ -85,3 +86,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(stripe_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(board_bp)

@@ -37,6 +37,31 @@ def verify_totals_command(fix: bool) -> None:
     sys.exit(1)
 
 
+@click.command("rebuild-rollups")
+@click.option("--check", is_flag=True, help="Only report differences; change nothing.")
+@with_appcontext
+def rebuild_rollups_command(check: bool) -> None:
+    """Recompute the board's rollups from the ledger, report differences, then rewrite them."""
+    from .rollups import compute_rollups, differences, rebuild_rollups, stored_rollups
+
+    session = get_session()
+    computed = compute_rollups(session)
+    found = differences(stored_rollups(session), computed)
+    for d in found[:50]:
+        click.echo(str(d))
+    if len(found) > 50:
+        click.echo(f"... and {len(found) - 50} more.")
+    if not found:
+        click.echo("All board rollups match the ledger.")
+        return
+    if check:
+        click.echo(f"{len(found)} difference(s) found. Run without --check to rebuild the rollups.")
+        sys.exit(1)
+    rows = rebuild_rollups(session, computed)
+    session.commit()
+    click.echo(f"Rebuilt {rows} rollup row(s) from the ledger ({len(found)} difference(s) fixed).")
+
+
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
@@ -159,4 +184,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(fill_fees_command)
     app.cli.add_command(process_webhooks_command)
     app.cli.add_command(verify_totals_command)
+    app.cli.add_command(rebuild_rollups_command)
     app.cli.add_command(seed_demo_command)

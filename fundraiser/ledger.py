@@ -1,9 +1,10 @@
-"""The only code that records or changes money, and the only code that keeps campaign totals.
+"""The only code that records or changes money, and the only code that keeps totals and rollups.
 
 Every gift is a `Gift` row plus a `LedgerEntry` of kind GIFT. Corrections, voids, refunds,
 disputes and reassignments are further entries pointing at the same gift; nothing is updated
 or deleted. Each entry changes the campaign's cached totals in the same transaction (functions
-here only flush; the caller commits once), so reading progress is one primary-key lookup.
+here only flush; the caller commits once), so reading progress is one primary-key lookup, and
+the board's rollups (rollups.py) in that same transaction.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from .models import (
     LedgerEntry,
 )
 from .money import format_money
-
-ARRIVAL_KINDS = (EntryKind.GIFT, EntryKind.REASSIGN_IN)
+from .rollups import ARRIVAL_KINDS, apply_entry, apply_fee, move_donor
 
 
 class LedgerError(ValueError):
@@ -148,6 +148,9 @@ def set_fee(session: Session, gift: Gift, fee_cents: int) -> bool:
     if not 0 <= fee_cents <= gift.amount_cents:
         raise LedgerError("The fee must be between zero and the gift amount.")
     gift.fee_cents = fee_cents
+    campaign_id = current_campaign_id(session, gift)
+    if campaign_id is not None and fee_cents:
+        apply_fee(session, gift, campaign_id, fee_cents)
     session.flush()
     return True
 
@@ -315,6 +318,7 @@ def move_donor_gifts(session: Session, source_id: int, target_id: int) -> list[i
     for gift in session.scalars(select(Gift).where(Gift.id.in_(gift_ids))):
         gift.donor_id = target_id
     session.flush()
+    move_donor(session, source_id, target_id)  # the board's donor counts follow too
     return gift_ids
 
 
@@ -425,7 +429,8 @@ def _append(
 ) -> LedgerEntry:
     """Add one entry and apply it to the campaign's totals: the single write path for money."""
     if campaign_id is not None:
-        _apply_to_totals(session, gift, campaign_id, kind, amount_cents, occurred_at)
+        before_cents = _apply_to_totals(session, gift, campaign_id, kind, amount_cents, occurred_at)
+        apply_entry(session, gift, campaign_id, kind, amount_cents, occurred_at, before_cents)
     entry = LedgerEntry(
         gift_id=gift.id,
         campaign_id=campaign_id,
@@ -445,7 +450,8 @@ def _append(
 
 def _apply_to_totals(
     session: Session, gift: Gift, campaign_id: int, kind: EntryKind, amount_cents: int, occurred_at: datetime
-) -> None:
+) -> int:
+    """Apply an entry to the campaign's totals; returns what was left of the gift there before it."""
     # Lock the totals row first: it serialises every money change of this campaign, so the
     # "net before" reads below cannot race with another worker on PostgreSQL.
     totals = session.scalar(
@@ -480,6 +486,7 @@ def _apply_to_totals(
         totals.last_gift_at = occurred_at
     totals.version += 1
     totals.updated_at = utcnow()
+    return gift_before
 
 
 def _crossing(before: int, after: int) -> int:

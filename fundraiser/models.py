@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
 )
@@ -513,7 +514,109 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+
+# --- board rollups: caches of the ledger, kept by ledger.py in the same transaction ---
+
+# Scope keys of the rollups that also keep sums across campaigns or channels.
+ALL_CAMPAIGNS = 0
+ALL_CHANNELS = "all"
+# The month of gift-size rows that sum every month (so unfiltered pages read a few hundred rows).
+ALL_MONTHS = date(1, 1, 1)
+
+
+class DailyRollup(Base):
+    """What a campaign raised each local day (organisation time zone): the progress chart."""
+
+    __tablename__ = "rollup_daily"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    raised_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class MonthlyRollup(Base):
+    """Money per campaign, local month, channel and method, so board charts never scan the ledger."""
+
+    __tablename__ = "rollup_monthly"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the local month
+    channel: Mapped[GiftChannel] = mapped_column(_enum(GiftChannel), primary_key=True)
+    method: Mapped[GiftMethod] = mapped_column(_enum(GiftMethod), primary_key=True)
+    # Sum of every entry that month: gifts less refunds, voids, disputes, moves.
+    raised_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Processing fees of gifts credited here, in the month the gift arrived in the campaign.
+    fee_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The part of raised_cents that came from monthly plans.
+    recurring_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Withdrawn by disputes less what won disputes restored.
+    dispute_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    dispute_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GiftSizeRollup(Base):
+    """Standing gifts by what is left of each, per scope, arrival month and amount: exact medians.
+
+    Kept per campaign and channel, and also summed across campaigns (campaign_id ALL_CAMPAIGNS),
+    channels (channel ALL_CHANNELS) and months (month ALL_MONTHS), so a page reads hundreds of rows.
+    """
+
+    __tablename__ = "rollup_gift_sizes"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gift_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Gifts with no donor record: each counts as one supporter, like campaign_totals.donor_count.
+    donorless_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DonorMonthRollup(Base):
+    """Standing gifts of one donor per campaign, arrival month and channel: decides the donor bitmaps."""
+
+    __tablename__ = "rollup_donor_months"
+    __table_args__ = (Index("ix_rollup_donor_months_donor", "donor_id", "month"),)
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[GiftChannel] = mapped_column(_enum(GiftChannel), primary_key=True)
+    donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id"), primary_key=True)
+    gift_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DonorBitmap(Base):
+    """Which donors had a standing gift, per scope and month: bit n is donor id n (little-endian).
+
+    Distinct donors over any months, new donors and retention are ORs, ANDs and bit counts of a few
+    dozen of these, instead of a scan of every donor's months. Scopes as in GiftSizeRollup.
+    """
+
+    __tablename__ = "rollup_donor_bitmaps"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    bits: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+
+
+class EventRollup(Base):
+    """What each community event's gifts left with a campaign."""
+
+    __tablename__ = "rollup_events"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("community_events.id"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    raised_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    gift_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 __all__ = [
+    "ALL_CAMPAIGNS",
+    "ALL_MONTHS",
+    "ALL_CHANNELS",
     "AttemptStatus",
     "AuditLog",
     "Campaign",
@@ -521,19 +624,25 @@ __all__ = [
     "CampaignStatus",
     "CampaignTotals",
     "CommunityEvent",
+    "DailyRollup",
     "DedicationKind",
     "DonationAttempt",
     "DonationFrequency",
     "Donor",
+    "DonorMonthRollup",
+    "DonorBitmap",
     "DonorKind",
     "EntryKind",
+    "EventRollup",
     "Gift",
     "GiftChannel",
     "GiftCredit",
     "GiftMethod",
+    "GiftSizeRollup",
     "LedgerEntry",
     "LoginFailure",
     "MessageStatus",
+    "MonthlyRollup",
     "OutboxMessage",
     "PlanStatus",
     "RecurringPlan",

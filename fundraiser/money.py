@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from decimal import Decimal, InvalidOperation
 
+from babel import Locale
 from babel.numbers import format_currency, get_currency_precision
 
 
@@ -12,6 +14,7 @@ class MoneyError(ValueError):
     """Input that is not an amount of money; the message is meant for the person who typed it."""
 
 
+@lru_cache(maxsize=64)
 def minor_units(currency: str) -> int:
     """Digits after the decimal point for a currency (2 for USD, 0 for JPY)."""
     return get_currency_precision(currency.upper())
@@ -58,7 +61,7 @@ def parse_amount(text: str | None, currency: str) -> int:
     return to_cents(value, currency)
 
 
-def format_money(cents: int, currency: str, locale: str = "en_US", *, whole: bool = False) -> str:
+def format_money(cents: int, currency: str, locale: str | Locale = "en_US", *, whole: bool = False) -> str:
     """Format minor units for people: $12,340.00, or $12,340 with whole=True when it is whole."""
     amount = from_cents(cents, currency)
     if whole and amount == amount.to_integral_value():

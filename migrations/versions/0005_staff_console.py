@@ -1,7 +1,7 @@
 """staff console: sign-in throttling, itemised credits behind a gift, donor-wall moderation
 
 Revision ID: 0005_staff_console
-Revises: 0003_live_matches
+Revises: 0004_board_rollups
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import fundraiser.db
 
 
 revision = "0005_staff_console"
-down_revision = '0003_live_matches'
+down_revision = '0004_board_rollups'
 branch_labels = None
 depends_on = None
 

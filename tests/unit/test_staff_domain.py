@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from fundraiser import donors, gifts, ledger, statements
+from fundraiser import donors, gifts, ledger, rollups, statements
 from fundraiser.audit import Actor
 from fundraiser.campaign_admin import CampaignError, change_status, store_cover
 from fundraiser.donations import FormErrors
@@ -152,6 +152,7 @@ def test_merging_donors_moves_gifts_plans_and_counts_one_donor(session):
     assert (keep.email, keep.phone, plan.donor_id, dupe.merged_into_id) == ("pat@example.org", "555-0100", keep.id, keep.id)
     assert session.get(Donor, dupe.id) is not None  # nothing deleted
     assert ledger.verify_totals(session) == []
+    assert rollups.verify_rollups(session) == []  # the board counts one donor too
     assert session.scalar(select(AuditLog.after).where(AuditLog.action == "donor.merge"))["gift_ids"] == [moved_gift.id]
     # A later online gift from the merged-away email lands on the kept donor.
     assert donors.find_or_create_donor(session, email="pat@example.org", name="Pat").id == keep.id

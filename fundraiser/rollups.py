@@ -1,0 +1,404 @@
+"""Board rollups: per-day, per-month and per-event caches of the ledger that the dashboard reads.
+
+ledger.py calls `apply_entry` for every entry and `apply_fee` when a fee becomes known, in the
+same transaction. Both the incremental path and the rebuild from scratch go through one rule,
+`entry_deltas`, so they cannot drift apart in what they count.
+
+What is counted:
+- money (raised, recurring, refunds, disputes) on the local day and month each entry occurred;
+- standing gifts (something left of them), their sizes and their donors in the local month the
+  gift arrived in the campaign (received, or moved in), so a later refund changes that month;
+- a gift's processing fee in its arrival month in the campaign it is credited to now.
+Gift sizes and donor bitmaps are also kept summed across campaigns and across channels (the
+ALL_CAMPAIGNS / ALL_CHANNELS scopes), gift sizes also across months (ALL_MONTHS). Days and months are cut at midnight in the organisation's
+time zone: changing ORG_TIMEZONE needs `flask rebuild-rollups`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from .models import (
+    ALL_CAMPAIGNS,
+    ALL_CHANNELS,
+    ALL_MONTHS,
+    DailyRollup,
+    DonorBitmap,
+    DonorMonthRollup,
+    EntryKind,
+    EventRollup,
+    Gift,
+    GiftChannel,
+    GiftMethod,
+    GiftSizeRollup,
+    LedgerEntry,
+    MonthlyRollup,
+)
+from .settings import current_settings
+
+ARRIVAL_KINDS = (EntryKind.GIFT, EntryKind.REASSIGN_IN)
+
+# Each rollup table with the columns of its key, in order.
+TABLES: dict[type, tuple[str, ...]] = {
+    DailyRollup: ("campaign_id", "day"),
+    MonthlyRollup: ("campaign_id", "month", "channel", "method"),
+    GiftSizeRollup: ("campaign_id", "channel", "month", "amount_cents"),
+    DonorMonthRollup: ("campaign_id", "month", "channel", "donor_id"),
+    DonorBitmap: ("campaign_id", "channel", "month"),
+    EventRollup: ("event_id", "campaign_id"),
+}
+
+Deltas = dict[tuple[type, tuple], dict[str, int]]
+
+
+@dataclass(frozen=True)
+class GiftFacts:
+    """What the rollups need to know about the gift an entry belongs to."""
+
+    channel: GiftChannel
+    method: GiftMethod
+    donor_id: int | None
+    event_id: int | None
+    recurring: bool
+    fee_cents: int | None
+
+
+def facts_of(gift: Gift) -> GiftFacts:
+    return GiftFacts(
+        gift.channel, gift.method, gift.donor_id, gift.event_id, gift.recurring_plan_id is not None, gift.fee_cents
+    )
+
+
+def local_day(moment: datetime, tz: ZoneInfo) -> date:
+    """The calendar day of an instant in the organisation's time zone."""
+    return moment.astimezone(tz).date()
+
+
+def scopes(campaign_id: int, channel: str) -> list[tuple[int, str]]:
+    """The campaign and channel of a gift, and the sums across campaigns and channels it is part of."""
+    return [
+        (campaign_id, str(channel)), (campaign_id, ALL_CHANNELS),
+        (ALL_CAMPAIGNS, str(channel)), (ALL_CAMPAIGNS, ALL_CHANNELS),
+    ]
+
+
+def _add(deltas: Deltas, model: type, key: tuple, **columns: int) -> None:
+    row = deltas.setdefault((model, key), {})
+    for name, value in columns.items():
+        if value:
+            row[name] = row.get(name, 0) + value
+
+
+def _crossing(before: int, after: int) -> int:
+    """+1 when a gift starts standing, -1 when nothing is left of it, else 0."""
+    return (before <= 0 < after) - (after <= 0 < before)
+
+
+def entry_deltas(
+    deltas: Deltas,
+    *,
+    campaign_id: int,
+    kind: EntryKind,
+    amount_cents: int,
+    day: date,
+    arrival_day: date,
+    before_cents: int,
+    gift: GiftFacts,
+) -> None:
+    """Add to `deltas` what one ledger entry changes in every rollup (the single counting rule)."""
+    after_cents = before_cents + amount_cents
+    _add(deltas, DailyRollup, (campaign_id, day), raised_cents=amount_cents)
+    _add(
+        deltas, MonthlyRollup, (campaign_id, day.replace(day=1), gift.channel, gift.method),
+        raised_cents=amount_cents,
+        recurring_cents=amount_cents if gift.recurring else 0,
+        refund_cents=-amount_cents if kind == EntryKind.REFUND else 0,
+        refund_count=1 if kind == EntryKind.REFUND else 0,
+        dispute_cents=(-amount_cents if kind in (EntryKind.DISPUTE, EntryKind.DISPUTE_WON) else 0),
+        dispute_count=1 if kind == EntryKind.DISPUTE else 0,
+    )
+    month = arrival_day.replace(day=1)
+    if gift.fee_cents:
+        sign = 1 if kind in ARRIVAL_KINDS else -1 if kind == EntryKind.REASSIGN_OUT else 0
+        _add(deltas, MonthlyRollup, (campaign_id, month, gift.channel, gift.method), fee_cents=sign * gift.fee_cents)
+    donorless = 1 if gift.donor_id is None else 0
+    for scope_campaign, scope_channel in scopes(campaign_id, gift.channel):
+        for scope_month in (month, ALL_MONTHS):
+            if before_cents > 0:
+                _add(deltas, GiftSizeRollup, (scope_campaign, scope_channel, scope_month, before_cents),
+                     gift_count=-1, donorless_count=-donorless)
+            if after_cents > 0:
+                _add(deltas, GiftSizeRollup, (scope_campaign, scope_channel, scope_month, after_cents),
+                     gift_count=1, donorless_count=donorless)
+    step = _crossing(before_cents, after_cents)
+    if gift.donor_id is not None and step:
+        _add(deltas, DonorMonthRollup, (campaign_id, month, gift.channel, gift.donor_id), gift_count=step)
+    if gift.event_id is not None:
+        _add(deltas, EventRollup, (gift.event_id, campaign_id), raised_cents=amount_cents, gift_count=step)
+
+
+def bitmap_scopes(active: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Every scope a donor counts in for a month, from the (campaign, channel) pairs they gave in."""
+    return {scope for campaign_id, channel in active for scope in scopes(campaign_id, channel)}
+
+
+def bits_of(value: bytes | None) -> int:
+    return int.from_bytes(value or b"", "little")
+
+
+def bytes_of(bits: int) -> bytes:
+    return bits.to_bytes((bits.bit_length() + 7) // 8, "little")
+
+
+# ------------------------------------------------------------------ kept with the ledger
+
+
+def apply_entry(
+    session: Session, gift: Gift, campaign_id: int, kind: EntryKind, amount_cents: int,
+    occurred_at: datetime, before_cents: int,
+) -> None:
+    """Apply one new ledger entry (not yet flushed) to the rollups; called only by ledger.py."""
+    tz = current_settings().tz
+    arrival = occurred_at if kind in ARRIVAL_KINDS else last_arrival(session, gift, campaign_id)
+    deltas: Deltas = {}
+    entry_deltas(
+        deltas, campaign_id=campaign_id, kind=kind, amount_cents=amount_cents, day=local_day(occurred_at, tz),
+        arrival_day=local_day(arrival, tz), before_cents=before_cents, gift=facts_of(gift),
+    )
+    _write(session, deltas)
+    for model, key in deltas:
+        if model is DonorMonthRollup:
+            donor_campaign_id, month, channel, donor_id = key
+            _refresh_bitmaps(session, donor_campaign_id, channel, donor_id, month)
+
+
+def move_donor(session: Session, source_id: int, target_id: int) -> None:
+    """A merged duplicate's standing gifts now count for the donor kept; called only by ledger.py.
+
+    Only the donor rollups name donors: their counts move to the kept donor, and both donors'
+    bits are set again for every month that changed.
+    """
+    rows = session.execute(
+        select(DonorMonthRollup.campaign_id, DonorMonthRollup.month, DonorMonthRollup.channel,
+               DonorMonthRollup.gift_count)
+        .where(DonorMonthRollup.donor_id == source_id, DonorMonthRollup.gift_count != 0)
+    ).all()
+    deltas: Deltas = {}
+    for campaign_id, month, channel, count in rows:
+        _add(deltas, DonorMonthRollup, (campaign_id, month, channel, target_id), gift_count=count)
+        _add(deltas, DonorMonthRollup, (campaign_id, month, channel, source_id), gift_count=-count)
+    _write(session, deltas)
+    for campaign_id, month, channel, _count in rows:
+        for donor_id in sorted((source_id, target_id)):
+            _refresh_bitmaps(session, campaign_id, channel, donor_id, month)
+
+
+def apply_fee(session: Session, gift: Gift, campaign_id: int, fee_cents: int) -> None:
+    """A fee learned after the gift was recorded joins its arrival month; called only by ledger.py."""
+    month = local_day(last_arrival(session, gift, campaign_id), current_settings().tz).replace(day=1)
+    _write(session, {(MonthlyRollup, (campaign_id, month, gift.channel, gift.method)): {"fee_cents": fee_cents}})
+
+
+def last_arrival(session: Session, gift: Gift, campaign_id: int) -> datetime:
+    """When the gift last arrived in the campaign: its receipt, or its latest move into it."""
+    moment = session.scalar(
+        select(LedgerEntry.occurred_at)
+        .where(
+            LedgerEntry.gift_id == gift.id,
+            LedgerEntry.campaign_id == campaign_id,
+            LedgerEntry.kind.in_(ARRIVAL_KINDS),
+        )
+        .order_by(LedgerEntry.id.desc())
+        .limit(1)
+    )
+    return moment or gift.received_at
+
+
+def _insert_for(session: Session):
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _write(session: Session, deltas: Deltas) -> None:
+    # Upserts that add in SQL: rows summed across campaigns are shared by every campaign's
+    # transactions, so a read-modify-write here could lose another worker's change.
+    dialect_insert = _insert_for(session)
+    for (model, key), changes in sorted(deltas.items(), key=lambda item: (item[0][0].__tablename__, str(item[0][1]))):
+        if not changes:
+            continue
+        keys = TABLES[model]
+        stmt = dialect_insert(model).values({**dict(zip(keys, key, strict=True)), **_zeros(model), **changes})
+        table = model.__table__
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={name: table.c[name] + stmt.excluded[name] for name in changes},
+        ))
+
+
+def _refresh_bitmaps(session: Session, campaign_id: int, channel: GiftChannel, donor_id: int, month: date) -> None:
+    """Set or clear the donor's bit for the month in the four scopes a donor-month change touches."""
+    active = {
+        (c, str(ch))
+        for c, ch in session.execute(
+            select(DonorMonthRollup.campaign_id, DonorMonthRollup.channel).where(
+                DonorMonthRollup.donor_id == donor_id, DonorMonthRollup.month == month,
+                DonorMonthRollup.gift_count > 0,
+            )
+        )
+    }
+    wanted = bitmap_scopes(active)
+    bit = 1 << donor_id
+    # Always the same order (own campaign first, then the shared sums), so row locks can't deadlock.
+    for scope_campaign, scope_channel in scopes(campaign_id, channel):
+        key = {"campaign_id": scope_campaign, "channel": scope_channel, "month": month}
+        where = [getattr(DonorBitmap, k) == v for k, v in key.items()]
+        current = session.execute(select(DonorBitmap.bits).where(*where).with_for_update()).scalar()
+        if current is None:
+            if (scope_campaign, scope_channel) not in wanted:
+                continue
+            session.execute(_insert_for(session)(DonorBitmap).values(**key, bits=b"").on_conflict_do_nothing())
+            current = session.execute(select(DonorBitmap.bits).where(*where).with_for_update()).scalar()
+        bits = bits_of(current)
+        new = bits | bit if (scope_campaign, scope_channel) in wanted else bits & ~bit
+        if new != bits:
+            session.execute(update(DonorBitmap).where(*where).values(bits=bytes_of(new)))
+
+
+def _zeros(model: type) -> dict:
+    keys = set(TABLES[model])
+    return {c.name: (b"" if c.name == "bits" else 0) for c in model.__table__.columns if c.name not in keys}
+
+
+# ---------------------------------------------------------------- from scratch, and checks
+
+
+def compute_rollups(session: Session) -> Deltas:
+    """Recompute every rollup from the ledger, streaming the entries gift by gift."""
+    tz = current_settings().tz
+    rows = session.execute(
+        select(
+            LedgerEntry.gift_id, LedgerEntry.campaign_id, LedgerEntry.kind, LedgerEntry.amount_cents,
+            LedgerEntry.occurred_at, Gift.channel, Gift.method, Gift.donor_id, Gift.event_id,
+            Gift.recurring_plan_id, Gift.fee_cents,
+        )
+        .join(Gift, Gift.id == LedgerEntry.gift_id)
+        .where(LedgerEntry.campaign_id.is_not(None))
+        .order_by(LedgerEntry.gift_id, LedgerEntry.id)
+        .execution_options(yield_per=20_000)
+    )
+    deltas: Deltas = {}
+    current_gift = None
+    # Per campaign of the current gift: what is left of it there, and its arrival day there.
+    state: dict[int, list] = {}
+    for gift_id, campaign_id, kind, amount, occurred_at, channel, method, donor_id, event_id, plan_id, fee in rows:
+        if gift_id != current_gift:
+            current_gift, state = gift_id, {}
+            facts = GiftFacts(channel, method, donor_id, event_id, plan_id is not None, fee)
+        day = local_day(occurred_at, tz)
+        net, arrival = state.get(campaign_id, (0, day))
+        if kind in ARRIVAL_KINDS:
+            arrival = day
+        entry_deltas(
+            deltas, campaign_id=campaign_id, kind=kind, amount_cents=amount, day=day,
+            arrival_day=arrival, before_cents=net, gift=facts,
+        )
+        state[campaign_id] = (net + amount, arrival)
+    deltas.update(_bitmaps_from(deltas))
+    return _normalised(deltas)
+
+
+def _bitmaps_from(deltas: Deltas) -> Deltas:
+    """Donor bitmaps for every scope and month, from the recomputed donor months."""
+    donors: dict[tuple, list[int]] = defaultdict(list)
+    for (model, key), columns in deltas.items():
+        if model is DonorMonthRollup and columns.get("gift_count", 0) > 0:
+            campaign_id, month, channel, donor_id = key
+            for scope_campaign, scope_channel in scopes(campaign_id, channel):
+                donors[(scope_campaign, scope_channel, month)].append(donor_id)
+    result: Deltas = {}
+    for key, ids in donors.items():
+        bits = bytearray(max(ids) // 8 + 1)
+        for donor_id in ids:
+            bits[donor_id // 8] |= 1 << (donor_id % 8)
+        result[(DonorBitmap, key)] = {"bits": bits_of(bytes(bits))}
+    return result
+
+
+def stored_rollups(session: Session) -> Deltas:
+    """Every stored rollup row in the same shape as compute_rollups (zeros left out)."""
+    result: Deltas = {}
+    for model, key_columns in TABLES.items():
+        value_columns = [c.name for c in model.__table__.columns if c.name not in key_columns]
+        for row in session.scalars(select(model)).yield_per(20_000):
+            result[(model, tuple(getattr(row, k) for k in key_columns))] = {
+                c: bits_of(getattr(row, c)) if c == "bits" else getattr(row, c) for c in value_columns
+            }
+    return _normalised(result)
+
+
+def _normalised(deltas: Deltas) -> Deltas:
+    out: Deltas = {}
+    for key, columns in deltas.items():
+        kept = {c: v for c, v in columns.items() if v}
+        if kept:
+            out[key] = kept
+    return out
+
+
+@dataclass(frozen=True)
+class RollupDifference:
+    table: str
+    key: tuple
+    column: str
+    stored: int
+    computed: int
+
+    def __str__(self) -> str:
+        key = ", ".join(str(k) for k in self.key)
+        if self.column == "bits":  # a bitmap of donors: say how many, not the bits
+            return (f"{self.table} ({key}) donors: stored={self.stored.bit_count()} "
+                    f"ledger={self.computed.bit_count()} ({(self.stored ^ self.computed).bit_count()} differ)")
+        return f"{self.table} ({key}) {self.column}: stored={self.stored} ledger={self.computed}"
+
+
+def differences(stored: Deltas, computed: Deltas) -> list[RollupDifference]:
+    """Each cell where the stored rollups and the recomputation disagree."""
+    found = []
+    for model, key in sorted(set(stored) | set(computed), key=lambda k: (k[0].__tablename__, str(k[1]))):
+        have = stored.get((model, key), {})
+        want = computed.get((model, key), {})
+        for column in sorted(set(have) | set(want)):
+            if have.get(column, 0) != want.get(column, 0):
+                found.append(RollupDifference(model.__tablename__, key, column, have.get(column, 0), want.get(column, 0)))
+    return found
+
+
+def verify_rollups(session: Session) -> list[RollupDifference]:
+    """Every difference between the stored rollups and a recomputation from the ledger."""
+    return differences(stored_rollups(session), compute_rollups(session))
+
+
+def rebuild_rollups(session: Session, computed: Deltas | None = None) -> int:
+    """Replace every rollup row with a recomputation from the ledger; returns the rows written."""
+    computed = compute_rollups(session) if computed is None else computed
+    grouped: dict[type, list[dict]] = defaultdict(list)
+    for (model, key), columns in computed.items():
+        row = dict(zip(TABLES[model], key, strict=True))
+        row.update(_zeros(model))
+        row.update(columns)
+        if model is DonorBitmap:
+            row["bits"] = bytes_of(row["bits"])
+        grouped[model].append(row)
+    for model in TABLES:
+        session.execute(delete(model))
+        rows = grouped.get(model, [])
+        for start in range(0, len(rows), 10_000):
+            session.execute(insert(model), rows[start:start + 10_000])
+    session.flush()
+    return sum(len(rows) for rows in grouped.values())

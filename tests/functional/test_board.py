@@ -1,0 +1,189 @@
+"""The board dashboard over HTTP: who may open it, what it shows, its CSVs, report and policy."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fundraiser.auth.access import SESSION_KEY
+from fundraiser.auth.users import password_stamp
+from fundraiser.db import utcnow
+
+from fundraiser import ledger
+from fundraiser.auth.users import create_user
+from fundraiser.board.charts import neutralise
+from fundraiser.models import CampaignStatus, GiftChannel, GiftMethod, Role
+from tests.factories import give, make_campaign, make_donor, make_event
+
+BOARD_URLS = [
+    "/board",
+    "/board?channel=online&from=2026-01&to=2026-12",
+    "/board/campaigns/spring",
+    "/board/charts/monthly.csv",
+    "/board/campaigns/spring/charts/progress.csv",
+    "/board/report",
+]
+
+
+@pytest.fixture
+def spring(session):
+    campaign = make_campaign(session, slug="spring", title="Spring appeal", goal_cents=100_000)
+    session.commit()
+    return campaign
+
+
+def sign_in(client, session, role: Role, *, active: bool = True) -> None:
+    user = create_user(session, f"{role.value}-{active}@example.org", role.value, "a very good password")
+    user.is_active = active
+    session.commit()
+    with client.session_transaction() as s:
+        s[SESSION_KEY] = user.id
+        s["stamp"] = password_stamp(user)
+        s["signed_in_at"] = utcnow().isoformat()
+
+
+@pytest.mark.parametrize("url", BOARD_URLS)
+def test_visitors_are_sent_to_sign_in(client, spring, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("url", BOARD_URLS)
+def test_deactivated_accounts_are_treated_as_visitors(client, session, spring, url):
+    sign_in(client, session, Role.BOARD, active=False)
+    assert client.get(url).status_code == 302
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("url", BOARD_URLS)
+def test_admin_staff_and_board_may_open_every_board_page(client, session, spring, role, url):
+    sign_in(client, session, role)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.mimetype == ("text/csv" if url.endswith(".csv") else "text/html")
+
+
+def test_drafts_unknown_campaigns_and_unknown_charts_are_not_found(client, session, spring):
+    make_campaign(session, slug="secret", status=CampaignStatus.DRAFT)
+    sign_in(client, session, Role.BOARD)
+    assert client.get("/board/campaigns/secret").status_code == 404
+    assert client.get("/board/campaigns/nope").status_code == 404
+    assert client.get("/board/charts/nope.csv").status_code == 404
+
+
+def figures(html: str) -> dict[str, str]:
+    found = re.findall(r'data-figure="([a-z-]+)">(.*?)</dd>', html, re.S)
+    return {k: " ".join(re.sub(r"<[^>]+>", " ", v).split()) for k, v in found}
+
+
+def test_campaign_page_shows_the_headline_figures(client, session, spring):
+    now = datetime.now(UTC)
+    ann, ben = make_donor(session), make_donor(session)
+    first = give(session, spring, 10_000, donor=ann, received_at=now - timedelta(days=2), fee_cents=320,
+                 channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
+    give(session, spring, 2_500, donor=ann, received_at=now - timedelta(days=1))
+    give(session, spring, 5_000, donor=ben, received_at=now - timedelta(days=1))
+    wrong = give(session, spring, 99_900, donor=ben, received_at=now)
+    ledger.void_gift(session, wrong, reason="typed an extra digit")
+    ledger.refund_gift(session, first, 4_000, occurred_at=now)
+    session.commit()
+    sign_in(client, session, Role.BOARD)
+    html = client.get("/board/campaigns/spring").get_data(as_text=True)
+    shown = figures(html)
+    assert shown["raised"] == "$135.00"            # 100 + 25 + 50, less the 40 refund
+    assert shown["net"] == "$131.80"               # less the 3.20 fee
+    assert shown["goal"] == "$1,000.00 (13.5%)"
+    assert shown["donors"] == "2" and shown["gifts"] == "3"
+    assert shown["average"] == "$45.00"            # (60 + 25 + 50) / 3
+    assert shown["median"] == "$50.00"
+    assert shown["days-left"] == "20"
+
+
+def test_filters_narrow_the_figures_and_bad_input_says_what_to_fix(client, session, spring):
+    give(session, spring, 10_000, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
+    give(session, spring, 2_500, channel=GiftChannel.OFFLINE)
+    session.commit()
+    sign_in(client, session, Role.STAFF)
+    online = figures(client.get("/board/campaigns/spring?channel=online").get_data(as_text=True))
+    assert online["raised"] == "$100.00" and online["gifts"] == "1"
+    bad = client.get("/board?from=2026-13&channel=phone")
+    assert bad.status_code == 400
+    text = bad.get_data(as_text=True)
+    assert "use the form 2026-01 for the first month" in text
+    assert "Channel must be online, offline or event." in text
+
+
+def test_overview_can_pick_campaigns(client, session, spring):
+    other = make_campaign(session, slug="autumn", title="Autumn", goal_cents=50_000)
+    give(session, spring, 10_000)
+    give(session, other, 2_000)
+    session.commit()
+    sign_in(client, session, Role.ADMIN)
+    assert figures(client.get("/board").get_data(as_text=True))["raised"] == "$120.00"
+    picked = figures(client.get("/board?campaign=autumn").get_data(as_text=True))
+    assert picked["raised"] == "$20.00" and picked["goal"] == "$500.00 (4.0%)"
+
+
+def test_chart_csv_holds_the_chart_data_and_defuses_formulas(client, session, spring):
+    event = make_event(session, spring, name='=HYPERLINK("http://evil.example","click")')
+    give(session, spring, 7_500, channel=GiftChannel.EVENT, method=GiftMethod.CASH, event_id=event.id)
+    session.commit()
+    sign_in(client, session, Role.BOARD)
+    response = client.get("/board/campaigns/spring/charts/events.csv")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="spring-events.csv"'
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["Event", "Date", "Campaign", "Gifts", "Raised (USD)"]
+    assert rows[1][0] == "'" + event.name
+    assert rows[1][2:] == ["Spring appeal", "1", "75.00"]
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
+def test_neutralise_prefixes_every_formula_start(cell):
+    assert neutralise(cell) == "'" + cell
+
+
+def test_neutralise_leaves_ordinary_cells_alone():
+    assert neutralise("Spring appeal") == "Spring appeal" and neutralise("12.50") == "12.50"
+
+
+def test_figure_json_cannot_break_out_of_its_script_element(client, session, spring):
+    event = make_event(session, spring, name="</script><script>alert(1)</script>")
+    give(session, spring, 1_000, channel=GiftChannel.EVENT, method=GiftMethod.CASH, event_id=event.id)
+    session.commit()
+    sign_in(client, session, Role.BOARD)
+    html = client.get("/board/campaigns/spring").get_data(as_text=True)
+    assert "<script>alert(1)" not in html
+    data = re.search(r'<script type="application/json" id="chart-events-data">(.*?)</script>', html, re.S).group(1)
+    assert json.loads(data)["data"][0]["y"] == [f"{event.name} ({event.event_date:%b %Y})"]
+
+
+def test_board_pages_widen_only_style_src_and_load_plotly_from_the_app(client, session, spring):
+    sign_in(client, session, Role.BOARD)
+    response = client.get("/board")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "style-src 'self' 'unsafe-inline'" in policy
+    assert "unsafe-eval" not in policy
+    assert "'unsafe-inline'" not in client.get("/").headers["Content-Security-Policy"]
+    html = response.get_data(as_text=True)
+    assert '<script src="/board/plotly.min.js" defer></script>' in html
+    assert "cdn" not in html.lower()
+    with client.get("/board/plotly.min.js") as plotly_js:
+        assert plotly_js.status_code == 200 and plotly_js.mimetype == "text/javascript"
+        assert b"plotly.js" in plotly_js.data[:2000]
+
+
+def test_report_has_one_page_per_campaign(client, session, spring):
+    make_campaign(session, slug="autumn", title="Autumn")
+    make_campaign(session, slug="draft", title="Draft", status=CampaignStatus.DRAFT)
+    session.commit()
+    sign_in(client, session, Role.BOARD)
+    html = client.get("/board/report").get_data(as_text=True)
+    assert sorted(re.findall(r'<section class="report-page" aria-labelledby="report-([a-z-]+)">', html)) == [
+        "autumn", "spring"
+    ]

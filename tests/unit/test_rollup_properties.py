@@ -1,0 +1,61 @@
+"""Property: after any sequence of ledger changes the board's rollups equal a recomputation from
+the ledger, and the rebuild command finds nothing to fix; a damaged rollup is reported and repaired."""
+
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from fundraiser import rollups
+from fundraiser.db import new_session
+from fundraiser.models import DailyRollup
+from tests.conftest import _wipe
+from tests.factories import give, make_campaign
+from tests.unit.ledger_strategies import build_ledger, operation
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(operation, min_size=1, max_size=25))
+def test_rollups_always_equal_the_ledger(app, ops):
+    with app.app_context():
+        session = new_session(write=True)
+        try:
+            build_ledger(session, ops)
+            assert rollups.verify_rollups(session) == []
+            session.commit()
+        finally:
+            session.close()
+            _wipe(app)
+
+
+def test_rebuild_command_reports_and_repairs_a_damaged_rollup(app, runner, session):
+    campaign = make_campaign(session, slug="spring")
+    give(session, campaign, 5000)
+    session.commit()
+    assert runner.invoke(args=["rebuild-rollups", "--check"]).output.strip() == "All board rollups match the ledger."
+    row = session.scalar(select(DailyRollup))
+    row.raised_cents += 100
+    session.commit()
+    checked = runner.invoke(args=["rebuild-rollups", "--check"])
+    assert checked.exit_code == 1
+    assert "raised_cents: stored=5100 ledger=5000" in checked.output
+    rebuilt = runner.invoke(args=["rebuild-rollups"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "1 difference(s) fixed" in rebuilt.output
+    assert runner.invoke(args=["rebuild-rollups", "--check"]).exit_code == 0
+
+
+def test_changing_the_time_zone_shows_as_differences_until_rebuilt(make_app):
+    app = make_app(ORG_TIMEZONE="America/New_York")
+    with app.app_context():
+        session = new_session(write=True)
+        campaign = make_campaign(session)
+        give(session, campaign, 5000, received_at=datetime(2024, 3, 1, 3, 0, tzinfo=UTC))
+        session.commit()
+        session.close()
+    tokyo = make_app(ORG_TIMEZONE="Asia/Tokyo")
+    runner = tokyo.test_cli_runner()
+    assert runner.invoke(args=["rebuild-rollups", "--check"]).exit_code == 1
+    assert runner.invoke(args=["rebuild-rollups"]).exit_code == 0
+    assert runner.invoke(args=["rebuild-rollups", "--check"]).exit_code == 0
