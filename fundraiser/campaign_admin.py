@@ -66,14 +66,22 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80]
 
 
-def _day(raw: str, label: str, errors: FormErrors, name: str) -> date | None:
+def parse_day(raw: str | None, label: str) -> date | None:
+    """A date typed (or picked) in a form; None when blank; ValueError with a message otherwise."""
     raw = (raw or "").strip()
     if not raw:
         return None
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        errors.add(name, f"{label} isn't a date; use the date picker or type it like 2026-12-31.")
+        raise ValueError(f"{label} isn't a date; use the date picker or type it like 2026-12-31.") from None
+
+
+def _day(raw: str, label: str, errors: FormErrors, name: str) -> date | None:
+    try:
+        return parse_day(raw, label)
+    except ValueError as exc:
+        errors.add(name, str(exc))
         return None
 
 

@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from . import audit
+from .campaign_admin import parse_day
 from .db import utcnow
 from .models import Campaign, Gift, GiftChannel, LedgerEntry, MatchingChallenge
 from .money import MoneyError, from_cents, parse_amount
@@ -206,13 +208,10 @@ def parse_ratio(raw: str) -> int:
 
 
 def _local_day(raw: str | None, label: str, errors: dict[str, str], name: str) -> date | None:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
     try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        errors[name] = f"{label} isn't a date; use the date picker or type it like 2026-12-31."
+        return parse_day(raw, label)
+    except ValueError as exc:
+        errors[name] = str(exc)
         return None
 
 
@@ -275,8 +274,6 @@ def form_values(match: MatchingChallenge, tz: tzinfo) -> dict[str, str]:
 def save_match(session: Session, actor, campaign: Campaign, terms: MatchTerms,
                match: MatchingChallenge | None = None) -> MatchingChallenge:
     """Create a match (or change one), with its audit row; flushes, the caller commits."""
-    from . import audit
-
     fields = tuple(vars(terms))
     before = audit.snapshot(match, fields) if match else None
     match = match or MatchingChallenge(campaign_id=campaign.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from email import message_from_bytes, policy
 
 from aiosmtpd.controller import Controller
@@ -30,3 +31,16 @@ def start_smtp(port: int) -> tuple[Controller, Inbox]:
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     return controller, inbox
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """Poll until `predicate()` is truthy (and return it); fail the test after `timeout` seconds."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")

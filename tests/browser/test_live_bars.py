@@ -30,6 +30,16 @@ def _mark_page(page) -> None:
     page.evaluate("window.__notReloaded = true")
 
 
+def _record_amount_texts(page) -> None:
+    """Every text the first bar's amount shows from now on goes to window.__seen."""
+    page.evaluate("""() => {
+        window.__seen = [];
+        const el = document.querySelector('.progress__raised');
+        new MutationObserver(() => window.__seen.push(el.textContent))
+            .observe(el, {childList: true, characterData: true, subtree: true});
+    }""")
+
+
 def _still_same_page(page) -> bool:
     return page.evaluate("window.__notReloaded === true")
 
@@ -96,12 +106,7 @@ def test_reduced_motion_shows_the_new_figure_at_once_without_animation(browser, 
     try:
         page.goto(f"{live_server.url}/campaigns/{campaign.slug}")
         expect(page.locator("html[data-live=stream]")).to_have_count(1)
-        # Record every text the amount shows: with reduced motion it jumps straight to the end.
-        page.evaluate("""() => {
-            window.__seen = [];
-            const el = document.querySelector('.progress__raised');
-            new MutationObserver(() => window.__seen.push(el.textContent)).observe(el, {childList: true, characterData: true, subtree: true});
-        }""")
+        _record_amount_texts(page)  # with reduced motion it jumps straight to the end
         give(session, campaign, 700_000)
         session.commit()
         expect(page.locator(".progress__raised").first).to_have_text("$8,000", timeout=3000)
@@ -119,11 +124,7 @@ def test_without_reduced_motion_the_amount_counts_up(live_server, page, session)
     campaign = _campaign(session)
     page.goto(f"{live_server.url}/campaigns/{campaign.slug}")
     expect(page.locator("html[data-live=stream]")).to_have_count(1)
-    page.evaluate("""() => {
-        window.__seen = [];
-        const el = document.querySelector('.progress__raised');
-        new MutationObserver(() => window.__seen.push(el.textContent)).observe(el, {childList: true, characterData: true, subtree: true});
-    }""")
+    _record_amount_texts(page)
     give(session, campaign, 700_000)
     session.commit()
     expect(page.locator(".progress__raised").first).to_have_text("$8,000", timeout=3000)

@@ -10,13 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fundraiser.auth.access import SESSION_KEY
-from fundraiser.auth.users import password_stamp
-from fundraiser.db import utcnow
-
 from fundraiser import ledger
-from fundraiser.auth.users import create_user
+from fundraiser.auth.access import SESSION_KEY
+from fundraiser.auth.users import create_user, password_stamp
 from fundraiser.board.charts import neutralise
+from fundraiser.db import utcnow
 from fundraiser.models import CampaignStatus, GiftChannel, GiftMethod, Role
 from tests.factories import give, make_campaign, make_donor, make_event
 

@@ -19,7 +19,7 @@ from fundraiser.db import new_session
 from fundraiser.models import Campaign, CampaignStatus, Gift, GiftChannel
 from tests.conftest import app_config
 from tests.factories import give, make_campaign
-from tests.netutil import free_port
+from tests.netutil import free_port, wait_for
 
 
 def _events(chunks) -> list[tuple[str, dict | None]]:
@@ -150,16 +150,6 @@ def test_activity_has_an_etag_too(client, campaign_slug):
     assert again.status_code == 304
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def test_a_gift_recorded_by_another_process_reaches_a_viewer_within_two_seconds(app, database_url, tmp_path, campaign_slug):
     """The viewer is connected to a separate app process (its own hub); the gift is recorded here."""
     port = free_port()
@@ -178,7 +168,7 @@ def test_a_gift_recorded_by_another_process_reaches_a_viewer_within_two_seconds(
                 assert server.poll() is None, "the other app process exited"
                 return False
 
-        _wait(up, 30, "the other app process")
+        wait_for(up, 30, "the other app process")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", f"/api/campaigns/{campaign_slug}/progress/stream")
         response = conn.getresponse()

@@ -28,7 +28,7 @@ from fundraiser.db import new_session
 from fundraiser.models import CampaignTotals, Gift, OutboxMessage
 from tests.conftest import LiveServer
 from tests.factories import make_campaign
-from tests.netutil import free_port
+from tests.netutil import free_port, wait_for
 
 WEBHOOK_SECRET = "whsec_localstripe_e2e"
 
@@ -76,16 +76,6 @@ def _post(url: str, data: dict) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
-def _wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail("timed out waiting")
-
-
 def test_one_time_gift_through_the_app_is_recorded_once_with_receipt_and_fee(e2e_app, localstripe):
     with e2e_app.app_context():
         s = new_session()
@@ -125,7 +115,7 @@ def test_one_time_gift_through_the_app_is_recorded_once_with_receipt_and_fee(e2e
                 finally:
                     db.close()
 
-        _wait_for(recorded)
+        wait_for(recorded, 20, "the gift to be recorded")
         status_url = f"{server.url}/api/donations/{started['attempt']}"
         with urllib.request.urlopen(status_url, timeout=10) as response:
             body = json.loads(response.read())
@@ -153,6 +143,6 @@ def test_one_time_gift_through_the_app_is_recorded_once_with_receipt_and_fee(e2e
                 finally:
                     db.close()
 
-        _wait_for(fee_known)
+        wait_for(fee_known, 20, "the fee to be filled in")
     finally:
         server.stop()
