@@ -181,3 +181,17 @@ def test_report_has_one_page_per_campaign(client, session, spring):
     assert sorted(re.findall(r'<section class="report-page" aria-labelledby="report-([a-z-]+)">', html)) == [
         "autumn", "spring"
     ]
+
+
+def test_progress_csv_has_every_local_day_and_the_projection(client, session):
+    start = datetime.now(UTC) - timedelta(days=3)
+    campaign = make_campaign(session, slug="short", starts_at=start, ends_at=start + timedelta(days=10))
+    give(session, campaign, 2_000, received_at=start + timedelta(hours=1))
+    session.commit()
+    sign_in(client, session, Role.BOARD)
+    rows = list(csv.reader(io.StringIO(client.get("/board/campaigns/short/charts/progress.csv").get_data(as_text=True))))
+    assert rows[0] == ["Day", "Raised to date (USD)"]
+    days = [r[0] for r in rows[1:-1]]
+    assert len(days) in (4, 5)  # three days ago to today, in New York
+    assert all(r[1] == "20.00" for r in rows[2:-1])
+    assert rows[-1][0].endswith(" projected")
