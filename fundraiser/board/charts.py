@@ -99,8 +99,8 @@ class _Builder:
     def layout(self, x: dict, y: dict, **extra) -> dict:
         # The title is the figure's caption on the page, so the plot itself doesn't repeat it.
         return {
-            "xaxis": x, "yaxis": y, "margin": {"t": 16, "r": 16, "b": 48, "l": 16},
-            "legend": {"orientation": "h", "y": -0.25}, "height": 340, "font": {"family": "system-ui, sans-serif"},
+            "xaxis": x, "yaxis": y, "margin": {"t": 40, "r": 16, "b": 40, "l": 16},
+            "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, "height": 340, "font": {"family": "system-ui, sans-serif"},
             **extra,
         }
 
