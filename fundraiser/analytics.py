@@ -33,7 +33,6 @@ from .models import (
     DonorBitmap,
     EventRollup,
     GiftChannel,
-    GiftMethod,
     GiftSizeRollup,
     MonthlyRollup,
     PlanStatus,
