@@ -92,10 +92,9 @@ class Selection:
 
     def chart_months(self, today: date) -> list[date]:
         """Months the monthly charts show: the range, or the twelve months to the last one."""
-        last = self.last_month or today.replace(day=1)
+        last = self.last_month or max(today.replace(day=1), self.first_month or date.min)
         first = self.first_month or add_months(last, -11)
         return months_between(first, last)
-
 
 
 def board_campaigns(session: Session) -> list[Campaign]:
@@ -120,6 +119,8 @@ def board_campaign(session: Session, slug: str) -> Campaign | None:
 
 @dataclass(frozen=True)
 class Headline:
+    """The figures at the top of a board page."""
+
     currency: str
     raised_cents: int
     fee_cents: int

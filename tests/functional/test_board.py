@@ -113,6 +113,17 @@ def test_filters_narrow_the_figures_and_bad_input_says_what_to_fix(client, sessi
     assert "Channel must be online, offline or event." in text
 
 
+def test_a_range_in_the_future_or_without_campaigns_shows_empty_charts(client, session):
+    sign_in(client, session, Role.BOARD)
+    empty = client.get("/board")
+    assert empty.status_code == 200 and figures(empty.get_data(as_text=True))["raised"] == "$0.00"
+    make_campaign(session, slug="later")
+    session.commit()
+    future = client.get("/board?from=2090-01")
+    assert future.status_code == 200
+    assert "Nothing to show for these filters yet." in future.get_data(as_text=True)
+
+
 def test_overview_can_pick_campaigns(client, session, spring):
     other = make_campaign(session, slug="autumn", title="Autumn", goal_cents=50_000)
     give(session, spring, 10_000)

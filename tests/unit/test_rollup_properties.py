@@ -6,9 +6,9 @@ from threading import Barrier, Thread
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from fundraiser import rollups
+from fundraiser import ledger, rollups
 from fundraiser.db import new_session
 from fundraiser.models import (
     ALL_CAMPAIGNS,
@@ -20,6 +20,7 @@ from fundraiser.models import (
     GiftChannel,
     GiftMethod,
     GiftSizeRollup,
+    MonthlyRollup,
 )
 from tests.conftest import _wipe
 from tests.factories import give, make_campaign, make_donor
@@ -117,3 +118,14 @@ def test_gifts_to_different_campaigns_at_once_keep_the_shared_rollups_right(app)
         finally:
             s.close()
             _wipe(app)
+
+
+def test_an_unattributed_gift_counts_from_the_day_staff_assign_it(session):
+    campaign = make_campaign(session)
+    gift = give(session, None, 5000, received_at=datetime(2024, 1, 31, 23, tzinfo=UTC), fee_cents=140,
+                channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
+    assert session.scalar(select(func.count()).select_from(DailyRollup)) == 0
+    ledger.assign_campaign(session, gift, campaign)
+    assert rollups.verify_rollups(session) == []
+    fees = session.scalars(select(MonthlyRollup.fee_cents).where(MonthlyRollup.campaign_id == campaign.id)).all()
+    assert fees == [140]
