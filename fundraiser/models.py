@@ -537,8 +537,8 @@ class EventRollup(Base):
 
 __all__ = [
     "ALL_CAMPAIGNS",
-    "ALL_MONTHS",
     "ALL_CHANNELS",
+    "ALL_MONTHS",
     "AttemptStatus",
     "AuditLog",
     "Campaign",
@@ -551,9 +551,9 @@ __all__ = [
     "DonationAttempt",
     "DonationFrequency",
     "Donor",
-    "DonorMonthRollup",
     "DonorBitmap",
     "DonorKind",
+    "DonorMonthRollup",
     "EntryKind",
     "EventRollup",
     "Gift",

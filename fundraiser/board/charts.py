@@ -80,7 +80,7 @@ class _Builder:
     def plain(self, cents: int) -> str:
         return str(from_cents(cents, self.currency))
 
-    def units(self, cents: int | float) -> float:
+    def units(self, cents: float) -> float:
         """A plot coordinate in whole currency units (never used for a figure people read)."""
         return cents / self.scale
 
@@ -140,9 +140,9 @@ class _Builder:
             if i == len(p.days) - 1 or p.days[i + 1].month != day.month:
                 chart.rows.append([format_date(day, locale=self.locale), self.money(p.cumulative_cents[i])])
         if p.projected_cents is not None and p.end_day:
+            likely = f"likely {self.money(p.projected_low_cents)} to {self.money(p.projected_high_cents)}"
             chart.rows.append([f"{format_date(p.end_day, locale=self.locale)} (projected)",
-                               f"{self.money(p.projected_cents)} (likely {self.money(p.projected_low_cents)}"
-                               f" to {self.money(p.projected_high_cents)})"])
+                               f"{self.money(p.projected_cents)} ({likely})"])
 
         def every_day() -> list[list[str]]:
             rows = [[d.isoformat(), self.plain(c)] for d, c in zip(p.days, p.cumulative_cents, strict=True)]

@@ -72,7 +72,7 @@ def test_drafts_unknown_campaigns_and_unknown_charts_are_not_found(client, sessi
 
 
 def figures(html: str) -> dict[str, str]:
-    found = re.findall(r'data-figure="([a-z-]+)">(.*?)</dd>', html, re.S)
+    found = re.findall(r'data-figure="([a-z-]+)">(.*?)</dd>', html, re.DOTALL)
     return {k: " ".join(re.sub(r"<[^>]+>", " ", v).split()) for k, v in found}
 
 
@@ -164,7 +164,7 @@ def test_figure_json_cannot_break_out_of_its_script_element(client, session, spr
     sign_in(client, session, Role.BOARD)
     html = client.get("/board/campaigns/spring").get_data(as_text=True)
     assert "<script>alert(1)" not in html
-    data = re.search(r'<script type="application/json" id="chart-events-data">(.*?)</script>', html, re.S).group(1)
+    data = re.search(r'<script type="application/json" id="chart-events-data">(.*?)</script>', html, re.DOTALL).group(1)
     assert json.loads(data)["data"][0]["y"] == [f"{event.name} ({event.event_date:%b %Y})"]
 
 
