@@ -12,6 +12,7 @@ named bench_board (dropped and re-created); SQLite a file under /tmp.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
@@ -261,6 +262,7 @@ def main() -> None:
     for kind in args.db or ["sqlite", "postgresql"]:
         made, timings = run(kind, args)
         print(f"\n{kind}: {made}")
+        print(f"load average after timing: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work on the machine inflates times)")
         insert_s, rebuild_s = timings.pop("insert_s"), timings.pop("rebuild_s")
         if not args.reuse:
             print(f"bulk insert {insert_s:.0f} s; rebuild totals and rollups {rebuild_s:.0f} s")

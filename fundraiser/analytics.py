@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from .campaigns import percent_of_goal
@@ -49,6 +49,12 @@ PACE_WINDOW_DAYS = 28
 # Two-sided 80% band: the projection says "likely between", not "certainly".
 BAND_Z = 1.2816
 BOARD_STATUSES = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED, CampaignStatus.ARCHIVED)
+
+
+def _read(session: Session, statement):
+    """Run a read of plain columns on the session's connection: rollup rows need no ORM objects,
+    and skipping the ORM's row wrapping is a third of a report's time."""
+    return session.connection().execute(statement)
 
 
 def add_months(month: date, count: int) -> date:
@@ -86,10 +92,9 @@ class Selection:
 
     def chart_months(self, today: date) -> list[date]:
         """Months the monthly charts show: the range, or the twelve months to the last one."""
-        last = self.last_month or today.replace(day=1)
+        last = self.last_month or max(today.replace(day=1), self.first_month or date.min)
         first = self.first_month or add_months(last, -11)
         return months_between(first, last)
-
 
 
 def board_campaigns(session: Session) -> list[Campaign]:
@@ -114,6 +119,8 @@ def board_campaign(session: Session, slug: str) -> Campaign | None:
 
 @dataclass(frozen=True)
 class Headline:
+    """The figures at the top of a board page."""
+
     currency: str
     raised_cents: int
     fee_cents: int
@@ -202,14 +209,14 @@ class Dashboard:
 def dashboard(session: Session, selection: Selection, today: date) -> Dashboard:
     """Compute a board page: headline, every chart's data, and (for one campaign) its progress."""
     scope = _scope(session, selection)
-    rollups = _load(session, selection, scope, today, with_days=len(selection.campaigns) == 1)
+    rollups = _load(session, selection, scope, today, per_campaign=False)
     return _compute(selection, rollups, scope[0], today)
 
 
 def report(session: Session, selection: Selection, today: date) -> list[Dashboard]:
     """One board page per campaign of the selection, read with one query per rollup table."""
     channel = str(selection.channel) if selection.channel is not None else ALL_CHANNELS
-    rollups = _load(session, selection, (selection.campaign_ids, channel), today, with_days=True)
+    rollups = _load(session, selection, (selection.campaign_ids, channel), today, per_campaign=True)
     return [
         _compute(Selection((c,), c.currency, selection.channel, selection.first_month, selection.last_month),
                  rollups, [c.id], today)
@@ -221,7 +228,9 @@ def report(session: Session, selection: Selection, today: date) -> list[Dashboar
 class _Rollups:
     """Rollup rows for some campaigns (or the all-campaign scope), keyed by campaign id."""
 
-    money: dict[int, dict[tuple, list[int]]]  # MonthRow's figures in order, per (month, channel, method)
+    # MonthRow's figures in order, per (month, channel, method); keyed by campaign, or all under
+    # ALL_CAMPAIGNS when one page sums them.
+    money: dict[int, dict[tuple, list[int]]]
     sizes: dict[int, dict[int, int]]
     donorless: dict[int, int]
     bitmaps: dict[int, dict[date, int]]
@@ -231,12 +240,14 @@ class _Rollups:
 
 
 def _load(
-    session: Session, selection: Selection, scope: tuple[list[int], str], today: date, *, with_days: bool
+    session: Session, selection: Selection, scope: tuple[list[int], str], today: date, *, per_campaign: bool
 ) -> _Rollups:
+    """One query per rollup table; money keyed by campaign only when each needs its own page."""
     chart_months = selection.chart_months(today)
     sizes, donorless = _gift_sizes(session, selection, scope)
+    with_days = per_campaign or len(selection.campaigns) == 1
     return _Rollups(
-        money=_money_by_month(session, selection, add_months(chart_months[0], -12)),
+        money=_money_by_month(session, selection, add_months(chart_months[0], -12), per_campaign),
         sizes=sizes,
         donorless=donorless,
         bitmaps=_donor_bitmaps(session, scope),
@@ -250,7 +261,7 @@ def _compute(selection: Selection, rollups: _Rollups, scope_ids: list[int], toda
     """The page's figures from loaded rollups (no queries): sums over the selection's campaigns."""
     chart_months = selection.chart_months(today)
     sums: dict[tuple, list[int]] = {}
-    for campaign_id in selection.campaign_ids:
+    for campaign_id in [*selection.campaign_ids, ALL_CAMPAIGNS]:
         for key, values in rollups.money.get(campaign_id, {}).items():
             if key in sums:
                 sums[key] = [a + b for a, b in zip(sums[key], values, strict=True)]
@@ -321,22 +332,26 @@ def _plus(a: MonthRow, b: MonthRow) -> MonthRow:
     )
 
 
-def _money_by_month(session: Session, selection: Selection, charts_from: date) -> dict[int, dict[tuple, list[int]]]:
-    """Money per campaign and (month, channel, method): the selected range plus what the charts need."""
+def _money_by_month(
+    session: Session, selection: Selection, charts_from: date, per_campaign: bool
+) -> dict[int, dict[tuple, list[int]]]:
+    """Money per (month, channel, method), per campaign or summed: the range plus what the charts need."""
     m = MonthlyRollup
     conditions = [m.campaign_id.in_(selection.campaign_ids)]
     if selection.channel is not None:
         conditions.append(m.channel == selection.channel)
     if selection.first_month is not None:
         conditions.append(m.month >= min(charts_from, selection.first_month))
-    rows = session.execute(
+    campaign = m.campaign_id if per_campaign else literal(ALL_CAMPAIGNS)
+    groups = [m.month, m.channel, m.method, *([m.campaign_id] if per_campaign else [])]
+    rows = _read(session, 
         select(
-            m.campaign_id, m.month, m.channel, m.method, func.sum(m.raised_cents), func.sum(m.fee_cents),
+            campaign, m.month, m.channel, m.method, func.sum(m.raised_cents), func.sum(m.fee_cents),
             func.sum(m.recurring_cents), func.sum(m.refund_cents), func.sum(m.refund_count),
             func.sum(m.dispute_cents), func.sum(m.dispute_count),
         )
         .where(*conditions)
-        .group_by(m.campaign_id, m.month, m.channel, m.method)
+        .group_by(*groups)
     ).all()
     result: dict[int, dict[tuple, list[int]]] = defaultdict(dict)
     for campaign_id, month, channel, method, *values in rows:
@@ -377,7 +392,7 @@ def _gift_sizes(
         conditions.append(g.month >= selection.first_month)
     if selection.last_month is not None:
         conditions.append(g.month <= selection.last_month)
-    rows = session.execute(
+    rows = _read(session, 
         select(g.campaign_id, g.amount_cents, func.sum(g.gift_count), func.sum(g.donorless_count))
         .where(*conditions)
         .group_by(g.campaign_id, g.amount_cents)
@@ -426,11 +441,11 @@ def size_bands(counts: dict[int, int], currency: str) -> list[SizeBand]:
 def _donor_bitmaps(session: Session, scope: tuple[list[int], str]) -> dict[int, dict[date, int]]:
     """Each scope campaign's donors per month, as bitmaps (bit n: donor id n)."""
     result: dict[int, dict[date, int]] = defaultdict(dict)
-    for campaign_id, month, bits in session.execute(
+    for campaign_id, month, bits in _read(session, 
         select(DonorBitmap.campaign_id, DonorBitmap.month, DonorBitmap.bits).where(
             DonorBitmap.campaign_id.in_(scope[0]), DonorBitmap.channel == scope[1]
         )
-    ):
+    ).all():
         result[campaign_id][month] = bits_of(bits)
     return result
 
@@ -474,7 +489,7 @@ def _active_plans(session: Session, selection: Selection) -> dict[int, tuple[int
     """Per campaign: monthly plans paying now, and what they bring in a month (plans are online)."""
     if selection.channel not in (None, GiftChannel.ONLINE):
         return {}
-    rows = session.execute(
+    rows = _read(session, 
         select(RecurringPlan.campaign_id, func.count(), func.sum(RecurringPlan.amount_cents))
         .where(
             RecurringPlan.campaign_id.in_(selection.campaign_ids),
@@ -495,7 +510,7 @@ def _events(session: Session, selection: Selection) -> dict[int, list[EventProce
         conditions.append(CommunityEvent.event_date >= selection.first_month)
     if selection.last_month is not None:
         conditions.append(CommunityEvent.event_date < add_months(selection.last_month, 1))
-    rows = session.execute(
+    rows = _read(session, 
         select(EventRollup.campaign_id, CommunityEvent.name, CommunityEvent.event_date, Campaign.title,
                EventRollup.raised_cents, EventRollup.gift_count)
         .join(CommunityEvent, CommunityEvent.id == EventRollup.event_id)
@@ -545,11 +560,11 @@ class CampaignProgress:
 def _days(session: Session, campaign_ids: list[int], today: date) -> dict[int, dict[date, int]]:
     """Per campaign: what it raised each local day up to today."""
     result: dict[int, dict[date, int]] = defaultdict(dict)
-    for campaign_id, day, raised in session.execute(
+    for campaign_id, day, raised in _read(session, 
         select(DailyRollup.campaign_id, DailyRollup.day, DailyRollup.raised_cents).where(
             DailyRollup.campaign_id.in_(campaign_ids), DailyRollup.day <= today
         )
-    ):
+    ).all():
         result[campaign_id][day] = int(raised)
     return result
 

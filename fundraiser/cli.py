@@ -42,11 +42,11 @@ def verify_totals_command(fix: bool) -> None:
 @with_appcontext
 def rebuild_rollups_command(check: bool) -> None:
     """Recompute the board's rollups from the ledger, report differences, then rewrite them."""
-    from .rollups import compute_rollups, differences, rebuild_rollups, stored_rollups
+    from .rollups import compute_rollups, differences, rebuild_rollups
 
     session = get_session()
     computed = compute_rollups(session)
-    found = differences(stored_rollups(session), computed)
+    found = differences(session, computed)
     for d in found[:50]:
         click.echo(str(d))
     if len(found) > 50:

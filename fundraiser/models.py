@@ -615,8 +615,8 @@ class EventRollup(Base):
 
 __all__ = [
     "ALL_CAMPAIGNS",
-    "ALL_MONTHS",
     "ALL_CHANNELS",
+    "ALL_MONTHS",
     "AttemptStatus",
     "AuditLog",
     "Campaign",
@@ -629,9 +629,9 @@ __all__ = [
     "DonationAttempt",
     "DonationFrequency",
     "Donor",
-    "DonorMonthRollup",
     "DonorBitmap",
     "DonorKind",
+    "DonorMonthRollup",
     "EntryKind",
     "EventRollup",
     "Gift",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -38,10 +39,15 @@ class Chart:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)      # what the table shows
     csv_rows: list[list[str]] = field(default_factory=list)  # the same, as plain numbers
+    # Builds a long CSV (every day) only when it is downloaded, not on every page view.
+    csv_source: Callable[[], list[list[str]]] | None = None
 
     @property
     def has_data(self) -> bool:
         return bool(self.rows)
+
+    def csv(self) -> list[list[str]]:
+        return self.csv_source() if self.csv_source is not None else self.csv_rows
 
 
 def neutralise(cell: str) -> str:
@@ -53,7 +59,7 @@ def to_csv(chart: Chart) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([neutralise(c) for c in chart.columns])
-    for row in chart.csv_rows:
+    for row in chart.csv():
         writer.writerow([neutralise(str(c)) for c in row])
     return out.getvalue()
 
@@ -74,7 +80,7 @@ class _Builder:
     def plain(self, cents: int) -> str:
         return str(from_cents(cents, self.currency))
 
-    def units(self, cents: int | float) -> float:
+    def units(self, cents: float) -> float:
         """A plot coordinate in whole currency units (never used for a figure people read)."""
         return cents / self.scale
 
@@ -93,8 +99,8 @@ class _Builder:
     def layout(self, x: dict, y: dict, **extra) -> dict:
         # The title is the figure's caption on the page, so the plot itself doesn't repeat it.
         return {
-            "xaxis": x, "yaxis": y, "margin": {"t": 16, "r": 16, "b": 48, "l": 16},
-            "legend": {"orientation": "h", "y": -0.25}, "height": 340, "font": {"family": "system-ui, sans-serif"},
+            "xaxis": x, "yaxis": y, "margin": {"t": 40, "r": 16, "b": 40, "l": 16},
+            "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, "height": 340, "font": {"family": "system-ui, sans-serif"},
             **extra,
         }
 
@@ -129,16 +135,22 @@ class _Builder:
                          "y": [self.units(e) for _, e, _, _ in band], "line": {"color": COLOURS[1], "dash": "dot"}})
         chart = Chart("progress", title, {"data": data, "layout": self.layout(self.axis("Day", money=False) | {"type": "date"}, self.axis(f"Raised ({self.currency})"))},
             ["Day", f"Raised to date ({self.currency})"])
-        step = max(len(p.days) // 60, 1)  # a readable table: about sixty rows, always the last day
-        picks = sorted(set(range(0, len(p.days), step)) | {len(p.days) - 1})
-        for i in picks:
-            chart.rows.append([format_date(p.days[i], locale=self.locale), self.money(p.cumulative_cents[i])])
-            chart.csv_rows.append([p.days[i].isoformat(), self.plain(p.cumulative_cents[i])])
+        # The table reads month by month (each month's last day, and today); the CSV has every day.
+        for i, day in enumerate(p.days):
+            if i == len(p.days) - 1 or p.days[i + 1].month != day.month:
+                chart.rows.append([format_date(day, locale=self.locale), self.money(p.cumulative_cents[i])])
         if p.projected_cents is not None and p.end_day:
+            likely = f"likely {self.money(p.projected_low_cents)} to {self.money(p.projected_high_cents)}"
             chart.rows.append([f"{format_date(p.end_day, locale=self.locale)} (projected)",
-                               f"{self.money(p.projected_cents)} (likely {self.money(p.projected_low_cents)}"
-                               f" to {self.money(p.projected_high_cents)})"])
-            chart.csv_rows.append([f"{p.end_day.isoformat()} projected", self.plain(p.projected_cents)])
+                               f"{self.money(p.projected_cents)} ({likely})"])
+
+        def every_day() -> list[list[str]]:
+            rows = [[d.isoformat(), self.plain(c)] for d, c in zip(p.days, p.cumulative_cents, strict=True)]
+            if p.projected_cents is not None and p.end_day:
+                rows.append([f"{p.end_day.isoformat()} projected", self.plain(p.projected_cents)])
+            return rows
+
+        chart.csv_source = every_day
         return chart
 
     def totals_by(self, chart_id: str, title: str, label: str, totals: dict[str, int], labels: dict) -> Chart:

@@ -7,9 +7,11 @@
              toImageButtonOptions: { filename: id } };
   }
   document.querySelectorAll("[data-chart]").forEach(function (el) {
-    var source = document.getElementById("chart-" + el.dataset.chart + "-data");
+    var source = document.getElementById(el.dataset.source);
     if (!source) return;
     var figure = JSON.parse(source.textContent);
+    // The printed report asks for shorter charts, so a campaign fits on one page.
+    if (el.dataset.height) figure.layout.height = Number(el.dataset.height);
     window.Plotly.newPlot(el, figure.data, figure.layout, config(el.dataset.chart));
   });
   // Charts redraw at the printed page's width, then back.

@@ -1,5 +1,6 @@
 """The board dashboard in a real browser: every chart is drawn by Plotly with its data, no console errors."""
 
+import re
 from datetime import timedelta
 
 from playwright.sync_api import expect
@@ -59,4 +60,27 @@ def test_board_member_sees_every_chart_drawn_with_data(live_server, page, sessio
     page.goto(f"{live_server.url}/board")
     expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
     assert page.locator("[data-chart] .main-svg").count() >= 9
+    assert page.console_errors == []
+
+
+def test_printed_report_is_one_page_per_campaign_each_with_its_own_charts(live_server, page, session):
+    for n, goal in enumerate([50_000, 80_000, 120_000], start=1):
+        campaign = make_campaign(session, slug=f"appeal-{n}", title=f"Appeal {n}", goal_cents=goal)
+        for day in range(n * 3):
+            give(session, campaign, 1_000 * n, received_at=utcnow() - timedelta(days=day),
+                 channel=GiftChannel.ONLINE if day % 2 else GiftChannel.OFFLINE)
+    create_user(session, "board@example.org", "board", "a very good password")
+    session.commit()
+    page.goto(f"{live_server.url}/login")
+    page.get_by_label("Email").fill("board@example.org")
+    page.get_by_label("Password").fill("a very good password")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server.url}/board/report")
+    expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
+    raised = page.evaluate(
+        "Array.from(document.querySelectorAll('[data-chart=progress]')).map(el => Math.max(...el.data[0].y))"
+    )
+    assert sorted(raised) == [30.0, 120.0, 270.0]  # 3 x $10, 6 x $20, 9 x $30: each campaign its own
+    pdf = page.pdf(format="A4", landscape=True)
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 3
     assert page.console_errors == []

@@ -76,7 +76,7 @@ def test_drafts_unknown_campaigns_and_unknown_charts_are_not_found(client, sessi
 
 
 def figures(html: str) -> dict[str, str]:
-    found = re.findall(r'data-figure="([a-z-]+)">(.*?)</dd>', html, re.S)
+    found = re.findall(r'data-figure="([a-z-]+)">(.*?)</dd>', html, re.DOTALL)
     return {k: " ".join(re.sub(r"<[^>]+>", " ", v).split()) for k, v in found}
 
 
@@ -115,6 +115,17 @@ def test_filters_narrow_the_figures_and_bad_input_says_what_to_fix(client, sessi
     text = bad.get_data(as_text=True)
     assert "use the form 2026-01 for the first month" in text
     assert "Channel must be online, offline or event." in text
+
+
+def test_a_range_in_the_future_or_without_campaigns_shows_empty_charts(client, session):
+    sign_in(client, session, Role.BOARD)
+    empty = client.get("/board")
+    assert empty.status_code == 200 and figures(empty.get_data(as_text=True))["raised"] == "$0.00"
+    make_campaign(session, slug="later")
+    session.commit()
+    future = client.get("/board?from=2090-01")
+    assert future.status_code == 200
+    assert "Nothing to show for these filters yet." in future.get_data(as_text=True)
 
 
 def test_overview_can_pick_campaigns(client, session, spring):
@@ -157,7 +168,7 @@ def test_figure_json_cannot_break_out_of_its_script_element(client, session, spr
     sign_in(client, session, Role.BOARD)
     html = client.get("/board/campaigns/spring").get_data(as_text=True)
     assert "<script>alert(1)" not in html
-    data = re.search(r'<script type="application/json" id="chart-events-data">(.*?)</script>', html, re.S).group(1)
+    data = re.search(r'<script type="application/json" id="chart-events-data">(.*?)</script>', html, re.DOTALL).group(1)
     assert json.loads(data)["data"][0]["y"] == [f"{event.name} ({event.event_date:%b %Y})"]
 
 
@@ -185,3 +196,17 @@ def test_report_has_one_page_per_campaign(client, session, spring):
     assert sorted(re.findall(r'<section class="report-page" aria-labelledby="report-([a-z-]+)">', html)) == [
         "autumn", "spring"
     ]
+
+
+def test_progress_csv_has_every_local_day_and_the_projection(client, session):
+    start = datetime.now(UTC) - timedelta(days=3)
+    campaign = make_campaign(session, slug="short", starts_at=start, ends_at=start + timedelta(days=10))
+    give(session, campaign, 2_000, received_at=start + timedelta(hours=1))
+    session.commit()
+    sign_in(client, session, Role.BOARD)
+    rows = list(csv.reader(io.StringIO(client.get("/board/campaigns/short/charts/progress.csv").get_data(as_text=True))))
+    assert rows[0] == ["Day", "Raised to date (USD)"]
+    days = [r[0] for r in rows[1:-1]]
+    assert len(days) in (4, 5)  # three days ago to today, in New York
+    assert all(r[1] == "20.00" for r in rows[2:-1])
+    assert rows[-1][0].endswith(" projected")
