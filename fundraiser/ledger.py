@@ -272,6 +272,14 @@ def assign_campaign(
         raise LedgerError("The gift is already credited to this campaign.")
     if campaign.currency != gift.currency:
         raise LedgerError(f"This campaign takes {campaign.currency}; the gift is in {gift.currency}.")
+    # Lock both campaigns' totals in id order before reading what is left of the gift: two
+    # opposite moves at once then wait for each other instead of deadlocking, and never both move it.
+    for campaign_id in sorted(c for c in (source, campaign.id) if c is not None):
+        session.execute(
+            select(CampaignTotals.campaign_id).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
+        )
+    if current_campaign_id(session, gift) != source:
+        raise LedgerError("Someone moved this gift a moment ago; reload the page and try again.")
     net = gift_net(session, gift)
     if net <= 0:
         raise LedgerError("Nothing is left of this gift to move.")

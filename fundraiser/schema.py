@@ -44,6 +44,8 @@ def prepare_embedded_database(app: Flask) -> None:
     engine = app.extensions["fundraiser.engine"]
     if pending_revisions(engine):
         upgrade(engine)
+        with app.app_context():
+            build_missing_rollups()
     if settings.auto_seed_demo:
         from .demo import seed_demo_if_empty
 
@@ -59,7 +61,31 @@ db_cli = AppGroup("db", help="Database schema migrations.")
 def upgrade_command(revision: str) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
     upgrade(current_app.extensions["fundraiser.engine"], revision)
+    if revision == "heads" and build_missing_rollups():
+        click.echo("Built the board's rollups from the existing ledger.")
     click.echo("Database is up to date.")
+
+
+def build_missing_rollups() -> bool:
+    """A database that held gifts before the board's rollups existed gets them built once, from
+    its ledger (the rollups migration only creates the tables). Returns whether it did."""
+    from sqlalchemy import exists, select
+
+    from . import rollups
+    from .db import new_session
+    from .models import LedgerEntry, MonthlyRollup
+
+    session = new_session(write=True)
+    try:
+        if session.scalar(select(exists().where(MonthlyRollup.campaign_id.is_not(None)))) or not session.scalar(
+            select(exists().where(LedgerEntry.id.is_not(None)))
+        ):
+            return False
+        rollups.rebuild_rollups(session)
+        session.commit()
+        return True
+    finally:
+        session.close()
 
 
 @db_cli.command("downgrade")

@@ -48,3 +48,32 @@ def test_db_current_reports_no_pending_migrations(runner):
     result = runner.invoke(args=["db", "current"])
     assert result.exit_code == 0
     assert "No pending migrations." in result.output
+
+
+def test_upgrading_a_database_with_gifts_builds_the_board_rollups(make_app, tmp_path):
+    """A database from before the rollups existed: `db upgrade` fills them from the ledger."""
+    from sqlalchemy import delete
+
+    from fundraiser import rollups
+    from fundraiser.db import new_session
+    from fundraiser.models import DailyRollup, DonorBitmap, DonorMonthRollup, EventRollup, GiftSizeRollup, MonthlyRollup
+    from tests.factories import give, make_campaign
+
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    with app.app_context():
+        s = new_session(write=True)
+        give(s, make_campaign(s), 2500)
+        for model in (DailyRollup, MonthlyRollup, GiftSizeRollup, DonorMonthRollup, DonorBitmap, EventRollup):
+            s.execute(delete(model))  # as a database upgraded from before the rollups would be
+        s.commit()
+        s.close()
+    result = runner.invoke(args=["db", "upgrade"])
+    assert "Built the board's rollups from the existing ledger." in result.output
+    with app.app_context():
+        s = new_session()
+        assert rollups.verify_rollups(s) == []
+        assert s.scalar(select(func.sum(MonthlyRollup.raised_cents))) == 2500
+        s.close()
+    assert "Built" not in runner.invoke(args=["db", "upgrade"]).output  # only once
