@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import markdown
 import nh3
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from .db import utcnow
@@ -20,9 +20,11 @@ from .models import (
     CampaignStatus,
     CampaignTotals,
     CommunityEvent,
+    EventRollup,
     Gift,
     LedgerEntry,
 )
+from .rollups import ARRIVAL_KINDS
 
 PUBLIC_STATUSES = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED)
 MILESTONES = (25, 50, 75, 100)
@@ -161,18 +163,26 @@ def recent_supporters(
 
     With `approve_first`, a name or comment appears only once staff have reviewed the gift.
     """
-    standing = (
+    # Newest arrivals first, through the (campaign_id, occurred_at) index: a page must not add up
+    # the whole ledger. Refunded gifts drop out below, so take a few more than shown.
+    recent = list(dict.fromkeys(session.scalars(
         select(LedgerEntry.gift_id)
-        .where(LedgerEntry.campaign_id == campaign.id)
+        .where(LedgerEntry.campaign_id == campaign.id, LedgerEntry.kind.in_(ARRIVAL_KINDS))
+        .order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc())
+        .limit(limit * 3)
+    )))
+    standing = set(session.scalars(
+        select(LedgerEntry.gift_id)
+        .where(LedgerEntry.campaign_id == campaign.id, LedgerEntry.gift_id.in_(recent))
         .group_by(LedgerEntry.gift_id)
         .having(func.sum(LedgerEntry.amount_cents) > 0)
-    )
+    )) if recent else set()
     gifts = session.scalars(
         select(Gift)
         .where(Gift.id.in_(standing))
         .order_by(Gift.received_at.desc(), Gift.id.desc())
         .limit(limit)
-    ).all()
+    ).all() if standing else []
     result = []
     for gift in gifts:
         held = approve_first and not gift.wall_reviewed
@@ -207,16 +217,11 @@ class EventSummary:
 
 def events_for(session: Session, campaign: Campaign) -> list[EventSummary]:
     """Community events that gave to a campaign, with what each raised (net of reversals)."""
-    raised = (
-        select(Gift.event_id, func.sum(LedgerEntry.amount_cents).label("raised"))
-        .join(LedgerEntry, LedgerEntry.gift_id == Gift.id)
-        .where(LedgerEntry.campaign_id == campaign.id, Gift.event_id.is_not(None))
-        .group_by(Gift.event_id)
-        .subquery()
-    )
+    # What each event's gifts left in this campaign, kept by the ledger in the board's rollups.
     rows = session.execute(
-        select(CommunityEvent, func.coalesce(raised.c.raised, 0))
-        .outerjoin(raised, raised.c.event_id == CommunityEvent.id)
+        select(CommunityEvent, func.coalesce(EventRollup.raised_cents, 0))
+        .outerjoin(EventRollup, and_(EventRollup.event_id == CommunityEvent.id,
+                                     EventRollup.campaign_id == campaign.id))
         .where(CommunityEvent.campaign_id == campaign.id)
         .order_by(CommunityEvent.event_date.desc())
     ).all()
