@@ -18,6 +18,7 @@ from babel.dates import format_date
 from babel.numbers import get_currency_symbol
 
 from ..analytics import Dashboard, MonthRow
+from ..exports import safe_cell
 from ..models import GiftChannel, GiftMethod
 from ..money import format_money, from_cents, minor_units
 
@@ -28,7 +29,6 @@ METHOD_LABELS = {
     GiftMethod.OTHER: "Other",
 }
 COLOURS = ["#1d4e89", "#0a6b52", "#b35c00", "#7a3e9d", "#8b98a6", "#a0001c"]
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -50,17 +50,12 @@ class Chart:
         return self.csv_source() if self.csv_source is not None else self.csv_rows
 
 
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula gets a leading quote (CSV injection)."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
-
-
 def to_csv(chart: Chart) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([neutralise(c) for c in chart.columns])
+    writer.writerow([safe_cell(c) for c in chart.columns])
     for row in chart.csv():
-        writer.writerow([neutralise(str(c)) for c in row])
+        writer.writerow([safe_cell(str(c)) for c in row])
     return out.getvalue()
 
 

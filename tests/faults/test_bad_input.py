@@ -157,3 +157,23 @@ def test_hostile_text_is_escaped_on_every_public_page(client, session):
         assert "<script>alert" not in html and "<img src=x" not in html, url
     page = client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+
+
+def test_hostile_text_is_escaped_on_the_board_dashboard_and_staff_console(app, session):
+    from tests.factories import make_event
+    from tests.functional.staff_helpers import sign_in_as
+
+    campaign = make_campaign(session, title=HOSTILE)
+    event = make_event(session, campaign, name=HOSTILE, host_name=HOSTILE)
+    donor = make_donor(session, name=HOSTILE)
+    give(session, campaign, 5000, donor=donor, event_id=event.id, public_comment=HOSTILE)
+    session.commit()
+    board = sign_in_as(app, session, "board")
+    staff = sign_in_as(app, session, "staff", email="staff-hostile@example.org")
+    pages = [(board, "/board"), (board, f"/board/campaigns/{campaign.slug}"), (board, "/board/report"),
+             (staff, "/staff/gifts"), (staff, f"/staff/donors/{donor.id}"), (staff, f"/staff/events/{event.id}")]
+    for client, url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.get_data(as_text=True)
+        assert "<script>alert" not in html and "<img src=x" not in html, url

@@ -13,8 +13,8 @@ import pytest
 from fundraiser import ledger
 from fundraiser.auth.access import SESSION_KEY
 from fundraiser.auth.users import create_user, password_stamp
-from fundraiser.board.charts import neutralise
 from fundraiser.db import utcnow
+from fundraiser.exports import safe_cell as neutralise
 from fundraiser.models import CampaignStatus, GiftChannel, GiftMethod, Role
 from tests.factories import give, make_campaign, make_donor, make_event
 
