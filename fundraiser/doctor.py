@@ -119,22 +119,31 @@ def check_smtp(app: Flask, settings: Settings) -> list[Finding]:
 
 
 def check_stripe_events(app: Flask, settings: Settings) -> list[Finding]:
-    """Stored Stripe events that keep failing to apply: money Stripe took that the ledger lacks."""
-    from .payments.webhooks import stuck_events
+    """Stored Stripe events that keep failing to apply, or that wait for a payment that never came:
+    money movements Stripe made that the ledger lacks."""
+    from .payments.webhooks import long_waiting_events, stuck_events
 
     session = app.extensions["fundraiser.sessionmaker"]()
     try:
         stuck = stuck_events(session)
+        waiting = long_waiting_events(session)
     except SQLAlchemyError:
         return []  # the database check above already says what is wrong
     finally:
         session.close()
-    if not stuck:
-        return [Finding("stripe events", True, "Every stored Stripe event has been applied or is due.")]
-    first = stuck[0]
-    return [Finding("stripe events", False, f"{len(stuck)} Stripe event(s) failed to apply several times "
-                    f"(first: {first.id}, {first.type}: {first.last_error}). Fix the cause, then run "
-                    "`flask --app fundraiser process-webhooks`.")]
+    findings = []
+    if stuck:
+        first = stuck[0]
+        findings.append(Finding("stripe events", False, f"{len(stuck)} Stripe event(s) failed to apply several times "
+                                f"(first: {first.id}, {first.type}: {first.last_error}). Fix the cause, then run "
+                                "`flask --app fundraiser process-webhooks`."))
+    if waiting:
+        first = waiting[0]
+        findings.append(Finding("stripe events", False, f"{len(waiting)} refund or dispute event(s) have waited over a "
+                                f"day for a payment the ledger doesn't have (first: {first.id}, {first.type}, waiting "
+                                f"for {first.waiting_for}). Find that payment in the Stripe dashboard and record or "
+                                "correct the gift by hand in the staff console."))
+    return findings or [Finding("stripe events", True, "Every stored Stripe event has been applied or is due.")]
 
 
 CHECKS: list[Check] = [check_database, check_secret_key, check_base_url, check_stripe, check_stripe_events, check_smtp]

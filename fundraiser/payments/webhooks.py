@@ -195,6 +195,14 @@ def stuck_events(session: Session, *, attempts: int = 3) -> list[StripeEvent]:
     ))
 
 
+def long_waiting_events(session: Session, *, older_than: timedelta = timedelta(days=1)) -> list[StripeEvent]:
+    """Refunds and disputes still waiting, a day on, for a payment we never recorded."""
+    return list(session.scalars(
+        select(StripeEvent).where(StripeEvent.waiting_for.is_not(None), StripeEvent.received_at < utcnow() - older_than)
+        .order_by(StripeEvent.received_at)
+    ))
+
+
 def _apply(session: Session, row: StripeEvent) -> Outcome:
     handler = HANDLERS.get(row.type)
     if handler is None:

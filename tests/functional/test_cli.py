@@ -56,7 +56,14 @@ def test_upgrading_a_database_with_gifts_builds_the_board_rollups(make_app, tmp_
 
     from fundraiser import rollups
     from fundraiser.db import new_session
-    from fundraiser.models import DailyRollup, DonorBitmap, DonorMonthRollup, EventRollup, GiftSizeRollup, MonthlyRollup
+    from fundraiser.models import (
+        DailyRollup,
+        DonorBitmap,
+        DonorMonthRollup,
+        EventRollup,
+        GiftSizeRollup,
+        MonthlyRollup,
+    )
     from tests.factories import give, make_campaign
 
     app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'old.sqlite3'}")

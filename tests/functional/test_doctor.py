@@ -59,3 +59,22 @@ def test_doctor_talks_to_the_smtp_server(make_app):
         controller.stop()
     assert f"ok   smtp: 127.0.0.1:{port} answers (none)." in up.output
     assert up.exit_code == 0, up.output
+
+
+def test_doctor_reports_a_refund_waiting_days_for_its_payment(app, runner):
+    from datetime import timedelta
+
+    from fundraiser.db import new_session, utcnow
+    from fundraiser.models import StripeEvent
+
+    with app.app_context():
+        s = new_session(write=True)
+        s.add(StripeEvent(id="evt_old_refund", type="charge.refunded", object_id="ch_1", payload={},
+                          stripe_created_at=utcnow(), received_at=utcnow() - timedelta(days=2),
+                          processed_at=utcnow() - timedelta(days=2), waiting_for="pi_never_seen"))
+        s.commit()
+        s.close()
+    result = runner.invoke(args=["doctor"])
+    assert result.exit_code == 1
+    assert "FIX  stripe events: 1 refund or dispute event(s) have waited over a day" in result.output
+    assert "pi_never_seen" in result.output
