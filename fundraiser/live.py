@@ -11,6 +11,7 @@ and most tests never start its thread.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -24,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import campaigns, matches
-from .db import utcnow
+from .db import new_session, utcnow
 from .ledger import recent_gift_count
 from .models import Campaign, CampaignTotals, MatchingChallenge
 
@@ -43,8 +44,8 @@ class Snapshot:
     progress: campaigns.Progress
     progress_body: bytes
     etag: str
-    activity: dict
     activity_body: bytes
+    activity_etag: str
 
 
 def build_snapshot(session: Session, campaign: Campaign, totals: CampaignTotals | None) -> Snapshot:
@@ -60,12 +61,13 @@ def build_snapshot(session: Session, campaign: Campaign, totals: CampaignTotals 
         "stretch_goal_cents": campaign.stretch_goal_cents,
         "milestones": list(campaigns.MILESTONES),
     }
+    activity_body = json.dumps(activity).encode()
     return Snapshot(
         progress=progress,
         progress_body=json.dumps(progress.as_json()).encode(),
         etag=progress.etag,
-        activity=activity,
-        activity_body=json.dumps(activity).encode(),
+        activity_body=activity_body,
+        activity_etag=hashlib.sha256(activity_body).hexdigest()[:24],
     )
 
 
@@ -159,7 +161,7 @@ class LiveHub:
 
     def _refresh_locked(self) -> None:
         with self._app.app_context():
-            session: Session = self._app.extensions["fundraiser.sessionmaker"]()
+            session = new_session()
             try:
                 updated = self._load_changes(session)
             finally:
@@ -208,9 +210,9 @@ class LiveHub:
         return fresh
 
 
-def hub(app: Flask | None = None) -> LiveHub:
-    app = app or current_app._get_current_object()
-    return app.extensions["fundraiser.live"]
+def hub() -> LiveHub:
+    """This app's hub."""
+    return current_app.extensions["fundraiser.live"]
 
 
 def _touched_campaigns(session: Session, _flush_context, _instances) -> None:

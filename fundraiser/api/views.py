@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -58,7 +57,7 @@ def activity(slug: str):
     snapshot = live.hub().get(slug)
     if snapshot is None:
         return _no_campaign(slug)
-    return _public_json(snapshot.activity_body, hashlib.sha256(snapshot.activity_body).hexdigest()[:24])
+    return _public_json(snapshot.activity_body, snapshot.activity_etag)
 
 
 @bp.get("/campaigns/<slug>/progress/stream")
