@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -101,6 +103,14 @@ def new_session(*, write: bool = False) -> Session:
     if write and session.get_bind().dialect.name == "sqlite":
         session.connection(execution_options={"sqlite_immediate": True})
     return session
+
+
+def upsert_insert(session: Session, model):
+    """An INSERT for `model` that can take ON CONFLICT clauses, in this session's dialect (both
+    SQLite and PostgreSQL speak `on_conflict_do_nothing` / `on_conflict_do_update`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(model)
+    return sqlite_insert(model)
 
 
 def get_session() -> Session:

@@ -22,10 +22,9 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from .db import upsert_insert
 from .models import (
     ALL_CAMPAIGNS,
     ALL_CHANNELS,
@@ -222,19 +221,14 @@ def last_arrival(session: Session, gift: Gift, campaign_id: int) -> datetime:
     return moment or gift.received_at
 
 
-def _insert_for(session: Session):
-    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def _write(session: Session, deltas: Deltas) -> None:
     # Upserts that add in SQL: rows summed across campaigns are shared by every campaign's
     # transactions, so a read-modify-write here could lose another worker's change.
-    dialect_insert = _insert_for(session)
     for (model, key), changes in sorted(deltas.items(), key=lambda item: (item[0][0].__tablename__, str(item[0][1]))):
         if not changes:
             continue
         keys = TABLES[model]
-        stmt = dialect_insert(model).values({**dict(zip(keys, key, strict=True)), **_zeros(model), **changes})
+        stmt = upsert_insert(session, model).values({**dict(zip(keys, key, strict=True)), **_zeros(model), **changes})
         table = model.__table__
         session.execute(stmt.on_conflict_do_update(
             index_elements=list(keys), set_={name: table.c[name] + stmt.excluded[name] for name in changes},
@@ -262,7 +256,7 @@ def _refresh_bitmaps(session: Session, campaign_id: int, channel: GiftChannel, d
         if current is None:
             if (scope_campaign, scope_channel) not in wanted:
                 continue
-            session.execute(_insert_for(session)(DonorBitmap).values(**key, bits=b"").on_conflict_do_nothing())
+            session.execute(upsert_insert(session, DonorBitmap).values(**key, bits=b"").on_conflict_do_nothing())
             current = session.execute(select(DonorBitmap.bits).where(*where).with_for_update()).scalar()
         bits = bits_of(current)
         new = bits | bit if (scope_campaign, scope_channel) in wanted else bits & ~bit

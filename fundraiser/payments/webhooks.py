@@ -18,13 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .. import ledger, receipts
-from ..db import new_session, utcnow
+from ..db import new_session, upsert_insert, utcnow
 from ..donors import find_or_create_donor
 from ..models import (
     AttemptStatus,
@@ -88,10 +86,9 @@ def receive(session: Session, payload: bytes, signature: str | None, secret: str
         "livemode": bool(event.get("livemode")), "payload": event, "outcome": "",
         "received_at": now, "attempts": 0, "next_attempt_at": now,
     }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # Two workers may receive the same event at once: the primary key lets one through, quietly.
     stored = session.execute(
-        insert(StripeEvent).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(StripeEvent.id)
+        upsert_insert(session, StripeEvent).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(StripeEvent.id)
     ).first()
     return "received" if stored else "already received"
 
