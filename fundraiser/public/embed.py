@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from .. import campaigns, donations, security
-from ..db import get_session
+from .. import campaigns, security
 from ..settings import current_settings
-from .views import allow_stripe, campaign_or_404, giving_context, thanks_context
+from .views import (
+    accepting_gifts,
+    campaign_or_404,
+    form_left_by_donor,
+    giving_context,
+    thanks_context,
+)
 
 bp = Blueprint("embed", __name__, url_prefix="/embed")
 
@@ -23,16 +28,11 @@ def allow_framing() -> None:
 def campaign(slug: str):
     campaign = campaign_or_404(slug)
     allow_framing()
-    accepting = campaigns.is_accepting_gifts(campaign)
-    if accepting and current_settings().stripe_enabled:
-        allow_stripe()
-    values = notice = None
-    attempt = donations.attempt_by_public_id(get_session(), request.args.get("d", ""))
-    if attempt is not None and attempt.campaign_id == campaign.id:
-        values = donations.form_values(attempt)
-        notice = "Your payment didn't go through, so nothing was charged. Your details are below if you'd like to try again."
+    values = form_left_by_donor(campaign)
+    notice = ("Your payment didn't go through, so nothing was charged. Your details are below if you'd like to try again."
+              if values is not None else None)
     return render_template(
-        "embed/campaign.html", campaign=campaign, embed=True, accepting=accepting,
+        "embed/campaign.html", campaign=campaign, embed=True, accepting=accepting_gifts(campaign),
         progress=campaigns.progress(campaign, campaign.totals),
         giving=giving_context(campaign, values=values, notice=notice),
     )

@@ -39,12 +39,27 @@ def campaign_or_404(slug: str):
     return campaign
 
 
+def accepting_gifts(campaign) -> bool:
+    """Whether the page shows the donate form; where it does and Stripe is set up, the CSP lets Stripe in."""
+    accepting = campaigns.is_accepting_gifts(campaign)
+    if accepting and current_settings().stripe_enabled:
+        allow_stripe()
+    return accepting
+
+
+def form_left_by_donor(campaign) -> dict | None:
+    """The donate form as the donor left it, when they come back without having paid (`?d=<attempt>`)."""
+    attempt_id = request.args.get("d")
+    attempt = donations.attempt_by_public_id(get_session(), attempt_id) if attempt_id else None
+    if attempt is None or attempt.campaign_id != campaign.id:
+        return None
+    return donations.form_values(attempt)
+
+
 def render_campaign(campaign, *, values=None, errors=None, notice=None, status=200):
     session = get_session()
     settings = current_settings()
-    accepting = campaigns.is_accepting_gifts(campaign)
-    if accepting and settings.stripe_enabled:
-        allow_stripe()
+    accepting = accepting_gifts(campaign)
     page = render_template(
         "public/campaign.html",
         campaign=campaign,
@@ -86,14 +101,10 @@ def giving_context(campaign, *, values=None, errors=None, notice=None) -> dict:
 @bp.get("/campaigns/<slug>")
 def campaign(slug: str):
     campaign = campaign_or_404(slug)
-    values = notice = None
-    attempt_id = request.args.get("d")
-    if attempt_id:
-        # Back from Stripe Checkout without paying: the form comes back as the donor left it.
-        attempt = donations.attempt_by_public_id(get_session(), attempt_id)
-        if attempt is not None and attempt.campaign_id == campaign.id:
-            values = donations.form_values(attempt)
-            notice = "Your payment was cancelled, so nothing was charged. Your details are below if you'd like to try again."
+    # Back from Stripe Checkout without paying: the form comes back as the donor left it.
+    values = form_left_by_donor(campaign)
+    notice = ("Your payment was cancelled, so nothing was charged. Your details are below if you'd like to try again."
+              if values is not None else None)
     return render_campaign(campaign, values=values, notice=notice)
 
 
