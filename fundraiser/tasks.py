@@ -51,4 +51,6 @@ def drainer(name: str, fn: Callable[[], object]) -> Drainer:
     """This app's drainer called `name` (created on first use)."""
     app: Flask = current_app._get_current_object()
     drainers: dict[str, Drainer] = app.extensions.setdefault("fundraiser.drainers", {})
-    return drainers.setdefault(name, Drainer(app, fn, name))
+    if name not in drainers:
+        drainers[name] = Drainer(app, fn, name)
+    return drainers[name]
