@@ -27,6 +27,7 @@ from .models import (
 from .rollups import ARRIVAL_KINDS
 
 PUBLIC_STATUSES = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED)
+# Percent of goal marked on every bar (static/css/site.css places each marker).
 MILESTONES = (25, 50, 75, 100)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .auth.access import current_user
+from .campaigns import MILESTONES
 from .db import get_session
 from .models import Gift
 from .money import format_money
@@ -67,3 +68,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_date, "local_date")
     app.add_template_filter(local_datetime, "local_datetime")
     app.context_processor(_globals)
+    # An environment global, not a context one: macros imported without context use it.
+    app.jinja_env.globals["milestones"] = MILESTONES

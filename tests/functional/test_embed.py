@@ -24,6 +24,7 @@ def test_widget_may_be_framed_by_listed_origins_only(embed_app, session):
     assert "X-Frame-Options" not in response.headers
     html = response.get_data(as_text=True)
     assert 'role="progressbar"' in html and 'data-field="raised">$25<' in html  # server-rendered figures
+    assert all(f'data-milestone="{m}"' in html for m in (25, 50, 75, 100))
     assert "Giving Tuesday" in html and 'target="_blank"' in html
 
 
