@@ -9,6 +9,7 @@ from fundraiser import ledger
 from fundraiser.auth.users import create_user
 from fundraiser.db import utcnow
 from fundraiser.models import GiftChannel, GiftMethod, PlanStatus, RecurringPlan
+from tests.browser.conftest import sign_in
 from tests.factories import give, make_campaign, make_donor, make_event
 
 
@@ -34,10 +35,7 @@ def test_board_member_sees_every_chart_drawn_with_data(live_server, page, sessio
     create_user(session, "board@example.org", "board", "a very good password")
     session.commit()
 
-    page.goto(f"{live_server.url}/login")
-    page.get_by_label("Email").fill("board@example.org")
-    page.get_by_label("Password").fill("a very good password")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server.url, "board@example.org", "a very good password")
     page.goto(f"{live_server.url}/board/campaigns/spring")
     # (wait_for_function would need 'unsafe-eval', which the page rightly refuses)
     expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
@@ -71,10 +69,7 @@ def test_printed_report_is_one_page_per_campaign_each_with_its_own_charts(live_s
                  channel=GiftChannel.ONLINE if day % 2 else GiftChannel.OFFLINE)
     create_user(session, "board@example.org", "board", "a very good password")
     session.commit()
-    page.goto(f"{live_server.url}/login")
-    page.get_by_label("Email").fill("board@example.org")
-    page.get_by_label("Password").fill("a very good password")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server.url, "board@example.org", "a very good password")
     page.goto(f"{live_server.url}/board/report")
     expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
     raised = page.evaluate(

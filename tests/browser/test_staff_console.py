@@ -8,16 +8,10 @@ from sqlalchemy import func, select
 
 from fundraiser.auth.users import create_user
 from fundraiser.models import Gift
+from tests.browser.conftest import sign_in
 from tests.factories import make_campaign, make_donor, make_event
 
 PASSWORD = "a very good password"
-
-
-def sign_in(page, base, email):
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_volunteer_records_a_deposit_and_event_proceeds_then_board_can_only_look(app, live_server, page, session):
@@ -31,7 +25,7 @@ def test_volunteer_records_a_deposit_and_event_proceeds_then_board_can_only_look
     session.commit()
     base = live_server.url
 
-    sign_in(page, base, "volunteer@example.org")
+    sign_in(page, base, "volunteer@example.org", PASSWORD)
     expect(page.get_by_role("heading", name="Staff console")).to_be_visible()
 
     page.get_by_role("link", name="Deposit", exact=True).click()
@@ -66,7 +60,7 @@ def test_volunteer_records_a_deposit_and_event_proceeds_then_board_can_only_look
     assert page.console_errors == []
 
     page.get_by_role("button", name="Sign out").click()
-    sign_in(page, base, "board@example.org")
+    sign_in(page, base, "board@example.org", PASSWORD)
     assert "/staff" not in page.url
     # The only form a board member sees is "Sign out"; the console refuses them.
     assert page.locator("form[method=post]").count() == 1
