@@ -1,6 +1,9 @@
 """Signing in as each role for the staff console tests."""
 
-from fundraiser.auth.users import create_user
+from fundraiser.auth.access import SESSION_KEY
+from fundraiser.auth.users import create_user, password_stamp
+from fundraiser.db import utcnow
+from fundraiser.models import User
 
 PASSWORD = "a very good password"
 
@@ -18,18 +21,19 @@ def sign_in_as(app, session, role: str, email: str | None = None):
 
 def signed_in_client(app, session, role: str, password_hash: str):
     """A client whose session is already signed in (no Argon2 work per request); for the role matrix."""
-    from fundraiser.auth.access import SESSION_KEY
-    from fundraiser.auth.users import password_stamp
-    from fundraiser.db import utcnow
-    from fundraiser.models import User
 
     user = User(email=f"{role}@example.org", role=role, password_hash=password_hash)
     session.add(user)
     session.commit()
     client = app.test_client()
+    put_in_session(client, user)
+    return client
+
+
+def put_in_session(client, user) -> None:
+    """Make `client` signed in as `user`, as the sign-in form would leave its session."""
     with client.session_transaction() as s:
         s[SESSION_KEY] = user.id
         s["stamp"] = password_stamp(user)
         s["signed_in_at"] = utcnow().isoformat()
         s.permanent = True
-    return client

@@ -11,12 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fundraiser import ledger
-from fundraiser.auth.access import SESSION_KEY
-from fundraiser.auth.users import create_user, password_stamp
-from fundraiser.db import utcnow
+from fundraiser.auth.users import create_user
 from fundraiser.exports import safe_cell as neutralise
 from fundraiser.models import CampaignStatus, GiftChannel, GiftMethod, Role
 from tests.factories import give, make_campaign, make_donor, make_event
+from tests.functional.staff_helpers import put_in_session
 
 BOARD_URLS = [
     "/board",
@@ -39,10 +38,7 @@ def sign_in(client, session, role: Role, *, active: bool = True) -> None:
     user = create_user(session, f"{role.value}-{active}@example.org", role.value, "a very good password")
     user.is_active = active
     session.commit()
-    with client.session_transaction() as s:
-        s[SESSION_KEY] = user.id
-        s["stamp"] = password_stamp(user)
-        s["signed_in_at"] = utcnow().isoformat()
+    put_in_session(client, user)
 
 
 @pytest.mark.parametrize("url", BOARD_URLS)
