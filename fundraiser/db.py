@@ -62,6 +62,17 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def make_statement_engine(url: str, engine: Engine) -> Engine:
+    """An engine for writes that are one statement each and answer a waiting client (the Stripe
+    inbox): on PostgreSQL in autocommit mode (the statement is its own transaction: one round
+    trip instead of BEGIN, statement, COMMIT) and without the pool's pre-ping (a connection
+    that died fails its statement, which answers 5xx, and SQLAlchemy then renews the pool). On
+    SQLite, where none of that costs a round trip, the app's own engine."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return create_engine(url, pool_size=2, max_overflow=4, isolation_level="AUTOCOMMIT")
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
@@ -89,6 +100,7 @@ def init_app(app: Flask, url: str) -> None:
     """Create the engine and session factory for this app and close sessions after each context."""
     engine = make_engine(url)
     app.extensions["fundraiser.engine"] = engine
+    app.extensions["fundraiser.statement_engine"] = make_statement_engine(url, engine)
     app.extensions["fundraiser.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
 
@@ -108,9 +120,12 @@ def new_session(*, write: bool = False) -> Session:
 def upsert_insert(session: Session, model):
     """An INSERT for `model` that can take ON CONFLICT clauses, in this session's dialect (both
     SQLite and PostgreSQL speak `on_conflict_do_nothing` / `on_conflict_do_update`)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert(model)
-    return sqlite_insert(model)
+    return dialect_insert(session.get_bind().dialect.name, model)
+
+
+def dialect_insert(dialect: str, model):
+    """`upsert_insert` for a dialect name, for statements built once and cached."""
+    return postgresql_insert(model) if dialect == "postgresql" else sqlite_insert(model)
 
 
 def get_session() -> Session:

@@ -19,12 +19,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from .db import upsert_insert
+from .db import dialect_insert, upsert_insert
 from .models import (
     ALL_CAMPAIGNS,
     ALL_CHANNELS,
@@ -223,16 +224,35 @@ def last_arrival(session: Session, gift: Gift, campaign_id: int) -> datetime:
 
 def _write(session: Session, deltas: Deltas) -> None:
     # Upserts that add in SQL: rows summed across campaigns are shared by every campaign's
-    # transactions, so a read-modify-write here could lose another worker's change.
+    # transactions, so a read-modify-write here could lose another worker's change. Always the
+    # same row order, so row locks can't deadlock; runs of one table go as one executemany.
+    connection = session.connection()
+    batch: list[dict] = []
+    statement = None
     for (model, key), changes in sorted(deltas.items(), key=lambda item: (item[0][0].__tablename__, str(item[0][1]))):
         if not changes:
             continue
-        keys = TABLES[model]
-        stmt = upsert_insert(session, model).values({**dict(zip(keys, key, strict=True)), **_zeros(model), **changes})
-        table = model.__table__
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={name: table.c[name] + stmt.excluded[name] for name in changes},
-        ))
+        model_statement = _adding_upsert(connection.dialect.name, model)
+        if model_statement is not statement and batch:
+            connection.execute(statement, batch)
+            batch = []
+        statement = model_statement
+        batch.append({**dict(zip(TABLES[model], key, strict=True)), **_zeros(model), **changes})
+    if batch:
+        connection.execute(statement, batch)
+
+
+@cache
+def _adding_upsert(dialect: str, model: type):
+    """INSERT … ON CONFLICT DO UPDATE adding every counter column, built once per table (so each
+    write is a cached, compiled statement with parameters)."""
+    table = model.__table__
+    keys = TABLES[model]
+    insert_ = dialect_insert(dialect, table)
+    return insert_.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + insert_.excluded[name] for name in _zeros(model) if name != "bits"},
+    )
 
 
 def _refresh_bitmaps(session: Session, campaign_id: int, channel: GiftChannel, donor_id: int, month: date) -> None:
@@ -264,6 +284,7 @@ def _refresh_bitmaps(session: Session, campaign_id: int, channel: GiftChannel, d
             session.execute(update(DonorBitmap).where(*where).values(bits=bytes_of(new)))
 
 
+@cache
 def _zeros(model: type) -> dict:
     keys = set(TABLES[model])
     return {c.name: (b"" if c.name == "bits" else 0) for c in model.__table__.columns if c.name not in keys}

@@ -82,6 +82,7 @@ def make_app(database_url, tmp_path) -> Iterator:
     for app in apps:
         app.extensions["fundraiser.live"].stop()
         app.extensions["fundraiser.engine"].dispose()
+        app.extensions["fundraiser.statement_engine"].dispose()
     if apps:
         # Wipe the shared test database even when a test pointed its app elsewhere.
         engine = make_engine(database_url)

@@ -14,6 +14,7 @@ from ..models import RecurringPlan
 from ..settings import current_settings
 from ..tasks import drainer
 from . import webhooks
+from .inbox import inbox
 from .stripe import PaymentError, SignatureError, create_portal_link
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,13 @@ def webhook():
     payload = request.get_data(cache=False)
     if len(payload) > webhooks.MAX_BODY_BYTES:
         return {"error": "body too large"}, 413
-    session = get_session()
     try:
-        status = webhooks.receive(session, payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secret)
-        session.commit()
+        row = webhooks.verified(payload, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secret)
     except SignatureError as exc:
-        session.rollback()
         return {"error": f"signature check failed: {exc}"}, 400
+    try:
+        status = "received" if inbox().store(row) else "already received"
     except SQLAlchemyError:
-        session.rollback()
         log.exception("Database error while storing a Stripe event; Stripe will retry")
         return {"error": "temporarily unable to record this event"}, 503
     drainer("stripe-events", webhooks.apply_and_follow_up).kick()

@@ -1,8 +1,9 @@
 """Stripe webhooks: verify -> store the event once -> answer -> apply it to the ledger.
 
 Stripe delivers at least once and in no particular order, and wants its answer fast. So a delivery
-is only verified and stored (one INSERT that ignores a repeat) before the 2xx; a database error
-there means 5xx and Stripe retries. Stored events are then applied one at a time, oldest first,
+is only verified and stored (one INSERT that ignores a repeat, committed with whatever else the
+process is storing at that moment: inbox.py) before the 2xx; a database error there means 5xx
+and Stripe retries. Stored events are then applied one at a time, oldest first,
 by `process_pending` (right after each delivery, in the background, and from cron): every gift,
 refund and dispute has a unique source key; an adjustment that arrives before its payment waits
 and is replayed when the payment lands; an event that fails to apply is retried with back-off,
@@ -22,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .. import ledger, receipts
-from ..db import new_session, upsert_insert, utcnow
+from ..db import new_session, utcnow
 from ..donors import find_or_create_donor
 from ..models import (
     AttemptStatus,
@@ -40,6 +41,7 @@ from ..models import (
 )
 from ..recurring import apply_subscription_status, plan_for_subscription
 from ..settings import current_settings
+from .inbox import Inbox, inbox
 from .stripe import SignatureError, verify_event
 
 log = logging.getLogger(__name__)
@@ -65,13 +67,18 @@ class Outcome:
 
 
 MAX_ATTEMPTS_BACKOFF = timedelta(hours=1)
+# While deliveries flood in, the applier pauses up to FLOOD_PAUSE, then applies FLOOD_RUN events.
+FLOOD_RUN = 1
+FLOOD_PAUSE = timedelta(seconds=2)
+# A long backlog is applied in rounds of this many events; receipts go out after each round.
+FOLLOW_UP_EVERY = 200
 # Serialises event processing across processes on PostgreSQL (SQLite: BEGIN IMMEDIATE does it).
 PROCESSING_LOCK = 0x5712_1BE
 
 
-def receive(session: Session, payload: bytes, signature: str | None, secret: str) -> str:
-    """Verify one delivery and store it unless already stored; returns "received" or "already
-    received". Flushes only: the caller commits, then answers 2xx."""
+def verified(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
+    """Check one delivery's signature and shape; returns the row to store. Touches no database,
+    so the write lock (SQLite) is held only for the INSERT itself."""
     event = verify_event(payload, signature, secret)
     event_id = event.get("id")
     if not isinstance(event_id, str) or not isinstance(event.get("type"), str) or len(event_id) > 255:
@@ -79,18 +86,13 @@ def receive(session: Session, payload: bytes, signature: str | None, secret: str
     obj = event["data"].get("object")
     object_id = obj.get("id") if isinstance(obj, dict) else None
     now = utcnow()
-    values = {
+    return {
         "id": event_id, "type": event["type"][:100],
         "object_id": object_id if isinstance(object_id, str) else None,
         "stripe_created_at": datetime.fromtimestamp(_int(event.get("created")), UTC),
         "livemode": bool(event.get("livemode")), "payload": event, "outcome": "",
         "received_at": now, "attempts": 0, "next_attempt_at": now,
     }
-    # Two workers may receive the same event at once: the primary key lets one through, quietly.
-    stored = session.execute(
-        upsert_insert(session, StripeEvent).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(StripeEvent.id)
-    ).first()
-    return "received" if stored else "already received"
 
 
 def _int(value: Any) -> int:
@@ -107,16 +109,25 @@ class ProcessReport:
     new_gift_ids: tuple[int, ...]
 
 
-def process_pending(*, limit: int = 1000) -> ProcessReport:
+def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> ProcessReport:
     """Apply stored events that are due, oldest first, one transaction each.
 
     Only one processor works at a time (PostgreSQL advisory lock, SQLite's write lock), so a
     refund and its payment are never applied concurrently. An event that raises is postponed
     with back-off and the rest go on; a database error stops the round (the next one retries).
+    Given this process's inbox (`yield_to`), each event waits for a quiet moment between
+    deliveries: answering Stripe comes first (on SQLite every applied gift holds the one write
+    lock the deliveries need). A wait lasts at most FLOOD_PAUSE and is followed by FLOOD_RUN
+    events without waiting, so the ledger keeps moving during a flood.
     """
     processed = postponed = 0
     gift_ids: list[int] = []
+    unpaused = 0  # events still to apply without pausing, after a pause that ran out
     while processed + postponed < limit:
+        if unpaused:
+            unpaused -= 1
+        elif yield_to is not None and not yield_to.wait_for_quiet(FLOOD_PAUSE.total_seconds()):
+            unpaused = FLOOD_RUN - 1
         session = new_session(write=True)
         row_id = None
         try:
@@ -158,14 +169,21 @@ def process_pending(*, limit: int = 1000) -> ProcessReport:
 
 
 def apply_and_follow_up() -> ProcessReport:
-    """Apply what is due, then look up the new gifts' fees and send their receipts."""
+    """Apply everything that is due, in rounds; after each round look up the new gifts' fees and
+    send their receipts."""
     from .fees import fill_fees
 
-    report = process_pending()
-    if report.new_gift_ids:
-        fill_fees(list(report.new_gift_ids))
-        receipts.send_due(receipts.Mailer(current_settings()))
-    return report
+    processed = postponed = 0
+    gift_ids: list[int] = []
+    while True:
+        report = process_pending(limit=FOLLOW_UP_EVERY, yield_to=inbox())
+        if report.new_gift_ids:
+            fill_fees(list(report.new_gift_ids))
+            receipts.send_due(receipts.Mailer(current_settings()))
+        processed, postponed = processed + report.processed, postponed + report.postponed
+        gift_ids.extend(report.new_gift_ids)
+        if report.processed + report.postponed < FOLLOW_UP_EVERY:
+            return ProcessReport(processed, postponed, tuple(gift_ids))
 
 
 def _postpone(event_id: str, error: str) -> None:

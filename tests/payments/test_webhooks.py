@@ -7,7 +7,7 @@ from threading import Barrier, Thread
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from fundraiser import ledger
 from fundraiser.db import new_session, utcnow
@@ -241,19 +241,22 @@ def test_checkout_bank_debit_failure_records_nothing(deliver, session, campaign)
     assert count(session, Gift) == 0 and raised(session, campaign) == 0
 
 
-def test_database_outage_while_storing_answers_503_and_the_retry_records_once(app, deliver, session, campaign, monkeypatch):
+def test_database_outage_while_storing_answers_503_and_the_retry_records_once(app, deliver, session, campaign):
+    from sqlalchemy import event
     from sqlalchemy.exc import OperationalError
 
     evt = s.event("payment_intent.succeeded", s.payment_intent(2500, metadata=meta(campaign)))
+    engine = app.extensions["fundraiser.statement_engine"]
 
-    def database_gone(*args, **kwargs):
-        raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+    def database_gone(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO stripe_events"):
+            raise OperationalError(statement, parameters, Exception("server closed the connection unexpectedly"))
 
     # The connection drops as the event is being stored.
-    monkeypatch.setattr(Session, "commit", database_gone)
+    event.listen(engine, "before_cursor_execute", database_gone)
     assert deliver(evt).status_code == 503
     assert count(session, StripeEvent) == 0 and count(session, Gift) == 0
-    monkeypatch.undo()
+    event.remove(engine, "before_cursor_execute", database_gone)
     assert deliver(evt).status_code == 200  # Stripe's retry
     assert deliver(evt).status_code == 200
     assert count(session, Gift) == 1 and raised(session, campaign) == 2500

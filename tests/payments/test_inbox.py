@@ -1,0 +1,146 @@
+"""The webhook inbox: deliveries stored together share a commit, yet each answer is its own."""
+
+from __future__ import annotations
+
+import time
+from threading import Barrier, Event, Thread
+
+from sqlalchemy import func, select
+
+from fundraiser.db import new_session
+from fundraiser.models import StripeEvent
+from fundraiser.payments import inbox as inbox_module
+from fundraiser.payments import webhooks
+from fundraiser.payments.inbox import Inbox, _Slot
+from tests.payments import stripe_shapes as s
+from tests.payments.conftest import WEBHOOK_SECRET
+
+
+def verified_row(evt: dict) -> dict:
+    payload = s.body(evt)
+    return webhooks.verified(payload, s.sign(payload, WEBHOOK_SECRET), WEBHOOK_SECRET)
+
+
+def stored_ids(app) -> list[str]:
+    with app.app_context():
+        db = new_session()
+        try:
+            return sorted(db.scalars(select(StripeEvent.id)))
+        finally:
+            db.close()
+
+
+def test_deliveries_arriving_together_are_each_stored_once_and_answered_truthfully(app):
+    events = [s.event("payment_intent.succeeded", s.payment_intent(1000 + n)) for n in range(12)]
+    deliveries = events + events[:4]  # four delivered twice, at the same moment
+    inbox = Inbox(app.extensions["fundraiser.statement_engine"])
+    barrier = Barrier(len(deliveries))
+    answers: dict[int, bool] = {}
+
+    def deliver(k: int) -> None:
+        row = verified_row(deliveries[k])
+        barrier.wait()
+        answers[k] = inbox.store(row)
+
+    threads = [Thread(target=deliver, args=(k,)) for k in range(len(deliveries))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert stored_ids(app) == sorted(e["id"] for e in events)
+    for evt in events:
+        said_stored = [answers[k] for k, d in enumerate(deliveries) if d is evt]
+        assert sorted(said_stored) == ([False, True] if len(said_stored) == 2 else [True])
+
+
+def test_a_batch_holding_an_event_twice_stores_it_once_and_says_so_once(app):
+    first, second = (verified_row(s.event("payment_intent.succeeded", s.payment_intent(3000 + n))) for n in range(2))
+    inbox = Inbox(app.extensions["fundraiser.statement_engine"])
+    inbox.store(second)
+    slots = [_Slot(first), _Slot(second), _Slot(dict(first))]
+    inbox._write(slots)
+    assert [slot.stored for slot in slots] == [True, False, False]
+    assert [slot.error for slot in slots] == [None, None, None]
+    assert stored_ids(app) == sorted([first["id"], second["id"]])
+
+
+def test_a_row_the_database_refuses_fails_alone_when_stored_with_others(app):
+    good = [verified_row(s.event("payment_intent.succeeded", s.payment_intent(2000 + n))) for n in range(3)]
+    bad = {**verified_row(s.event("payment_intent.succeeded", s.payment_intent(500))), "type": None}  # NOT NULL
+    slots = [_Slot(good[0]), _Slot(bad), _Slot(good[1]), _Slot(good[2])]
+    Inbox(app.extensions["fundraiser.statement_engine"])._write(slots)
+    assert [slot.stored for slot in slots] == [True, False, True, True]
+    assert [slot.error is not None for slot in slots] == [False, True, False, False]
+    assert stored_ids(app) == sorted(row["id"] for row in good)
+
+
+def test_a_database_error_reaches_every_delivery_of_the_batch_and_stores_nothing(app):
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    engine = app.extensions["fundraiser.statement_engine"]
+
+    def database_gone(conn, cursor, statement, parameters, context, executemany):
+        raise OperationalError(statement, parameters, Exception("server closed the connection unexpectedly"))
+
+    slots = [_Slot(verified_row(s.event("payment_intent.succeeded", s.payment_intent(700 + n)))) for n in range(3)]
+    event.listen(engine, "before_cursor_execute", database_gone)
+    try:
+        Inbox(engine)._write(slots)
+    finally:
+        event.remove(engine, "before_cursor_execute", database_gone)
+    assert all(isinstance(slot.error, OperationalError) for slot in slots)
+    assert stored_ids(app) == []
+
+
+class HeldInbox(Inbox):
+    """An inbox whose database write waits until the test lets it go: a delivery stays in flight."""
+
+    def __init__(self, engine) -> None:
+        super().__init__(engine)
+        self.release = Event()
+
+    def _insert_rows(self, batch) -> None:
+        self.release.wait(10)
+        super()._insert_rows(batch)
+
+
+def hold_a_delivery(app) -> tuple[HeldInbox, Thread]:
+    inbox = HeldInbox(app.extensions["fundraiser.statement_engine"])
+    row = verified_row(s.event("payment_intent.succeeded", s.payment_intent(4200)))
+    delivery = Thread(target=inbox.store, args=(row,))
+    delivery.start()
+    return inbox, delivery
+
+
+def test_the_applier_is_told_when_deliveries_are_waiting_to_be_stored(app):
+    inbox = Inbox(app.extensions["fundraiser.statement_engine"])
+    assert inbox.wait_for_quiet(5)  # nothing in flight: at once
+    held, delivery = hold_a_delivery(app)
+    started = time.monotonic()
+    assert not held.wait_for_quiet(0.2)  # gave up after its limit
+    assert 0.15 < time.monotonic() - started < 2
+    held.release.set()
+    assert held.wait_for_quiet(5)
+    delivery.join()
+    assert len(stored_ids(app)) == 1
+
+
+def test_the_applier_pauses_while_deliveries_wait_but_never_for_longer_than_the_limit(app, monkeypatch, session):
+    from datetime import timedelta
+
+    monkeypatch.setattr(webhooks, "FLOOD_RUN", 2)
+    monkeypatch.setattr(webhooks, "FLOOD_PAUSE", timedelta(seconds=0.2))
+    with app.app_context():
+        for n in range(5):
+            inbox_module.inbox().store(verified_row(s.event("payment_intent.succeeded", s.payment_intent(900 + n))))
+    held, delivery = hold_a_delivery(app)  # a delivery that never finishes: an endless flood
+    started = time.monotonic()
+    with app.app_context():
+        report = webhooks.process_pending(yield_to=held)
+    elapsed = time.monotonic() - started
+    held.release.set()
+    delivery.join()
+    # Runs of two events, each after a pause that ran out (0.2 s): before events 1, 3 and 5.
+    assert report.processed == 5 and 0.55 < elapsed < 5
+    assert session.scalar(select(func.count()).select_from(StripeEvent).where(StripeEvent.processed_at.is_(None))) == 1
