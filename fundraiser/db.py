@@ -70,7 +70,14 @@ def make_statement_engine(url: str, engine: Engine) -> Engine:
     SQLite, where none of that costs a round trip, the app's own engine."""
     if engine.dialect.name != "postgresql":
         return engine
-    return create_engine(url, pool_size=2, max_overflow=4, isolation_level="AUTOCOMMIT")
+    # One thread per process writes at a time (inbox.py): two connections are plenty. Time
+    # limits, so a hung connection or a lock held by a migration fails fast (5xx) instead of
+    # stalling every delivery of the worker.
+    return create_engine(
+        url, pool_size=2, max_overflow=0, pool_recycle=1800, isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 5, "options": "-c statement_timeout=10000",
+                      "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3},
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -226,6 +226,7 @@ def _write(session: Session, deltas: Deltas) -> None:
     # Upserts that add in SQL: rows summed across campaigns are shared by every campaign's
     # transactions, so a read-modify-write here could lose another worker's change. Always the
     # same row order, so row locks can't deadlock; runs of one table go as one executemany.
+    session.flush()  # the statements below bypass the ORM, so nothing pending may lag behind them
     connection = session.connection()
     batch: list[dict] = []
     statement = None

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 
 from ..db import dialect_insert
 from ..models import StripeEvent
@@ -114,8 +114,9 @@ class Inbox:
         try:
             self._insert_rows(batch)
         except SQLAlchemyError as exc:
-            if len(batch) == 1:
-                batch[0].error = exc
+            if len(batch) == 1 or not _row_error(exc):
+                for slot in batch:
+                    slot.error = exc
                 return
             # One bad row must not fail the others: store each on its own.
             log.warning("Storing %d Stripe events together failed; storing them one by one", len(batch), exc_info=True)
@@ -128,12 +129,29 @@ class Inbox:
     def _insert_rows(self, batch: list[_Slot]) -> None:
         # One multi-row INSERT: the ids it returns are the rows it stored; a repeat (stored
         # before, or twice in this batch) returns nothing, and its later copies are repeats.
-        with self._engine.connect().execution_options(sqlite_immediate=True) as connection:
-            stored = set(connection.execute(self._insert, [slot.row for slot in batch]).scalars())
-            connection.commit()
+        # Rows go in id order, so two workers' inserts of the same events cannot deadlock.
+        rows = sorted((slot.row for slot in batch), key=lambda row: row["id"])
+        try:
+            stored = self._insert_once(rows)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The connection had died (server restarted, idle timeout): once more on a new one.
+            stored = self._insert_once(rows)
         for slot in batch:
             slot.stored = slot.row["id"] in stored
             stored.discard(slot.row["id"])
+
+    def _insert_once(self, rows: list[dict[str, Any]]) -> set[str]:
+        with self._engine.connect().execution_options(sqlite_immediate=True) as connection:
+            stored = set(connection.execute(self._insert, rows).scalars())
+            connection.commit()
+        return stored
+
+
+def _row_error(exc: SQLAlchemyError) -> bool:
+    """Did the database refuse a row (rather than fail as a whole: locked, gone, timed out)?"""
+    return isinstance(exc, (IntegrityError, DataError)) or not isinstance(exc, DBAPIError)
 
 
 def inbox(app: Flask | None = None) -> Inbox:

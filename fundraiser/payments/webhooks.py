@@ -182,7 +182,9 @@ def apply_and_follow_up() -> ProcessReport:
             receipts.send_due(receipts.Mailer(current_settings()))
         processed, postponed = processed + report.processed, postponed + report.postponed
         gift_ids.extend(report.new_gift_ids)
-        if report.processed + report.postponed < FOLLOW_UP_EVERY:
+        # Done when a round came back short, or applied nothing (an event that cannot even be
+        # postponed would otherwise come round again and again).
+        if report.processed + report.postponed < FOLLOW_UP_EVERY or not report.processed:
             return ProcessReport(processed, postponed, tuple(gift_ids))
 
 

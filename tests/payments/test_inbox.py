@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from threading import Barrier, Event, Thread
 
+import pytest
 from sqlalchemy import func, select
 
 from fundraiser.db import new_session
@@ -144,3 +145,19 @@ def test_the_applier_pauses_while_deliveries_wait_but_never_for_longer_than_the_
     # Runs of two events, each after a pause that ran out (0.2 s): before events 1, 3 and 5.
     assert report.processed == 5 and 0.55 < elapsed < 5
     assert session.scalar(select(func.count()).select_from(StripeEvent).where(StripeEvent.processed_at.is_(None))) == 1
+
+
+def test_a_delivery_on_a_connection_the_server_dropped_is_stored_on_a_new_one(app, dialect):
+    if dialect != "postgresql":
+        pytest.skip("SQLite has no server connection to lose")
+    from sqlalchemy import text
+
+    engine = app.extensions["fundraiser.statement_engine"]
+    inbox = Inbox(engine)
+    assert inbox.store(verified_row(s.event("payment_intent.succeeded", s.payment_intent(1100))))
+    with engine.connect() as connection:  # the pooled connection the next delivery will get
+        pid = connection.scalar(text("SELECT pg_backend_pid()"))
+    with app.extensions["fundraiser.engine"].connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    assert inbox.store(verified_row(s.event("payment_intent.succeeded", s.payment_intent(1200))))
+    assert len(stored_ids(app)) == 2
