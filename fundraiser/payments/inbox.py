@@ -6,8 +6,8 @@ Each delivery waits until the transaction holding its row has committed, so a 2x
 one each, which is what decides ingestion speed on SQLite (a single writer) and on PostgreSQL
 (a WAL flush per commit).
 
-The inbox also lets the ledger's applier wait for a quiet moment (`wait_for_quiet`), so that
-during a flood Stripe's answers come first and the ledger catches up in the pauses.
+The inbox also lets the ledger's applier wait for a quiet moment during a flood of deliveries
+(`wait_for_quiet`), so that Stripe's answers come first and the ledger catches up in the pauses.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +28,10 @@ from ..models import StripeEvent
 
 log = logging.getLogger(__name__)
 
-# No delivery for this long (and none waiting) counts as quiet. Deliveries of a flood come back
-# to back; a busy day's (a few gifts a second, a few events each) leave gaps far longer.
+# A worker receiving FLOOD_RATE deliveries within a second is flooded (a busy Giving Tuesday brings
+# a few gifts a second, a few events each; a flood is Stripe catching up after an outage). While
+# flooded, the applier waits for a quiet moment: no delivery for QUIET_SECONDS and none waiting.
+FLOOD_RATE = 50
 QUIET_SECONDS = 0.01
 
 @dataclass(eq=False)
@@ -52,6 +55,7 @@ class Inbox:
         self._writing = False
         self._in_flight = 0
         self._last_seen = 0.0  # time.monotonic() of the latest delivery's arrival or answer
+        self._arrivals: deque[float] = deque(maxlen=FLOOD_RATE)
 
     def store(self, row: dict[str, Any]) -> bool:
         """Insert the event unless already stored; True if this delivery stored it. Returns only
@@ -60,6 +64,7 @@ class Inbox:
         with self._cond:
             self._in_flight += 1
             self._last_seen = time.monotonic()
+            self._arrivals.append(self._last_seen)
             self._pending.append(slot)
             while self._writing and not slot.done:
                 self._cond.wait()
@@ -80,20 +85,28 @@ class Inbox:
             raise slot.error
         return slot.stored
 
+    def flooded(self) -> bool:
+        """Did FLOOD_RATE deliveries arrive at this process within the last second?"""
+        with self._cond:
+            return self._flooded(time.monotonic())
+
     def wait_for_quiet(self, longest: float) -> bool:
-        """Wait until no delivery of this process has arrived or waited for QUIET_SECONDS, for at
+        """While flooded, wait until no delivery has arrived or waited for QUIET_SECONDS, for at
         most `longest` seconds (the applier's pause); False if it was still busy then."""
         deadline = time.monotonic() + longest
         with self._cond:
             while True:
                 now = time.monotonic()
                 quiet_from = self._last_seen + QUIET_SECONDS
-                if not self._in_flight and now >= quiet_from:
+                if not self._flooded(now) or (not self._in_flight and now >= quiet_from):
                     return True
                 if now >= deadline:
                     return False
                 # Woken early when a delivery is answered; otherwise when quiet might have begun.
                 self._cond.wait(min(deadline, quiet_from if not self._in_flight else deadline) - now)
+
+    def _flooded(self, now: float) -> bool:
+        return len(self._arrivals) == FLOOD_RATE and now - self._arrivals[0] < 1.0
 
     def _write_and_hand_over(self, batch: list[_Slot]) -> None:
         """Write the batch, then wake its deliveries and let the next waiting thread write."""
