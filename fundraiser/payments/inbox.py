@@ -28,10 +28,13 @@ from ..models import StripeEvent
 
 log = logging.getLogger(__name__)
 
-# A worker receiving FLOOD_RATE deliveries within a second is flooded (a busy Giving Tuesday brings
-# a few gifts a second, a few events each; a flood is Stripe catching up after an outage). While
+# A worker receiving FLOOD_RATE deliveries within a second, or with FLOOD_WAITING of them waiting to
+# be stored at once, is flooded (a busy Giving Tuesday brings a few gifts a second, a few events
+# each; a flood is Stripe catching up after an outage). The second test matters on SQLite, where
+# an applier holding the write lock holds deliveries back, so they cannot arrive fast. While
 # flooded, the applier waits for a quiet moment: no delivery for QUIET_SECONDS and none waiting.
 FLOOD_RATE = 50
+FLOOD_WAITING = 3
 QUIET_SECONDS = 0.01
 
 @dataclass(eq=False)
@@ -86,7 +89,8 @@ class Inbox:
         return slot.stored
 
     def flooded(self) -> bool:
-        """Did FLOOD_RATE deliveries arrive at this process within the last second?"""
+        """Did FLOOD_RATE deliveries arrive at this process within the last second, or are
+        FLOOD_WAITING of them waiting to be stored?"""
         with self._cond:
             return self._flooded(time.monotonic())
 
@@ -106,7 +110,9 @@ class Inbox:
                 self._cond.wait(min(deadline, quiet_from if not self._in_flight else deadline) - now)
 
     def _flooded(self, now: float) -> bool:
-        return len(self._arrivals) == FLOOD_RATE and now - self._arrivals[0] < 1.0
+        return self._in_flight >= FLOOD_WAITING or (
+            len(self._arrivals) == FLOOD_RATE and now - self._arrivals[0] < 1.0
+        )
 
     def _write_and_hand_over(self, batch: list[_Slot]) -> None:
         """Write the batch, then wake its deliveries and let the next waiting thread write."""

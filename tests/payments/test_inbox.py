@@ -143,6 +143,28 @@ def test_on_a_busy_day_the_applier_does_not_wait(app, monkeypatch):
     delivery.join()
 
 
+def test_deliveries_piling_up_behind_the_applier_count_as_a_flood(app):
+    """On SQLite an applier holding the write lock keeps deliveries from arriving fast: the ones
+    waiting are the sign."""
+    inbox = HeldInbox(app.extensions["fundraiser.statement_engine"])
+    inbox.release.clear()
+    deliveries = [
+        Thread(target=inbox.store, args=(verified_row(s.event("payment_intent.succeeded", s.payment_intent(5000 + n))),))
+        for n in range(inbox_module.FLOOD_WAITING)
+    ]
+    deliveries[0].start()
+    time.sleep(0.05)
+    assert not inbox.flooded()  # one waiting: a normal moment
+    for delivery in deliveries[1:]:
+        delivery.start()
+    time.sleep(0.05)
+    assert inbox.flooded()
+    inbox.release.set()
+    for delivery in deliveries:
+        delivery.join()
+    assert not inbox.flooded() and len(stored_ids(app)) == inbox_module.FLOOD_WAITING
+
+
 def test_the_applier_pauses_during_a_flood_but_never_for_longer_than_the_limit(app, monkeypatch, session):
     from datetime import timedelta
 
