@@ -37,6 +37,7 @@ FLOOD_RATE = 50
 FLOOD_WAITING = 3
 QUIET_SECONDS = 0.01
 
+
 @dataclass(eq=False)
 class _Slot:
     row: dict[str, Any]
@@ -173,9 +174,9 @@ def _row_error(exc: SQLAlchemyError) -> bool:
     return isinstance(exc, (IntegrityError, DataError)) or not isinstance(exc, DBAPIError)
 
 
-def inbox(app: Flask | None = None) -> Inbox:
+def inbox() -> Inbox:
     """This app's inbox (created on first use)."""
-    app = app or current_app._get_current_object()
+    app: Flask = current_app._get_current_object()
     if "fundraiser.stripe_inbox" not in app.extensions:
         app.extensions.setdefault("fundraiser.stripe_inbox", Inbox(app.extensions["fundraiser.statement_engine"]))
     return app.extensions["fundraiser.stripe_inbox"]
