@@ -67,8 +67,7 @@ class Outcome:
 
 
 MAX_ATTEMPTS_BACKOFF = timedelta(hours=1)
-# While deliveries flood in, the applier pauses up to FLOOD_PAUSE, then applies FLOOD_RUN events.
-FLOOD_RUN = 1
+# While deliveries flood in, the applier waits up to this long for a gap before each event.
 FLOOD_PAUSE = timedelta(seconds=2)
 # A long backlog is applied in rounds of this many events; receipts go out after each round.
 FOLLOW_UP_EVERY = 200
@@ -115,19 +114,16 @@ def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> Proc
     Only one processor works at a time (PostgreSQL advisory lock, SQLite's write lock), so a
     refund and its payment are never applied concurrently. An event that raises is postponed
     with back-off and the rest go on; a database error stops the round (the next one retries).
-    Given this process's inbox (`yield_to`), each event waits for a quiet moment between
-    deliveries: answering Stripe comes first (on SQLite every applied gift holds the one write
-    lock the deliveries need). A wait lasts at most FLOOD_PAUSE and is followed by FLOOD_RUN
-    events without waiting, so the ledger keeps moving during a flood.
+    Given this process's inbox (`yield_to`), while deliveries flood in each event first waits
+    for a gap between them: answering Stripe comes first (on SQLite every applied gift holds the
+    one write lock the deliveries need). A wait lasts at most FLOOD_PAUSE, so the ledger keeps
+    moving during a flood.
     """
     processed = postponed = 0
     gift_ids: list[int] = []
-    unpaused = 0  # events still to apply without pausing, after a pause that ran out
     while processed + postponed < limit:
-        if unpaused:
-            unpaused -= 1
-        elif yield_to is not None and not yield_to.wait_for_quiet(FLOOD_PAUSE.total_seconds()):
-            unpaused = FLOOD_RUN - 1
+        if yield_to is not None:
+            yield_to.wait_for_quiet(FLOOD_PAUSE.total_seconds())
         session = new_session(write=True)
         row_id = None
         try:
