@@ -62,7 +62,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def make_statement_engine(url: str, engine: Engine) -> Engine:
+def make_statement_engine(engine: Engine) -> Engine:
     """An engine for writes that are one statement each and answer a waiting client (the Stripe
     inbox): on PostgreSQL in autocommit mode (the statement is its own transaction: one round
     trip instead of BEGIN, statement, COMMIT) and without the pool's pre-ping (a connection
@@ -74,7 +74,7 @@ def make_statement_engine(url: str, engine: Engine) -> Engine:
     # limits, so a hung connection or a lock held by a migration fails fast (5xx) instead of
     # stalling every delivery of the worker.
     return create_engine(
-        url, pool_size=2, max_overflow=0, pool_recycle=1800, isolation_level="AUTOCOMMIT",
+        engine.url, pool_size=2, max_overflow=0, pool_recycle=1800, isolation_level="AUTOCOMMIT",
         connect_args={"connect_timeout": 5, "options": "-c statement_timeout=10000",
                       "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3},
     )
@@ -107,7 +107,7 @@ def init_app(app: Flask, url: str) -> None:
     """Create the engine and session factory for this app and close sessions after each context."""
     engine = make_engine(url)
     app.extensions["fundraiser.engine"] = engine
-    app.extensions["fundraiser.statement_engine"] = make_statement_engine(url, engine)
+    app.extensions["fundraiser.statement_engine"] = make_statement_engine(engine)
     app.extensions["fundraiser.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
 
