@@ -27,7 +27,7 @@ from fundraiser.donations import fee_to_cover
 from fundraiser.models import DonationAttempt, Gift
 from tests.conftest import LiveServer
 from tests.factories import make_campaign
-from tests.payments.conftest import STRIPE_SETTINGS
+from tests.payments.conftest import make_stripe_app
 from tests.payments.test_localstripe_e2e import localstripe  # noqa: F401  (fixture: the fake Stripe server)
 
 STRIPE_HOST = "https://js.stripe.com/"
@@ -86,9 +86,7 @@ STAND_IN_STRIPE_JS = r"""
 @pytest.fixture
 def app(make_app):
     """Stripe is configured, but its API is a closed port: any call to Stripe fails as in an outage."""
-    app = make_app(**STRIPE_SETTINGS)
-    app.config["BACKGROUND_TASKS"] = False
-    return app
+    return make_stripe_app(make_app)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from fundraiser.models import DonationAttempt, Gift, StripeEvent
 from fundraiser.payments.webhooks import process_pending
 from tests.factories import give, make_campaign, make_donor
 from tests.payments import stripe_shapes as s
-from tests.payments.conftest import STRIPE_SETTINGS, WEBHOOK_SECRET
+from tests.payments.conftest import WEBHOOK_SECRET, make_stripe_app
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -33,9 +33,7 @@ json_values = st.recursive(
 @pytest.fixture
 def stripe_app(make_app):
     """One app for all of a test's generated examples (they share its database)."""
-    app = make_app(**STRIPE_SETTINGS)
-    app.config["BACKGROUND_TASKS"] = False
-    return app
+    return make_stripe_app(make_app)
 
 
 def _count(app, model) -> int:

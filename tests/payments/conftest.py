@@ -17,12 +17,17 @@ STRIPE_SETTINGS = {
 }
 
 
-@pytest.fixture
-def app(make_app):
+def make_stripe_app(make_app):
+    """An app with Stripe configured (its API a closed port) whose after-commit work (receipts,
+    fees) the tests run themselves, deterministically."""
     app = make_app(**STRIPE_SETTINGS)
-    # Tests run the after-commit work (receipts, fees) themselves, deterministically.
     app.config["BACKGROUND_TASKS"] = False
     return app
+
+
+@pytest.fixture
+def app(make_app):
+    return make_stripe_app(make_app)
 
 
 @pytest.fixture
