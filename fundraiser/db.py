@@ -8,8 +8,11 @@ from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from .sqlite_lock import LockingConnection, WriterLockTimeout
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -54,9 +57,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(url: str) -> Engine:
-    """Create the engine; on SQLite turn on WAL, foreign keys and a busy timeout."""
+    """Create the engine; on SQLite turn on WAL, foreign keys, a busy timeout and the writer lock
+    (sqlite_lock.py)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "factory": LockingConnection})
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -96,9 +100,19 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn):
         # A deferred transaction that reads and then writes can fail at once with "database is
         # locked" when another writer committed in between; IMMEDIATE takes the write lock up
-        # front, so concurrent writers wait their turn (busy_timeout) instead.
+        # front, so concurrent writers wait their turn instead: first for the writer lock, which
+        # lets them in one after another as soon as each is done, then (busy_timeout) for SQLite's.
         if conn.get_execution_options().get("sqlite_immediate"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            dbapi_connection = conn.connection.dbapi_connection
+            try:
+                dbapi_connection.take_writer_lock()
+            except WriterLockTimeout as exc:
+                raise OperationalError("BEGIN IMMEDIATE", (), exc) from None
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                dbapi_connection.release_writer_lock()
+                raise
         else:
             conn.exec_driver_sql("BEGIN")
 
