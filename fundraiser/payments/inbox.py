@@ -6,8 +6,8 @@ Each delivery waits until the transaction holding its row has committed, so a 2x
 one each, which is what decides ingestion speed on SQLite (a single writer) and on PostgreSQL
 (a WAL flush per commit).
 
-The inbox also lets the ledger's applier wait for a quiet moment during a flood of deliveries
-(`wait_for_quiet`), so that Stripe's answers come first and the ledger catches up in the pauses.
+The inbox also lets the ledger's applier wait while deliveries flood in (`wait_for_quiet`), so
+that Stripe's answers come first and the ledger catches up when the flood has passed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
@@ -32,18 +31,33 @@ log = logging.getLogger(__name__)
 # be stored at once, is flooded (a busy Giving Tuesday brings a few gifts a second, a few events
 # each; a flood is Stripe catching up after an outage). The second test matters on SQLite, where
 # an applier holding the write lock holds deliveries back, so they cannot arrive fast. While
-# flooded, the applier waits for a quiet moment: no delivery for QUIET_SECONDS and none waiting.
+# flooded, the applier waits for the flood to pass. It does not take a short gap between
+# deliveries as the end: applying a gift takes the GIL from the worker's request threads, which
+# makes the next gap, and so on (measured: 19 gifts applied in the middle of a 3-second flood,
+# each holding SQLite's write lock for 17 ms, instead of the one every FLOOD_PAUSE intended).
 FLOOD_RATE = 50
 FLOOD_WAITING = 3
-QUIET_SECONDS = 0.01
 
 
-@dataclass(eq=False)
 class _Slot:
-    row: dict[str, Any]
-    done: bool = False
-    stored: bool = False
-    error: BaseException | None = None
+    """One delivery waiting in the inbox. Its thread sleeps on `_wake` until the row is written
+    or until it is handed the batch to write: woken once, and by nobody else's delivery."""
+
+    __slots__ = ("row", "stored", "error", "batch", "_wake")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+        self.stored = False
+        self.error: BaseException | None = None
+        self.batch: list[_Slot] | None = None  # set when this delivery's thread is to write them
+        self._wake = threading.Lock()
+        self._wake.acquire()
+
+    def sleep(self) -> None:
+        self._wake.acquire()
+
+    def wake(self) -> None:
+        self._wake.release()
 
 
 class Inbox:
@@ -54,37 +68,35 @@ class Inbox:
         self._engine = engine
         table = StripeEvent.__table__
         self._insert = dialect_insert(engine.dialect.name, table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
-        self._cond = threading.Condition()
-        self._pending: list[_Slot] = []
+        self._lock = threading.Lock()
+        self._quiet = threading.Condition(self._lock)  # the applier waits here (wait_for_quiet)
+        self._pending: list[_Slot] = []  # arrived while a batch was being written
         self._writing = False
         self._in_flight = 0
-        self._last_seen = 0.0  # time.monotonic() of the latest delivery's arrival or answer
         self._arrivals: deque[float] = deque(maxlen=FLOOD_RATE)
 
     def store(self, row: dict[str, Any]) -> bool:
         """Insert the event unless already stored; True if this delivery stored it. Returns only
         after the commit; raises SQLAlchemyError if the row could not be stored (answer 5xx)."""
         slot = _Slot(row)
-        with self._cond:
+        with self._lock:
             self._in_flight += 1
-            self._last_seen = time.monotonic()
-            self._arrivals.append(self._last_seen)
-            self._pending.append(slot)
-            while self._writing and not slot.done:
-                self._cond.wait()
-            batch = None
-            if not slot.done:
-                # Nobody is writing: this thread writes everything waiting, its own row included.
+            self._arrivals.append(time.monotonic())
+            if self._writing:
+                self._pending.append(slot)
+            else:
+                # Nobody is writing: this thread writes its own row now.
                 self._writing = True
-                batch, self._pending = self._pending, []
+                slot.batch = [slot]
         try:
-            if batch is not None:
-                self._write_and_hand_over(batch)
+            if slot.batch is None:
+                slot.sleep()  # until written, or handed the next batch to write
+            if slot.batch is not None:
+                self._write_and_hand_over(slot.batch)
         finally:
-            with self._cond:
+            with self._lock:
                 self._in_flight -= 1
-                self._last_seen = time.monotonic()
-                self._cond.notify_all()
+                self._quiet.notify_all()
         if slot.error is not None:
             raise slot.error
         return slot.stored
@@ -92,23 +104,23 @@ class Inbox:
     def flooded(self) -> bool:
         """Did FLOOD_RATE deliveries arrive at this process within the last second, or are
         FLOOD_WAITING of them waiting to be stored?"""
-        with self._cond:
+        with self._lock:
             return self._flooded(time.monotonic())
 
     def wait_for_quiet(self, longest: float) -> bool:
-        """While flooded, wait until no delivery has arrived or waited for QUIET_SECONDS, for at
-        most `longest` seconds (the applier's pause); False if it was still busy then."""
+        """While flooded, wait until the flood has passed, for at most `longest` seconds (the
+        applier's pause); False if it was still flooded then."""
         deadline = time.monotonic() + longest
-        with self._cond:
+        with self._lock:
             while True:
                 now = time.monotonic()
-                quiet_from = self._last_seen + QUIET_SECONDS
-                if not self._flooded(now) or (not self._in_flight and now >= quiet_from):
+                if not self._flooded(now):
                     return True
                 if now >= deadline:
                     return False
-                # Woken early when a delivery is answered; otherwise when quiet might have begun.
-                self._cond.wait(min(deadline, quiet_from if not self._in_flight else deadline) - now)
+                # Woken when a delivery is answered, or when the oldest counted arrival leaves the second.
+                rate_drops = self._arrivals[0] + 1.0 if len(self._arrivals) == FLOOD_RATE else deadline
+                self._quiet.wait(min(deadline, max(rate_drops, now + 0.001)) - now)
 
     def _flooded(self, now: float) -> bool:
         return self._in_flight >= FLOOD_WAITING or (
@@ -116,7 +128,7 @@ class Inbox:
         )
 
     def _write_and_hand_over(self, batch: list[_Slot]) -> None:
-        """Write the batch, then wake its deliveries and let the next waiting thread write."""
+        """Write the batch, hand what arrived meanwhile to one of its threads, wake the batch."""
         try:
             self._write(batch)
         except BaseException as exc:  # not a database error: every delivery of the batch fails with it
@@ -124,11 +136,15 @@ class Inbox:
                 waiting.error = waiting.error or exc
             raise
         finally:
-            with self._cond:
-                for waiting in batch:
-                    waiting.done = True
-                self._writing = False
-                self._cond.notify_all()
+            with self._lock:
+                following, self._pending = self._pending, []
+                self._writing = bool(following)
+            if following:
+                following[0].batch = following
+                following[0].wake()
+            for waiting in batch:
+                if waiting.batch is not batch:  # the writer itself is awake
+                    waiting.wake()
 
     def _write(self, batch: list[_Slot]) -> None:
         try:

@@ -133,6 +133,20 @@ def test_during_a_flood_the_applier_waits_for_a_gap_between_deliveries(app, monk
     assert len(stored_ids(app)) == 5
 
 
+def test_a_short_gap_in_a_flood_does_not_end_it(app, monkeypatch):
+    """Applying a gift takes the GIL from the request threads, which makes the next gap: a gap is
+    not the end of a flood; fewer than FLOOD_RATE deliveries in the last second is."""
+    monkeypatch.setattr(inbox_module, "FLOOD_RATE", 5)
+    inbox = Inbox(app.extensions["fundraiser.statement_engine"])
+    for n in range(5):
+        inbox.store(verified_row(s.event("payment_intent.succeeded", s.payment_intent(4500 + n))))
+    started = time.monotonic()
+    assert not inbox.wait_for_quiet(0.2)  # none in flight for 200 ms, still a flood
+    assert inbox.wait_for_quiet(5)  # the five arrivals leave the last second
+    assert 0.5 < time.monotonic() - started < 2
+    assert not inbox.flooded()
+
+
 def test_on_a_busy_day_the_applier_does_not_wait(app, monkeypatch):
     inbox, delivery = flooded_inbox_with_a_delivery_held(app, monkeypatch, flood=False)
     assert not inbox.flooded()
