@@ -96,7 +96,10 @@ class Inbox:
         finally:
             with self._lock:
                 self._in_flight -= 1
-                self._quiet.notify_all()
+                # Wake the applier only when the flood may have passed: waking it for every
+                # answer cost each delivery a thread switch and a fight for the GIL.
+                if self._in_flight == FLOOD_WAITING - 1:
+                    self._quiet.notify_all()
         if slot.error is not None:
             raise slot.error
         return slot.stored
@@ -118,14 +121,15 @@ class Inbox:
                     return True
                 if now >= deadline:
                     return False
-                # Woken when a delivery is answered, or when the oldest counted arrival leaves the second.
-                rate_drops = self._arrivals[0] + 1.0 if len(self._arrivals) == FLOOD_RATE else deadline
-                self._quiet.wait(min(deadline, max(rate_drops, now + 0.001)) - now)
+                # Woken when fewer deliveries wait, or when the oldest counted arrival leaves the second.
+                wake = self._arrivals[0] + 1.0 if self._flooded_by_rate(now) else deadline
+                self._quiet.wait(min(deadline, wake) - now)
 
     def _flooded(self, now: float) -> bool:
-        return self._in_flight >= FLOOD_WAITING or (
-            len(self._arrivals) == FLOOD_RATE and now - self._arrivals[0] < 1.0
-        )
+        return self._in_flight >= FLOOD_WAITING or self._flooded_by_rate(now)
+
+    def _flooded_by_rate(self, now: float) -> bool:
+        return len(self._arrivals) == FLOOD_RATE and now - self._arrivals[0] < 1.0
 
     def _write_and_hand_over(self, batch: list[_Slot]) -> None:
         """Write the batch, hand what arrived meanwhile to one of its threads, wake the batch."""
@@ -180,7 +184,8 @@ class Inbox:
 
     def _insert_once(self, rows: list[dict[str, Any]]) -> set[str]:
         with self._engine.connect().execution_options(sqlite_immediate=True) as connection:
-            stored = set(connection.execute(self._insert, rows).scalars())
+            # One row (most batches) as a plain execute: SQLAlchemy's many-rows path costs more.
+            stored = set(connection.execute(self._insert, rows[0] if len(rows) == 1 else rows).scalars())
             connection.commit()
         return stored
 
