@@ -12,6 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import cli, db, errors, extensions, live, schema, security, templating
+from .auth.cookies import SessionCookies
 from .config import load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 def register_settings(app: Flask, settings) -> None:
     """Expose the validated settings to Flask and to the rest of the app."""
     app.extensions["fundraiser.settings"] = settings
+    app.session_interface = SessionCookies()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,

@@ -95,3 +95,25 @@ def test_roles_required_redirects_visitors_and_forbids_other_roles(app, session)
     client.post("/logout")
     client.post("/login", data={"email": "admin@example.org", "password": "a very good password"})
     assert client.get("/only-admins").get_data(as_text=True) == "secret"
+
+
+def test_a_request_without_a_session_cookie_skips_the_signer_and_one_with_a_cookie_is_read(csrf_app, session, monkeypatch):
+    from fundraiser.auth.cookies import SessionCookies
+
+    create_user(session, "staff@example.org", "staff", "a very good password")
+    session.commit()
+    client = csrf_app.test_client()
+    page = client.get("/login").get_data(as_text=True)  # sets the cookie holding the CSRF token
+    client.post("/login", data={"csrf_token": _token(page), "email": "staff@example.org", "password": "a very good password"})
+
+    built: list[bool] = []
+    signer = SessionCookies.get_signing_serializer
+    monkeypatch.setattr(SessionCookies, "get_signing_serializer", lambda self, app: built.append(True) or signer(self, app))
+    assert "Sign out" in client.get("/").get_data(as_text=True)  # the cookie is read: still signed in
+    assert built
+    built.clear()
+    anonymous = csrf_app.test_client()
+    assert anonymous.get("/api/health").status_code == 200 and not built  # no cookie, no signer
+    assert "Sign out" not in anonymous.get("/").get_data(as_text=True)
+    client.set_cookie("session", "forged.value.here")
+    assert "Sign out" not in client.get("/").get_data(as_text=True)  # a bad cookie is an empty session
