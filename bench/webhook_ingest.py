@@ -41,7 +41,17 @@ def baseline_inserts(url: str, seconds: float) -> float:
     The lock hands the database from thread to thread, which costs this one-process, 8-thread
     loop about a quarter of its rate (a plain thread takes the lock again and again while the
     others sleep in SQLite's busy handler), so with it the ratio would look better than it is."""
-    from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, create_engine, event, insert
+    from sqlalchemy import (
+        JSON,
+        Column,
+        Integer,
+        MetaData,
+        String,
+        Table,
+        create_engine,
+        event,
+        insert,
+    )
 
     from fundraiser.db import SQLITE_BUSY_TIMEOUT_MS, make_engine
 

@@ -131,7 +131,7 @@ def lock_path(database: Any, *, uri: bool = False) -> str | None:
         if not name.startswith("file:") or "mode=memory" in name:
             return None
         name = name[len("file:"):].split("?", 1)[0]
-        name = name[2:] if name.startswith("//") else name
+        name = name.removeprefix("//")
     if name in ("", ":memory:"):
         return None
     return f"{name}-writer"

@@ -127,9 +127,10 @@ def test_through_sqlalchemy_a_lock_timeout_is_an_operational_error(tmp_path):
     db._configure_sqlite(engine)
     with engine.connect().execution_options(sqlite_immediate=True) as holder:
         holder.execute(text("CREATE TABLE t (n INTEGER)"))
+        waiter = engine.connect().execution_options(sqlite_immediate=True)
         with pytest.raises(OperationalError, match="database is locked"):
-            with engine.connect().execution_options(sqlite_immediate=True) as waiter:
-                waiter.execute(text("INSERT INTO t VALUES (2)"))
+            waiter.execute(text("INSERT INTO t VALUES (2)"))
+        waiter.close()
         holder.execute(text("INSERT INTO t VALUES (1)"))
         holder.commit()
     with engine.connect().execution_options(sqlite_immediate=True) as conn:

@@ -43,7 +43,7 @@ class _Slot:
     """One delivery waiting in the inbox. Its thread sleeps on `_wake` until the row is written
     or until it is handed the batch to write: woken once, and by nobody else's delivery."""
 
-    __slots__ = ("row", "stored", "error", "batch", "_wake")
+    __slots__ = ("_wake", "batch", "error", "row", "stored")
 
     def __init__(self, row: dict[str, Any]) -> None:
         self.row = row
