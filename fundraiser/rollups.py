@@ -22,7 +22,7 @@ from datetime import date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from .db import dialect_insert, upsert_insert
@@ -257,7 +257,10 @@ def _adding_upsert(dialect: str, model: type):
 
 
 def _refresh_bitmaps(session: Session, campaign_id: int, channel: GiftChannel, donor_id: int, month: date) -> None:
-    """Set or clear the donor's bit for the month in the four scopes a donor-month change touches."""
+    """Set or clear the donor's bit for the month in the four scopes a donor-month change touches.
+
+    Four statements whatever the scopes: the donor's active pairs; the rows the bit must be set
+    in, created if missing; all four rows read and locked at once; the changed ones written."""
     active = {
         (c, str(ch))
         for c, ch in session.execute(
@@ -268,21 +271,33 @@ def _refresh_bitmaps(session: Session, campaign_id: int, channel: GiftChannel, d
         )
     }
     wanted = bitmap_scopes(active)
+    touched = scopes(campaign_id, channel)
+    missing_ok = [{"campaign_id": c, "channel": ch, "month": month, "bits": b""} for c, ch in touched if (c, ch) in wanted]
+    if missing_ok:
+        session.connection().execute(upsert_insert(session, DonorBitmap).on_conflict_do_nothing(), missing_ok)
+    # Locked in scopes()' order (own campaign first, then the shared sums), so row locks can't deadlock.
+    rows = session.execute(
+        select(DonorBitmap.campaign_id, DonorBitmap.channel, DonorBitmap.bits)
+        .where(DonorBitmap.month == month, tuple_(DonorBitmap.campaign_id, DonorBitmap.channel).in_(touched))
+        .order_by(DonorBitmap.campaign_id == ALL_CAMPAIGNS, DonorBitmap.channel == ALL_CHANNELS)
+        .with_for_update()
+    )
     bit = 1 << donor_id
-    # Always the same order (own campaign first, then the shared sums), so row locks can't deadlock.
-    for scope_campaign, scope_channel in scopes(campaign_id, channel):
-        key = {"campaign_id": scope_campaign, "channel": scope_channel, "month": month}
-        where = [getattr(DonorBitmap, k) == v for k, v in key.items()]
-        current = session.execute(select(DonorBitmap.bits).where(*where).with_for_update()).scalar()
-        if current is None:
-            if (scope_campaign, scope_channel) not in wanted:
-                continue
-            session.execute(upsert_insert(session, DonorBitmap).values(**key, bits=b"").on_conflict_do_nothing())
-            current = session.execute(select(DonorBitmap.bits).where(*where).with_for_update()).scalar()
+    changed = []
+    for scope_campaign, scope_channel, current in rows:
         bits = bits_of(current)
         new = bits | bit if (scope_campaign, scope_channel) in wanted else bits & ~bit
         if new != bits:
-            session.execute(update(DonorBitmap).where(*where).values(bits=bytes_of(new)))
+            changed.append({"c": scope_campaign, "ch": scope_channel, "m": month, "b": bytes_of(new)})
+    if changed:
+        session.connection().execute(_BITMAP_UPDATE, changed)  # executemany; no ORM objects to refresh
+
+
+_BITMAP_UPDATE = (
+    update(DonorBitmap)
+    .where(DonorBitmap.campaign_id == bindparam("c"), DonorBitmap.channel == bindparam("ch"), DonorBitmap.month == bindparam("m"))
+    .values(bits=bindparam("b"))
+)
 
 
 @cache
