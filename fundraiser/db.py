@@ -106,7 +106,7 @@ def _configure_sqlite(engine: Engine) -> None:
             dbapi_connection = conn.connection.dbapi_connection
             try:
                 dbapi_connection.take_writer_lock()
-            except WriterLockTimeout as exc:
+            except (WriterLockTimeout, OSError) as exc:  # a database error, answered like SQLite's own
                 raise OperationalError("BEGIN IMMEDIATE", (), exc) from None
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -123,6 +123,10 @@ def init_app(app: Flask, url: str) -> None:
     app.extensions["fundraiser.engine"] = engine
     app.extensions["fundraiser.statement_engine"] = make_statement_engine(engine)
     app.extensions["fundraiser.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
+    # Every transaction of a write session (not only its first) locks early on SQLite.
+    app.extensions["fundraiser.write_engine"] = (
+        engine.execution_options(sqlite_immediate=True) if engine.dialect.name == "sqlite" else engine
+    )
     app.teardown_appcontext(_close_session)
 
 
@@ -132,10 +136,8 @@ def get_engine() -> Engine:
 
 def new_session(*, write: bool = False) -> Session:
     """A fresh session outside the request cycle (threads, CLI loops); the caller closes it."""
-    session: Session = current_app.extensions["fundraiser.sessionmaker"]()
-    if write and session.get_bind().dialect.name == "sqlite":
-        session.connection(execution_options={"sqlite_immediate": True})
-    return session
+    make: sessionmaker = current_app.extensions["fundraiser.sessionmaker"]
+    return make(bind=current_app.extensions["fundraiser.write_engine"]) if write else make()
 
 
 def upsert_insert(session: Session, model):

@@ -24,6 +24,7 @@ import sqlite3
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 try:
     import fcntl
@@ -71,24 +72,29 @@ class LockingConnection(sqlite3.Connection):
         self._timeout = kwargs.get("timeout", 5.0)
 
     def take_writer_lock(self) -> None:
-        """Wait for the writer lock (at most the connection's busy timeout) before BEGIN IMMEDIATE."""
+        """Wait for the writer lock before BEGIN IMMEDIATE: at most the connection's timeout, after
+        which it raises "database is locked" as SQLite would. (BEGIN IMMEDIATE itself then waits
+        only for a writer that does not take this lock, such as the sqlite3 shell.)"""
         if self._lock_file is None or self._holding:
             return
         deadline = time.monotonic() + self._timeout
         if not self._in_process.acquire(timeout=self._timeout):
             raise WriterLockTimeout("database is locked")
-        nap = 0.0001
-        while True:
-            try:
-                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._holding = True
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    self._in_process.release()
-                    raise WriterLockTimeout("database is locked") from None
-                time.sleep(nap)
-                nap = min(nap * 2, LONGEST_NAP)
+        try:
+            nap = 0.0001
+            while True:
+                try:
+                    fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    self._holding = True
+                    return
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise WriterLockTimeout("database is locked") from None
+                    time.sleep(nap)
+                    nap = min(nap * 2, LONGEST_NAP)
+        except BaseException:
+            self._in_process.release()  # any failure (a timeout, ENOLCK on a network disk) lets go
+            raise
 
     def release_writer_lock(self) -> None:
         if self._holding:
@@ -115,7 +121,9 @@ class LockingConnection(sqlite3.Connection):
             self.release_writer_lock()
             self._close_lock_file()
 
-    def __del__(self) -> None:  # a connection dropped without close() must not leak the file
+    def __del__(self) -> None:  # a connection dropped without close() must not leak the lock or file
+        if getattr(self, "_holding", False):
+            self.release_writer_lock()
         self._close_lock_file()
 
     def _close_lock_file(self) -> None:
@@ -128,10 +136,11 @@ def lock_path(database: Any, *, uri: bool = False) -> str | None:
     """`<database file>-writer`, or None for a database only this connection sees (in memory)."""
     name = str(database)
     if uri:
-        if not name.startswith("file:") or "mode=memory" in name:
+        parts = urlsplit(name)
+        options = parse_qs(parts.query)
+        if parts.scheme != "file" or options.get("mode") == ["memory"] or options.get("vfs") == ["memdb"]:
             return None
-        name = name[len("file:"):].split("?", 1)[0]
-        name = name.removeprefix("//")
+        name = unquote(parts.path)
     if name in ("", ":memory:"):
         return None
     return f"{name}-writer"

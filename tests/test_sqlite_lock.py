@@ -168,9 +168,74 @@ def test_the_lock_of_a_process_that_dies_is_let_go(tmp_path):
 def test_the_lock_file_sits_beside_the_database_and_memory_databases_have_none(tmp_path):
     assert lock_path(tmp_path / "a.sqlite3") == f"{tmp_path / 'a.sqlite3'}-writer"
     assert lock_path(f"file:{tmp_path / 'b.sqlite3'}?mode=rwc", uri=True) == f"{tmp_path / 'b.sqlite3'}-writer"
+    assert lock_path("file://localhost/srv/my%20data/c.sqlite3#x", uri=True) == "/srv/my data/c.sqlite3-writer"
     assert lock_path(":memory:") is None
     assert lock_path("") is None
     assert lock_path("file:shared?mode=memory&cache=shared", uri=True) is None
+    assert lock_path("file:/shared?vfs=memdb", uri=True) is None
     memory = sqlite3.connect(":memory:", factory=LockingConnection)
     memory.take_writer_lock()  # nothing to take: only this connection sees the database
     memory.close()
+
+
+def test_a_failure_while_taking_the_lock_lets_go_of_it(tmp_path, monkeypatch):
+    """Not only a timeout: an error from flock itself (ENOLCK on a network disk) must not leave
+    the process's writers locked out for good."""
+    import errno
+
+    from fundraiser import sqlite_lock
+
+    path = tmp_path / "enolck.sqlite3"
+    first, second = connect(path), connect(path, timeout=0.5)
+    real_flock = sqlite_lock.fcntl.flock
+    calls = []
+
+    def failing_once(fd, operation):
+        if not calls:
+            calls.append(operation)
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(sqlite_lock.fcntl, "flock", failing_once)
+    with pytest.raises(OSError, match="No locks available"):
+        first.take_writer_lock()
+    second.take_writer_lock()  # at once: the failed attempt let go of the process's lock
+    second.release_writer_lock()
+    first.close()
+    second.close()
+
+
+def test_a_connection_dropped_while_holding_the_lock_lets_go_of_it(tmp_path):
+    import gc
+
+    path = tmp_path / "dropped.sqlite3"
+    dropped = connect(path)
+    dropped.take_writer_lock()
+    del dropped
+    gc.collect()
+    waiter = connect(path, timeout=0.5)
+    waiter.take_writer_lock()
+    waiter.release_writer_lock()
+    waiter.close()
+
+
+def test_every_transaction_of_a_write_session_takes_the_lock(app):
+    """Not only the first: a session that commits and writes again (receipts, the applier) must
+    queue for the lock again rather than fight in SQLite's busy handler."""
+    engine = app.extensions["fundraiser.engine"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the writer lock is SQLite's")
+    other = connect(engine.url.database, timeout=0.1)
+    with app.app_context():
+        session = db.new_session(write=True)
+        try:
+            for _ in range(2):
+                session.execute(text("SELECT 1"))  # a transaction begins
+                with pytest.raises(WriterLockTimeout):
+                    other.take_writer_lock()
+                session.commit()
+                other.take_writer_lock()  # free between the session's transactions
+                other.release_writer_lock()
+        finally:
+            session.close()
+            other.close()
