@@ -272,9 +272,10 @@ def _refresh_bitmaps(session: Session, campaign_id: int, channel: GiftChannel, d
     }
     wanted = bitmap_scopes(active)
     touched = scopes(campaign_id, channel)
-    missing_ok = [{"campaign_id": c, "channel": ch, "month": month, "bits": b""} for c, ch in touched if (c, ch) in wanted]
-    if missing_ok:
-        session.connection().execute(upsert_insert(session, DonorBitmap).on_conflict_do_nothing(), missing_ok)
+    # The rows the bit goes in must exist; rows it would only be cleared from need not.
+    to_create = [{"campaign_id": c, "channel": ch, "month": month, "bits": b""} for c, ch in touched if (c, ch) in wanted]
+    if to_create:
+        session.connection().execute(upsert_insert(session, DonorBitmap).on_conflict_do_nothing(), to_create)
     # Locked in scopes()' order (own campaign first, then the shared sums), so row locks can't deadlock.
     rows = session.execute(
         select(DonorBitmap.campaign_id, DonorBitmap.channel, DonorBitmap.bits)

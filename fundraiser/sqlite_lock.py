@@ -3,8 +3,8 @@
 SQLite lets one writer in at a time, and a writer that finds the database locked sleeps in its
 busy handler: 1, 2, 5, 10 … up to 100 ms between tries. Two busy workers then starve each other:
 the one that just committed takes the lock again at once, while the other sleeps longer and
-longer, and its requests wait with it (measured: webhook deliveries at 130–1,000/s with answers
-taking up to 2.6 s, depending on which worker lost).
+longer, and its requests wait with it (measured: two workers took webhook deliveries at anything
+from 480 to 1,400/s with answers up to 2.1 s, three at 130/s; docs/benchmarks.md).
 
 So a write transaction (BEGIN IMMEDIATE) first takes the writer lock and lets go after its
 COMMIT or ROLLBACK. The lock has two levels:

@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 # an applier holding the write lock holds deliveries back, so they cannot arrive fast. While
 # flooded, the applier waits for the flood to pass. It does not take a short gap between
 # deliveries as the end: applying a gift takes the GIL from the worker's request threads, which
-# makes the next gap, and so on (measured: 19 gifts applied in the middle of a 3-second flood,
-# each holding SQLite's write lock for 17 ms, instead of the one every FLOOD_PAUSE intended).
+# makes the next gap, and so on (measured: 19 gifts let in by such gaps in the middle of a
+# 3-second flood, each holding SQLite's write lock for a median 11-17 ms, instead of the one
+# every FLOOD_PAUSE intended).
 FLOOD_RATE = 50
 FLOOD_WAITING = 3
 

@@ -67,7 +67,7 @@ class Outcome:
 
 
 MAX_ATTEMPTS_BACKOFF = timedelta(hours=1)
-# While deliveries flood in, the applier waits up to this long for a gap before each event.
+# While deliveries flood in, the applier waits up to this long for the flood to pass before each event.
 FLOOD_PAUSE = timedelta(seconds=2)
 # A long backlog is applied in rounds of this many events; receipts go out after each round.
 FOLLOW_UP_EVERY = 200
@@ -115,7 +115,7 @@ def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> Proc
     refund and its payment are never applied concurrently. An event that raises is postponed
     with back-off and the rest go on; a database error stops the round (the next one retries).
     Given this process's inbox (`yield_to`), while deliveries flood in each event first waits
-    for a gap between them: answering Stripe comes first (on SQLite every applied gift holds the
+    for the flood to pass: answering Stripe comes first (on SQLite every applied gift holds the
     one write lock the deliveries need). A wait lasts at most FLOOD_PAUSE, so the ledger keeps
     moving during a flood.
     """
