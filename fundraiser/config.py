@@ -16,15 +16,20 @@ class ConfigError(RuntimeError):
     """A setting is missing or unsafe; the message names the setting and how to fix it."""
 
 
+# The demo organisation's identity: the defaults of the ORG_* variables (organisation.py). The
+# sponsor is real (our first user's); the rest is sample data that production must replace.
 DEMO_ORG = {
     "ORG_NAME": "Together, We Can End Restraint and Seclusion",
-    "ORG_LEGAL_NAME": "End Restraint and Seclusion Maryland, Inc.",
-    "ORG_FISCAL_SPONSOR": (
-        "End Restraint and Seclusion Maryland is a Maryland nonprofit fiscally sponsored by "
-        "a 501(c)(3) public charity; donations are tax-deductible to the extent allowed by law."
-    ),
-    "ORG_TAX_ID": "27-6601178",
+    "ORG_LEGAL_NAME": "End Restraint and Seclusion Maryland",
+    "ORG_SPONSOR_NAME": "Players Philanthropy Fund, Inc.",
+    "ORG_SPONSOR_EIN": "27-6601178",
+    "ORG_TAX_ID": "",
+    "ORG_MAILING_ADDRESS": "PO Box 1234 | Baltimore, MD 21203",
+    "ORG_CONTACT_EMAIL": "hello@example.org",
+    "ORG_CONTACT_PHONE": "(410) 555-0134",
 }
+# Values that are the demo's own, not merely a default a real organisation may share.
+DEMO_ONLY = ("ORG_NAME", "ORG_LEGAL_NAME", "ORG_MAILING_ADDRESS", "ORG_CONTACT_EMAIL", "ORG_CONTACT_PHONE")
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,6 @@ class Settings:
     secret_key: str
     secret_key_is_generated: bool
     instance_path: Path
-    org_name: str
-    org_legal_name: str
-    org_fiscal_sponsor: str
-    org_tax_id: str
     timezone: str
     locale: str
     base_url: str
@@ -207,10 +208,6 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         secret_key=secret_key,
         secret_key_is_generated=generated,
         instance_path=instance_path,
-        org_name=env.get("ORG_NAME", DEMO_ORG["ORG_NAME"]),
-        org_legal_name=env.get("ORG_LEGAL_NAME", DEMO_ORG["ORG_LEGAL_NAME"]),
-        org_fiscal_sponsor=env.get("ORG_FISCAL_SPONSOR", DEMO_ORG["ORG_FISCAL_SPONSOR"]),
-        org_tax_id=env.get("ORG_TAX_ID", DEMO_ORG["ORG_TAX_ID"]),
         timezone=tz_name,
         locale=env.get("ORG_LOCALE", "en_US"),
         base_url=env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),

@@ -515,6 +515,18 @@ class OutboxMessage(Base):
 
 
 
+class OrgSetting(Base):
+    """One organisation setting changed by an admin on the Settings page (organisation.py);
+    settings without a row take their value from the environment."""
+
+    __tablename__ = "org_settings"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
 # --- board rollups: caches of the ledger, kept by ledger.py in the same transaction ---
 
 # Scope keys of the rollups that also keep sums across campaigns or channels.
@@ -643,6 +655,7 @@ __all__ = [
     "LoginFailure",
     "MessageStatus",
     "MonthlyRollup",
+    "OrgSetting",
     "OutboxMessage",
     "PlanStatus",
     "RecurringPlan",

@@ -30,6 +30,7 @@ from .models import (
     RecurringPlan,
 )
 from .money import format_money
+from .organisation import current_organisation
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,14 @@ def plan_from_token(settings: Settings, token: str) -> int | None:
 
 def receipt_text(gift: Gift, campaign: Campaign | None, plan: RecurringPlan | None, settings: Settings, *, donor_name: str) -> tuple[str, str]:
     """Subject and body of the receipt for a gift, worded for its kind."""
+    org = current_organisation()
     amount = format_money(gift.amount_cents, gift.currency, settings.locale)
     day = gift.received_at.astimezone(settings.tz).strftime("%B %-d, %Y")
     purpose = campaign.title if campaign else "our general work"
     lines = [
         f"Dear {donor_name},",
         "",
-        f"Thank you for your gift to {settings.org_name}. This is your receipt; please keep it for your tax records.",
+        f"Thank you for your gift to {org.name}. This is your receipt; please keep it for your tax records.",
         "",
         f"Amount: {amount}" if gift.method != GiftMethod.IN_KIND else f"Gift: {gift.description or 'in-kind gift'}",
         f"Date received: {day}",
@@ -109,21 +111,22 @@ def receipt_text(gift: Gift, campaign: Campaign | None, plan: RecurringPlan | No
         lines += ["", f"Your gift was made {honour} {gift.dedication_name}."]
     lines += [
         "",
-        f"{settings.org_legal_name}",
-        f"{settings.org_fiscal_sponsor}",
-        f"Tax ID (EIN): {settings.org_tax_id}",
+        org.legal_name,
+        org.sponsor_statement,
+        f"{org.charity_name}, Tax ID (EIN): {org.charity_ein}",
     ]
-    subject = f"Your receipt: {amount} to {settings.org_name}" if gift.method != GiftMethod.IN_KIND else f"Your receipt from {settings.org_name}"
+    subject = f"Your receipt: {amount} to {org.name}" if gift.method != GiftMethod.IN_KIND else f"Your receipt from {org.name}"
     return subject, "\n".join(lines) + "\n"
 
 
 def dedication_text(gift: Gift, settings: Settings, *, donor_name: str, show_donor: bool) -> tuple[str, str]:
+    org = current_organisation()
     honour = "in honor of" if gift.dedication_kind == "honour" else "in memory of"
     giver = donor_name if show_donor else "Someone who cares"
     body = (
-        f"{giver} made a gift to {settings.org_name} {honour} {gift.dedication_name}.\n\n"
+        f"{giver} made a gift to {org.name} {honour} {gift.dedication_name}.\n\n"
         "The amount is private. We wanted you to know.\n\n"
-        f"{settings.org_legal_name}\n"
+        f"{org.legal_name}\n"
     )
     return f"A gift {honour} {gift.dedication_name}", body
 
@@ -167,7 +170,7 @@ class Mailer:
     def send(self, message: OutboxMessage) -> None:
         s = self.settings
         email = EmailMessage()
-        email["From"] = s.mail_from or f"{s.org_name} <receipts@localhost>"
+        email["From"] = s.mail_from or f"{current_organisation().name} <receipts@localhost>"
         email["To"] = message.to_email
         email["Subject"] = message.subject
         # A stable Message-ID lets mail systems drop a duplicate if a send is ever repeated.

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from .config import Settings
 from .models import Campaign, Donor, Gift, GiftMethod, LedgerEntry, RecurringPlan
 from .money import format_money
+from .organisation import current_organisation
 from .receipts import METHOD_LABELS
 
 
@@ -115,6 +116,8 @@ def statement_pdf(statement: Statement, settings: Settings) -> bytes:
     """The statement as a one-column PDF a donor can file with their taxes."""
     from fpdf import FPDF
 
+    org = current_organisation()
+
     def safe(text: str) -> str:
         # The core PDF fonts are Latin-1; anything else is replaced rather than failing.
         return text.encode("latin-1", "replace").decode("latin-1")
@@ -125,7 +128,7 @@ def statement_pdf(statement: Statement, settings: Settings) -> bytes:
     pdf.set_font("Helvetica", "B", 15)
     pdf.cell(0, 9, safe(f"{statement.year} giving statement"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 11)
-    pdf.cell(0, 7, safe(f"{settings.org_legal_name} · Tax ID (EIN) {settings.org_tax_id}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, safe(f"{org.charity_name} · Tax ID (EIN) {org.charity_ein}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.cell(0, 7, safe(f"For: {statement.donor.name}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
@@ -155,6 +158,6 @@ def statement_pdf(statement: Statement, settings: Settings) -> bytes:
     pdf.multi_cell(0, 5, safe(
         "Gifts from a donor-advised fund are not deductible by the individual (the fund's sponsor received the "
         "deduction). We state no value for in-kind gifts. Where goods or services were received, only the amount "
-        f"above their value is deductible. {settings.org_fiscal_sponsor}"
+        f"above their value is deductible. {org.sponsor_statement}"
     ))
     return bytes(pdf.output())

@@ -14,6 +14,7 @@ from .campaigns import MILESTONES
 from .db import get_session
 from .models import Gift
 from .money import format_money
+from .organisation import current_organisation
 from .settings import current_settings
 
 
@@ -42,12 +43,7 @@ def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
 def _globals() -> dict:
     settings = current_settings()
     return {
-        "org": {
-            "name": settings.org_name,
-            "legal_name": settings.org_legal_name,
-            "fiscal_sponsor": settings.org_fiscal_sponsor,
-            "tax_id": settings.org_tax_id,
-        },
+        "org": current_organisation(),
         "has_sample_data": has_sample_data,
         "current_user": current_user,
     }

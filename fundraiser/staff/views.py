@@ -51,6 +51,7 @@ from ..models import (
     User,
 )
 from ..money import format_money
+from ..organisation import current_organisation
 from ..settings import current_settings
 from . import forms
 
@@ -128,7 +129,7 @@ def user_invite():
             errors.add("email", str(exc))
         else:
             link = _password_link(user)
-            users.queue_password_email(session, user, link, current_settings().org_name, invitation=True)
+            users.queue_password_email(session, user, link, current_organisation().name, invitation=True)
             session.commit()
             flash(f"Invited {user.email} as {user.role}. The invitation is on its way by email.", "success")
             return render_users({}, FormErrors(), link=(user.email, link))
@@ -156,7 +157,7 @@ def user_change(user_id: int):
         elif change == "reset":
             users.reset_password(session, actor(), user)
             link = (user.email, _password_link(user))
-            users.queue_password_email(session, user, link[1], current_settings().org_name, invitation=False)
+            users.queue_password_email(session, user, link[1], current_organisation().name, invitation=False)
             message = f"{user.email}'s password was reset; they were signed out and emailed a link to choose a new one."
         else:
             abort(400, description="Unknown change.")

@@ -3,6 +3,7 @@
 import pytest
 
 from fundraiser.config import ConfigError, load_settings
+from fundraiser.organisation import from_settings
 
 
 def test_defaults_use_embedded_sqlite_and_a_kept_secret(tmp_path):
@@ -12,7 +13,12 @@ def test_defaults_use_embedded_sqlite_and_a_kept_secret(tmp_path):
     again = load_settings({}, tmp_path)
     assert settings.secret_key == again.secret_key and len(settings.secret_key) >= 48
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
-    assert settings.org_tax_id == "27-6601178"
+    org = from_settings(settings)
+    assert (org.charity_name, org.charity_ein) == ("Players Philanthropy Fund, Inc.", "27-6601178")
+    assert "fiscally sponsored project of Players Philanthropy Fund" in org.sponsor_statement
+    assert org.address_lines == ["PO Box 1234", "Baltimore, MD 21203"]
+    assert org.demo_fields() == ["ORG_NAME", "ORG_LEGAL_NAME", "ORG_MAILING_ADDRESS", "ORG_CONTACT_EMAIL",
+                                 "ORG_CONTACT_PHONE"]
 
 
 def test_database_url_set_means_no_auto_seed_and_psycopg(tmp_path):

@@ -56,7 +56,7 @@ def test_receipt_is_delivered_once_with_everything_the_irs_asks_for(smtp_app, sm
     receipt, notice = sorted(inbox.messages, key=lambda m: m["To"] != "rosa@example.org")
     text = receipt.get_content()
     assert receipt["To"] == "rosa@example.org" and receipt["From"] == "Receipts <receipts@example.org>"
-    for expected in ("$125.00", "Five Year Anniversary Fundraiser", "End Restraint and Seclusion Maryland, Inc.",
+    for expected in ("$125.00", "Five Year Anniversary Fundraiser", "End Restraint and Seclusion Maryland",
                      "27-6601178", "fiscally sponsored", "No goods or services were provided", "in honor of Ms. Alvarez"):
         assert expected in text
     assert notice["To"] == "alvarez@example.org"
