@@ -35,10 +35,11 @@ RECENT = timedelta(days=7)
 BATCH = 20
 
 
-def follow_up(gift_ids: list[int]) -> list[int]:
+def follow_up(gift_ids: list[int], *, catch_up: bool = False) -> list[int]:
     """Everything above for this round's new and linked gifts (and any still-unplaced payments);
-    returns the ids of the gifts it touched."""
-    touched = [*gift_ids, *settle_waiting_intents(), *link_instalments()]
+    with `catch_up` (cron) also every recent monthly gift still without its payment. Returns the
+    ids of the gifts it touched."""
+    touched = [*gift_ids, *settle_waiting_intents(), *link_instalments(None if catch_up else gift_ids)]
     if touched:
         learn_charges(touched)
         fill_fees(touched)
@@ -110,16 +111,20 @@ def _settle_intent(event_id: str, intent_id: str, invoice_ids: list[str]) -> lis
         return touched
 
 
-def link_instalments() -> list[int]:
-    """Recent monthly gifts that don't know their payment yet (no invoice_payment.paid event):
-    the invoice's paid payment, from Stripe. Returns the gifts linked."""
+def link_instalments(gift_ids: list[int] | None) -> list[int]:
+    """Monthly gifts that don't know their payment yet (no invoice_payment.paid event): the
+    invoice's paid payment, from Stripe. Looks at these gifts, or (None) at every recent one.
+    Returns the gifts linked."""
+    query = select(Gift.id, Gift.source_key).where(
+        Gift.source_key.startswith("stripe:in_", autoescape=True), Gift.stripe_payment_intent_id.is_(None),
+        Gift.stripe_charge_id.is_(None),
+    )
+    if gift_ids is None:
+        query = query.where(Gift.created_at > utcnow() - RECENT)
+    else:
+        query = query.where(Gift.id.in_(set(gift_ids)))
     with new_session() as session:
-        pending = session.execute(
-            select(Gift.id, Gift.source_key)
-            .where(Gift.source_key.startswith("stripe:in_", autoescape=True), Gift.stripe_payment_intent_id.is_(None),
-                   Gift.stripe_charge_id.is_(None), Gift.created_at > utcnow() - RECENT)
-            .order_by(Gift.id).limit(BATCH)
-        ).all()
+        pending = session.execute(query.order_by(Gift.id).limit(BATCH)).all()
     touched: list[int] = []
     for gift_id, source_key in pending:
         try:

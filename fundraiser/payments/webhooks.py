@@ -183,17 +183,19 @@ def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> Proc
     return ProcessReport(processed, postponed, tuple(gift_ids), tuple(linked_ids))
 
 
-def apply_and_follow_up() -> ProcessReport:
+def apply_and_follow_up(*, catch_up: bool = False) -> ProcessReport:
     """Apply everything that is due, in rounds; after each round ask Stripe what the events did
     not say (which invoice a payment paid, how it was paid: linking.py), look up the new gifts'
-    fees, and send receipts and notices."""
+    fees, and send receipts and notices. `catch_up` (cron) also retries what earlier rounds could
+    not learn from Stripe."""
     from .linking import follow_up
 
     processed = postponed = 0
     gift_ids: list[int] = []
     while True:
         report = process_pending(limit=FOLLOW_UP_EVERY, yield_to=inbox())
-        follow_up([*report.new_gift_ids, *report.linked_gift_ids])
+        follow_up([*report.new_gift_ids, *report.linked_gift_ids], catch_up=catch_up)
+        catch_up = False
         if report.processed:
             receipts.send_due(receipts.Mailer(current_settings()))
         processed, postponed = processed + report.processed, postponed + report.postponed

@@ -150,18 +150,25 @@ def test_refund_before_the_invoice_payment_waits_and_is_replayed(app, deliver, s
     totals_are_clean(app)
 
 
-def test_without_invoice_payment_events_the_follow_up_asks_stripe(app, deliver, session, campaign, standin):
+def post(client, evt: dict) -> None:
+    """Deliver a signed event and leave applying it to the background worker's code (follow_up)."""
+    payload = s.body(evt)
+    response = client.post("/stripe/webhook", data=payload, content_type="application/json",
+                           headers={"Stripe-Signature": s.sign(payload, STRIPE_SETTINGS["STRIPE_WEBHOOK_SECRET"])})
+    assert response.status_code == 200
+
+
+def test_without_invoice_payment_events_the_follow_up_asks_stripe(app, client, deliver, session, campaign, standin):
     """invoice_payment.paid not enabled: the invoice's payments are listed from Stripe after the
     commit; the waiting refund is replayed, the charge, wallet and fee are filled in."""
     inv = s.invoice(1500, subscription=s.new_id("sub"), metadata=monthly(campaign))
     pi = s.payment_intent(1500)
     instalment(standin, inv, pi, wallet="apple_pay")
     standin.fees[pi["latest_charge"]] = 74
-    deliver(s.event("invoice.paid", inv))
     deliver(s.event("charge.refunded", s.charge(pi, amount_refunded=1500, wallet="apple_pay")))
-    assert raised(session, campaign) == 1500  # the refund waits: nothing links the invoice to pi yet
-
-    follow_up(app)
+    assert fresh(session).scalar(select(StripeEvent.waiting_for)) == pi["id"]
+    post(client, s.event("invoice.paid", inv))
+    follow_up(app)  # what the worker does right after the delivery
     [gift] = gifts(session)
     assert (gift.stripe_payment_intent_id, gift.stripe_charge_id) == (pi["id"], pi["latest_charge"])
     assert gift.payment_method_detail == "card:apple_pay" and gift.fee_cents == 74
@@ -171,6 +178,18 @@ def test_without_invoice_payment_events_the_follow_up_asks_stripe(app, deliver, 
     # Every request pins the API version we are written for.
     assert {r.stripe_version for r in standin.requests} == {API_VERSION} == {"2026-10-28.endive"}
     totals_are_clean(app)
+
+
+def test_cron_catches_up_an_instalment_stripe_could_not_place_at_first(app, deliver, session, campaign, standin):
+    inv = s.invoice(1500, subscription=s.new_id("sub"), metadata=monthly(campaign))
+    pi = s.payment_intent(1500)
+    deliver(s.event("invoice.paid", inv))
+    follow_up(app)  # Stripe does not list the payment yet
+    assert gifts(session)[0].stripe_payment_intent_id is None
+    instalment(standin, inv, pi)
+    result = app.test_cli_runner().invoke(args=["process-webhooks"])
+    assert result.exit_code == 0, result.output
+    assert gifts(session)[0].stripe_payment_intent_id == pi["id"]
 
 
 def test_a_payment_without_our_metadata_goes_to_the_unattributed_queue_once(app, deliver, session, campaign, standin):
