@@ -144,8 +144,8 @@ def receipt_text(gift: Gift, campaign: Campaign | None, plan: RecurringPlan | No
             "",
             f"This is a monthly gift of {format_money(plan.amount_cents, plan.currency, settings.locale)}, "
             "charged each month on the same day until you cancel. You'll get a receipt for every payment.",
-            f"To update your card, change your amount or cancel, visit (link valid for {RECEIPT_LINK_DAYS} days; "
-            f"after that it offers to email you a new one): {link}",
+            (f"To update your card, change your amount or cancel, visit (link valid for {RECEIPT_LINK_DAYS} days; "
+             f"after that it offers to email you a new one): {link}"),
         ]
     if gift.dedication_kind and gift.dedication_name:
         honour = "in honor of" if gift.dedication_kind == "honour" else "in memory of"

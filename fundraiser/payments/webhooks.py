@@ -194,9 +194,9 @@ def apply_and_follow_up(*, catch_up: bool = False) -> ProcessReport:
     gift_ids: list[int] = []
     while True:
         report = process_pending(limit=FOLLOW_UP_EVERY, yield_to=inbox())
-        follow_up([*report.new_gift_ids, *report.linked_gift_ids], catch_up=catch_up)
+        touched = follow_up([*report.new_gift_ids, *report.linked_gift_ids], catch_up=catch_up)
         catch_up = False
-        if report.processed:
+        if report.processed or touched:
             receipts.send_due(receipts.Mailer(current_settings()))
         processed, postponed = processed + report.processed, postponed + report.postponed
         gift_ids.extend(report.new_gift_ids)
