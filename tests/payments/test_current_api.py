@@ -311,6 +311,27 @@ def test_failed_instalment_makes_the_plan_past_due_and_emails_an_expiring_link(m
     assert sent_to == ["monthly@example.org"] * receipts.MANAGE_LINKS_PER_HOUR
 
 
+def test_an_instalment_the_bank_wants_confirmed_sends_the_invoice_page_and_a_card_link(deliver, session, campaign):
+    sub_id = s.new_id("sub")
+    deliver(s.event("invoice.paid", s.invoice(1500, subscription=sub_id, metadata=monthly(campaign))))
+    open_invoice = s.invoice(1500, subscription=sub_id, metadata=monthly(campaign), paid=False)
+    deliver(s.event("invoice.payment_action_required", open_invoice))
+    notice = fresh(session).scalar(select(OutboxMessage).where(OutboxMessage.kind == "payment-failed"))
+    assert "asked you to confirm" in notice.body_text and open_invoice["hosted_invoice_url"] in notice.body_text
+    assert "/giving/manage/" in notice.body_text
+    assert session.scalar(select(RecurringPlan.status)) == PlanStatus.PAST_DUE
+
+
+def test_a_failed_first_payment_sends_no_email(deliver, session, campaign):
+    """The donor is on the page when a new monthly gift's first payment fails: no email."""
+    sub_id = s.new_id("sub")
+    deliver(s.event("checkout.session.completed", s.checkout_session(
+        1500, metadata=monthly(campaign), mode="subscription", subscription=sub_id)))
+    deliver(s.event("invoice.payment_failed", s.invoice(
+        1500, subscription=sub_id, metadata=monthly(campaign), paid=False, billing_reason="subscription_create")))
+    assert fresh(session).scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
 def test_a_link_that_is_not_ours_offers_to_email_a_new_one(client, session, campaign):
     page = client.get("/giving/manage/not-a-real-token")
     assert page.status_code == 404 and "Email me a link" in page.get_data(as_text=True)
