@@ -676,18 +676,31 @@ def on_charge_refunded(session: Session, charge: dict, row: StripeEvent) -> Outc
     _fill_detail(gift, _charge_detail(charge))
     total = int(charge.get("amount_refunded") or 0)
     seen = ledger.stripe_refunded(session, gift, charge_id=charge["id"], as_of=row.stripe_created_at)
+    amount = min(total - seen, ledger.gift_net(session, gift))
+    if amount > 0:
+        # Keyed by event: after a failed refund the same running total can legitimately come again.
+        ledger.refund_gift(
+            session, gift, amount, occurred_at=row.stripe_created_at, reference=charge["id"],
+            reason="Refunded in Stripe", source_key=f"stripe:{row.id}:refunded:{total}",
+        )
+    _replay_refund_failures(session, charge["id"], row)
     if total <= seen:
         return Outcome("refund already applied")
-    left = ledger.gift_net(session, gift)
-    amount = min(total - seen, left)
-    if amount <= 0:
-        return Outcome("nothing left of the gift to refund")
-    # Keyed by event: after a failed refund the same running total can legitimately come again.
-    ledger.refund_gift(
-        session, gift, amount, occurred_at=row.stripe_created_at, reference=charge["id"],
-        reason="Refunded in Stripe", source_key=f"stripe:{row.id}:refunded:{total}",
-    )
-    return Outcome(f"refunded {amount} of gift {gift.id}")
+    return Outcome(f"refunded {amount} of gift {gift.id}" if amount > 0 else "nothing left of the gift to refund")
+
+
+def _replay_refund_failures(session: Session, charge_id: str, row: StripeEvent) -> None:
+    """A refund's failure that came before this total: if it failed after the total was taken,
+    the total still counts it, so it is restored now; if before, the total already leaves it out."""
+    waiting = session.scalars(
+        select(StripeEvent).where(StripeEvent.waiting_for == f"refund-of:{charge_id}").order_by(StripeEvent.stripe_created_at)
+    ).all()
+    for failure in waiting:
+        failure.waiting_for = None
+        if failure.stripe_created_at > row.stripe_created_at:
+            _apply(session, failure)
+        else:
+            failure.outcome = "refund failed before Stripe's total was taken: nothing to restore"
 
 
 def on_refund_changed(session: Session, refund: dict, row: StripeEvent) -> Outcome:
@@ -704,6 +717,9 @@ def on_refund_changed(session: Session, refund: dict, row: StripeEvent) -> Outco
         reference=refund["id"], reason=f"Refund {status} in Stripe ({why})", source_key=f"stripe:{refund['id']}:reversed",
     )
     if entry is None:
+        if charge_id:
+            # charge.refunded (sent when the refund was made) has not been applied yet: wait for it.
+            raise WaitFor(f"refund-of:{charge_id}")
         return Outcome(f"refund {refund['id']} {status}: it never reached the ledger, nothing to restore")
     return Outcome(f"refund {refund['id']} {status}: restored {entry.amount_cents} to gift {gift.id}")
 

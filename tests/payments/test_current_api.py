@@ -408,6 +408,19 @@ def test_a_failed_refund_gives_the_money_back_once(app, deliver, session, campai
     totals_are_clean(app)
 
 
+def test_a_refund_failure_that_overtakes_its_refund_waits_for_it(app, deliver, session, campaign):
+    pi = s.payment_intent(10000, metadata=meta(campaign))
+    deliver(s.event("payment_intent.succeeded", pi))
+    start = int(time.time()) - 3600
+    failure = s.event("refund.failed", s.refund(pi, 4000, status="failed"), created=start + 60)
+    deliver(failure)  # Stripe's charge.refunded, sent when the refund was made, is late
+    assert fresh(session).get(StripeEvent, failure["id"]).waiting_for == f"refund-of:{pi['latest_charge']}"
+    deliver(s.event("charge.refunded", s.charge(pi, amount_refunded=4000), created=start))
+    assert raised(session, campaign) == 10000
+    assert fresh(session).get(StripeEvent, failure["id"]).waiting_for is None
+    totals_are_clean(app)
+
+
 def test_a_refund_still_pending_changes_nothing(deliver, session, campaign):
     pi = s.payment_intent(5000, metadata=meta(campaign))
     deliver(s.event("payment_intent.succeeded", pi))
