@@ -623,6 +623,9 @@ def on_invoice_payment_failed(session: Session, invoice: dict, row: StripeEvent)
     if plan is None:
         return Outcome("not a monthly gift we know: ignored")
     if invoice.get("billing_reason") == "subscription_create":
+        # The donor is on the thank-you page (a bank debit can fail days later): it says so there.
+        attempt = session.scalar(select(DonationAttempt).where(DonationAttempt.stripe_subscription_id == subscription_id))
+        _mark_failed(attempt, "first_payment_failed", row.stripe_created_at)
         return Outcome("first payment of a new monthly gift failed: the donor sees it on the page")
     mark_payment_failed(session, plan, row.stripe_created_at)
     action = row.type == "invoice.payment_action_required"

@@ -322,14 +322,19 @@ def test_an_instalment_the_bank_wants_confirmed_sends_the_invoice_page_and_a_car
     assert session.scalar(select(RecurringPlan.status)) == PlanStatus.PAST_DUE
 
 
-def test_a_failed_first_payment_sends_no_email(deliver, session, campaign):
-    """The donor is on the page when a new monthly gift's first payment fails: no email."""
+def test_a_failed_first_payment_is_said_on_the_thank_you_page_not_emailed(client, deliver, session, campaign):
+    """The donor is on the page when a new monthly gift's first payment fails (or its bank debit, days on)."""
     sub_id = s.new_id("sub")
+    attempt = _attempt(session, campaign)
+    attempt.frequency, attempt.stripe_subscription_id = DonationFrequency.MONTHLY, sub_id
+    session.commit()
     deliver(s.event("checkout.session.completed", s.checkout_session(
         1500, metadata=monthly(campaign), mode="subscription", subscription=sub_id)))
     deliver(s.event("invoice.payment_failed", s.invoice(
         1500, subscription=sub_id, metadata=monthly(campaign), paid=False, billing_reason="subscription_create")))
     assert fresh(session).scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    fresh(session)  # the test client shares this session
+    assert client.get(f"/api/donations/{attempt.public_id}").get_json()["status"] == "failed"
 
 
 def test_a_link_that_is_not_ours_offers_to_email_a_new_one(client, session, campaign):
