@@ -7,7 +7,6 @@ from threading import Barrier, Thread
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
 
 from fundraiser import ledger
 from fundraiser.db import new_session, utcnow
