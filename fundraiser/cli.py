@@ -167,7 +167,7 @@ def process_webhooks_command() -> None:
     """Apply stored Stripe events that are due (normally done right after each delivery; cron catches up)."""
     from .payments.webhooks import apply_and_follow_up
 
-    report = apply_and_follow_up()
+    report = apply_and_follow_up(catch_up=True)
     click.echo(f"Applied {report.processed} Stripe event(s)"
                + (f"; {report.postponed} failed and will be retried." if report.postponed else "."))
 

@@ -121,12 +121,20 @@ def check_smtp(app: Flask, settings: Settings) -> list[Finding]:
 def check_stripe_events(app: Flask, settings: Settings) -> list[Finding]:
     """Stored Stripe events that keep failing to apply, or that wait for a payment that never came:
     money movements Stripe made that the ledger lacks."""
-    from .payments.webhooks import long_waiting_events, stuck_events
+    from .payments.stripe import API_VERSION
+    from .payments.webhooks import (
+        long_waiting_events,
+        not_applied_events,
+        other_version_events,
+        stuck_events,
+    )
 
     session = app.extensions["fundraiser.sessionmaker"]()
     try:
         stuck = stuck_events(session)
         waiting = long_waiting_events(session)
+        versions = other_version_events(session, API_VERSION)
+        refused = not_applied_events(session)
     except SQLAlchemyError:
         return []  # the database check above already says what is wrong
     finally:
@@ -139,10 +147,21 @@ def check_stripe_events(app: Flask, settings: Settings) -> list[Finding]:
                                 "`flask --app fundraiser process-webhooks`."))
     if waiting:
         first = waiting[0]
-        findings.append(Finding("stripe events", False, f"{len(waiting)} refund or dispute event(s) have waited over a "
+        findings.append(Finding("stripe events", False, f"{len(waiting)} Stripe event(s) have waited over a "
                                 f"day for a payment the ledger doesn't have (first: {first.id}, {first.type}, waiting "
                                 f"for {first.waiting_for}). Find that payment in the Stripe dashboard and record or "
                                 "correct the gift by hand in the staff console."))
+    if versions:
+        seen = ", ".join(f"{version} ({count})" for version, count in versions)
+        findings.append(Finding("stripe api version", False, f"Stripe events arrived in another API version than "
+                                f"this app is written for ({API_VERSION}): {seen}. In the Stripe dashboard "
+                                "(Developers → Webhooks) create the endpoint again with API version "
+                                f"{API_VERSION}, and retire the old one."))
+    if refused:
+        first = refused[0]
+        findings.append(Finding("stripe events", False, f"{len(refused)} Stripe event(s) were stored but not applied "
+                                f"(first: {first.id}, {first.type}: {first.not_applied_reason}). Check that the "
+                                "webhook endpoint and STRIPE_SECRET_KEY belong to the same Stripe account and mode."))
     return findings or [Finding("stripe events", True, "Every stored Stripe event has been applied or is due.")]
 
 

@@ -45,6 +45,15 @@ METHOD_NAMES = {
     GiftMethod.IN_KIND: "In-kind (goods or services)", GiftMethod.DAF: "Donor-advised fund grant",
     GiftMethod.BANK: "Bank transfer", GiftMethod.OTHER: "Other", GiftMethod.CARD: "Card",
 }
+
+
+def method_name(gift: Gift) -> str:
+    """The method as the staff console names it; online gifts say what Stripe took ("Card · Apple Pay")."""
+    from .receipts import method_label
+
+    name = METHOD_NAMES[gift.method]
+    label = method_label(gift) if gift.payment_method_detail else None
+    return f"{name} · {label}" if label and label.lower() != name.lower() else name
 GIFT_FIELDS = (
     "campaign_id", "donor_id", "event_id", "amount_cents", "currency", "received_at", "channel", "method",
     "reference", "is_anonymous", "dedication_kind", "dedication_name", "private_note", "description",

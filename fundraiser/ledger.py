@@ -220,6 +220,66 @@ def refund_gift(
     )
 
 
+def reverse_refund(
+    session: Session,
+    gift: Gift,
+    amount_cents: int,
+    *,
+    charge_id: str | None,
+    occurred_at: datetime,
+    reference: str,
+    reason: str,
+    source_key: str,
+) -> LedgerEntry | None:
+    """A Stripe refund that failed or was cancelled: the money is the gift's again, as a new
+    REFUND_REVERSED entry pointing at the refund. Never restores more than Stripe refunds took
+    from this charge and failures have not already given back; None when nothing is left to restore."""
+    existing = _by_source_key(session, source_key)
+    if existing is not None:
+        return existing
+    refunded = -int(session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+            LedgerEntry.gift_id == gift.id, LedgerEntry.kind == EntryKind.REFUND, LedgerEntry.reference == charge_id,
+        )
+    ))
+    restored = _reversed_refunds(session, gift, None)
+    amount = min(amount_cents, refunded - restored)
+    if amount <= 0:
+        return None
+    return _append(
+        session,
+        gift,
+        campaign_id=current_campaign_id(session, gift),
+        kind=EntryKind.REFUND_REVERSED,
+        amount_cents=amount,
+        occurred_at=occurred_at,
+        reason=reason,
+        reference=reference,
+        source_key=source_key,
+    )
+
+
+def stripe_refunded(session: Session, gift: Gift, *, charge_id: str, as_of: datetime) -> int:
+    """What the ledger counts as refunded from a Stripe charge, as Stripe's running total at
+    `as_of` would: refunds less the failed ones restored by then (later failures were still
+    counted in that total)."""
+    refunded = -int(session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+            LedgerEntry.gift_id == gift.id, LedgerEntry.kind == EntryKind.REFUND, LedgerEntry.reference == charge_id,
+        )
+    ))
+    return refunded - _reversed_refunds(session, gift, as_of)
+
+
+def _reversed_refunds(session: Session, gift: Gift, as_of: datetime | None) -> int:
+    query = select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+        LedgerEntry.gift_id == gift.id, LedgerEntry.kind == EntryKind.REFUND_REVERSED
+    )
+    if as_of is not None:
+        query = query.where(LedgerEntry.occurred_at <= as_of)
+    return int(session.scalar(query))
+
+
 def record_dispute(
     session: Session,
     gift: Gift,

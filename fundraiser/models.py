@@ -70,6 +70,8 @@ class EntryKind(StrEnum):
     REFUND = "refund"
     DISPUTE = "dispute"
     DISPUTE_WON = "dispute_won"
+    # A refund that failed (or was cancelled) at the bank: the money is the gift's again.
+    REFUND_REVERSED = "refund_reversed"
     REASSIGN_OUT = "reassign_out"
     REASSIGN_IN = "reassign_in"
 
@@ -86,6 +88,7 @@ class DedicationKind(StrEnum):
 
 class PlanStatus(StrEnum):
     INCOMPLETE = "incomplete"
+    TRIALING = "trialing"
     ACTIVE = "active"
     PAST_DUE = "past_due"
     CANCELED = "canceled"
@@ -258,6 +261,8 @@ class RecurringPlan(Base):
     current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Last Stripe event time applied, so an older event never overwrites a newer status.
     stripe_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the last instalment failed (the donor was emailed a link to update their card).
+    last_payment_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     donor: Mapped[Donor | None] = relationship()
@@ -314,6 +319,8 @@ class Gift(Base):
     # Stripe ids that later events (refunds, disputes, fees) use to find this gift.
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # How an online gift was paid, as Stripe names it: "card", "card:apple_pay", "us_bank_account"...
+    payment_method_detail: Mapped[str | None] = mapped_column(String(60))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -381,6 +388,11 @@ class StripeEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # The API version Stripe rendered the event in, and the connected account it came from (if any).
+    api_version: Mapped[str | None] = mapped_column(String(40))
+    account: Mapped[str | None] = mapped_column(String(255))
+    # Why a stored event was never applied (live event on test keys, another account); doctor reports it.
+    not_applied_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class User(Base):
@@ -480,6 +492,9 @@ class DonationAttempt(Base):
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_checkout_session_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # Why the payment did not go through (Stripe's decline or error code), and when.
+    failure_code: Mapped[str | None] = mapped_column(String(100))
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     campaign: Mapped[Campaign] = relationship()

@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .db import utcnow
-from .donors import find_or_create_donor
-from .models import PlanStatus, RecurringPlan
+from .donors import find_or_create_donor, normalise_email
+from .models import Donor, PlanStatus, RecurringPlan
 
 
 def plan_for_subscription(
@@ -42,10 +42,15 @@ def apply_subscription_status(session: Session, plan: RecurringPlan, subscriptio
         return False
     status = subscription.get("status")
     try:
+        # `trialing` is a plan that has not charged yet, not an ended one.
         plan.status = PlanStatus(status)
     except ValueError:
         # incomplete_expired and other terminal states end the plan.
         plan.status = PlanStatus.CANCELED
+    amount = _item_amount(subscription)
+    if amount:
+        # The donor changed their amount in the billing portal: later receipts state the new one.
+        plan.amount_cents = amount
     if plan.status == PlanStatus.CANCELED and plan.canceled_at is None:
         ended = subscription.get("canceled_at") or subscription.get("ended_at")
         plan.canceled_at = datetime.fromtimestamp(ended, UTC) if ended else utcnow()
@@ -63,3 +68,37 @@ def _item_period_end(subscription: dict) -> int | None:
     """Current API versions keep the billing period on the subscription item."""
     items = (subscription.get("items") or {}).get("data") or []
     return items[0].get("current_period_end") if items else None
+
+
+def _item_amount(subscription: dict) -> int | None:
+    """Monthly amount in cents: the first item's price times its quantity."""
+    items = (subscription.get("items") or {}).get("data") or []
+    if not items:
+        return None
+    price = items[0].get("price") or {}
+    unit, quantity = price.get("unit_amount"), items[0].get("quantity") or 1
+    if not isinstance(unit, int) or not isinstance(quantity, int) or unit <= 0 or quantity <= 0:
+        return None
+    return unit * quantity
+
+
+def mark_payment_failed(session: Session, plan: RecurringPlan, failed_at: datetime) -> None:
+    """An instalment failed: the plan is past due (unless a newer subscription event says
+    otherwise, or it has ended) until a payment succeeds."""
+    if plan.last_payment_failed_at is None or failed_at > plan.last_payment_failed_at:
+        plan.last_payment_failed_at = failed_at
+    newer_known = plan.stripe_updated_at is not None and failed_at < plan.stripe_updated_at
+    if not newer_known and plan.status in (PlanStatus.ACTIVE, PlanStatus.TRIALING):
+        plan.status = PlanStatus.PAST_DUE
+    session.flush()
+
+
+def plans_for_email(session: Session, email: str) -> list[RecurringPlan]:
+    """The monthly gifts, not ended, of the donor with this email address (for "email me my link")."""
+    key = normalise_email(email)
+    if not key:
+        return []
+    return list(session.scalars(
+        select(RecurringPlan).join(Donor, Donor.id == RecurringPlan.donor_id)
+        .where(Donor.email == key, RecurringPlan.status != PlanStatus.CANCELED).order_by(RecurringPlan.id)
+    ))

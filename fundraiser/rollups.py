@@ -120,7 +120,8 @@ def entry_deltas(
         deltas, MonthlyRollup, (campaign_id, day.replace(day=1), gift.channel, gift.method),
         raised_cents=amount_cents,
         recurring_cents=amount_cents if gift.recurring else 0,
-        refund_cents=-amount_cents if kind == EntryKind.REFUND else 0,
+        # Net of refunds that failed and came back (REFUND_REVERSED); the count is of refunds made.
+        refund_cents=-amount_cents if kind in (EntryKind.REFUND, EntryKind.REFUND_REVERSED) else 0,
         refund_count=1 if kind == EntryKind.REFUND else 0,
         dispute_cents=(-amount_cents if kind in (EntryKind.DISPUTE, EntryKind.DISPUTE_WON) else 0),
         dispute_count=1 if kind == EntryKind.DISPUTE else 0,

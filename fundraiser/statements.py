@@ -13,7 +13,7 @@ from .config import Settings
 from .models import Campaign, Donor, Gift, GiftMethod, LedgerEntry, RecurringPlan
 from .money import format_money
 from .organisation import current_organisation
-from .receipts import METHOD_LABELS
+from .receipts import method_label
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def statement_pdf(statement: Statement, settings: Settings) -> bytes:
         gift = line.gift
         pdf.cell(30, 7, gift.received_at.astimezone(settings.tz).strftime("%b %d, %Y"))
         pdf.cell(70, 7, safe(line.campaign_title[:38]))
-        pdf.cell(45, 7, safe(METHOD_LABELS[gift.method]))
+        pdf.cell(45, 7, safe(method_label(gift)))
         if gift.method == GiftMethod.IN_KIND:
             amount = gift.description or "in-kind gift"
         else:

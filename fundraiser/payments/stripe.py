@@ -14,6 +14,11 @@ from ..settings import current_settings
 
 log = logging.getLogger(__name__)
 
+# The Stripe API version this code is written for (stripe-python 16.x's own). Every request sends
+# it, and the webhook endpoint must be created with it too (docs/deploy.md): events rendered in
+# another version have other shapes, and doctor reports them.
+API_VERSION = "2026-10-28.endive"
+
 NETWORK_TROUBLE = (
     "We couldn't reach our payment processor, so nothing was charged. Please try again in a minute."
 )
@@ -64,7 +69,9 @@ def _client() -> stripe.StripeClient:
     base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
     # Two retries ride out a brief network blip; each create carries our idempotency key, so a
     # retried request can never charge twice.
-    return stripe.StripeClient(settings.stripe_secret_key, base_addresses=base, max_network_retries=2)
+    return stripe.StripeClient(
+        settings.stripe_secret_key, stripe_version=API_VERSION, base_addresses=base, max_network_retries=2
+    )
 
 
 def _call(fn, *args, **kwargs) -> Any:
@@ -235,3 +242,93 @@ def verify_event(payload: bytes, signature_header: str | None, secret: str) -> d
     if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
         raise SignatureError("signed body is not a Stripe event")
     return event
+
+
+# --- events and instalments (H1)
+
+
+def keys_livemode(secret_key: str) -> bool | None:
+    """Whether the configured keys are live (sk_live_/rk_live_) or test ones; None without a key."""
+    if not secret_key:
+        return None
+    return "_live_" in secret_key
+
+
+@dataclass(frozen=True)
+class InvoicePaymentRef:
+    """One payment of an invoice (an InvoicePayment), in our terms."""
+
+    invoice_id: str
+    payment_intent_id: str | None
+    charge_id: str | None
+    amount_paid_cents: int
+    status: str
+
+
+@dataclass(frozen=True)
+class ChargeDetail:
+    """The charge that paid a PaymentIntent and how it was paid ("card", "card:apple_pay", ...)."""
+
+    charge_id: str
+    method_detail: str | None
+
+
+def _invoice_payment_ref(obj: dict[str, Any]) -> InvoicePaymentRef:
+    payment = obj.get("payment") or {}
+    return InvoicePaymentRef(
+        invoice_id=_ref(obj.get("invoice")) or "",
+        payment_intent_id=_ref(payment.get("payment_intent")),
+        charge_id=_ref(payment.get("charge")),
+        amount_paid_cents=int(obj.get("amount_paid") or 0),
+        status=str(obj.get("status") or ""),
+    )
+
+
+def invoice_payment_from_event(obj: dict[str, Any]) -> InvoicePaymentRef:
+    """The InvoicePayment of an `invoice_payment.paid` event."""
+    return _invoice_payment_ref(obj)
+
+
+def _ref(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def list_invoice_payments(*, invoice_id: str | None = None, payment_intent_id: str | None = None) -> list[InvoicePaymentRef]:
+    """The paid payments of an invoice, or the invoice payment a PaymentIntent belongs to.
+
+    Since 2025-03-31.basil an Invoice no longer names its PaymentIntent, nor a PaymentIntent its
+    invoice: InvoicePayments link them.
+    """
+    params: dict[str, Any] = {"limit": 10}
+    if invoice_id:
+        params["invoice"] = invoice_id
+        params["status"] = "paid"
+    if payment_intent_id:
+        # Any status: at payment_intent.succeeded its InvoicePayment may not say "paid" yet.
+        params["payment"] = {"type": "payment_intent", "payment_intent": payment_intent_id}
+    page = _call(_client().v1.invoice_payments.list, params=params)
+    return [_invoice_payment_ref(_plain(item)) for item in _plain(page).get("data") or []]
+
+
+def method_detail(payment_method_details: Any) -> str | None:
+    """"card", "card:apple_pay", "link", "us_bank_account", "sepa_debit"... from a charge's details."""
+    if not isinstance(payment_method_details, dict) or not payment_method_details.get("type"):
+        return None
+    kind = str(payment_method_details["type"])
+    wallet = ((payment_method_details.get(kind) or {}).get("wallet") or {}).get("type") if kind == "card" else None
+    return f"{kind}:{wallet}"[:60] if wallet else kind[:60]
+
+
+def payment_charge(payment_intent_id: str) -> ChargeDetail | None:
+    """The PaymentIntent's latest charge (expanded) and how it was paid; None if it has none yet."""
+    intent = _plain(_call(
+        _client().v1.payment_intents.retrieve, payment_intent_id, params={"expand": ["latest_charge"]}
+    ))
+    charge = intent.get("latest_charge")
+    if isinstance(charge, str):
+        charge = _plain(_call(_client().v1.charges.retrieve, charge))
+    if not isinstance(charge, dict) or not charge.get("id"):
+        return None
+    return ChargeDetail(charge_id=charge["id"], method_detail=method_detail(charge.get("payment_method_details")))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import receipts
 from ..db import get_session
+from ..donors import check_email
 from ..extensions import csrf
 from ..models import RecurringPlan
+from ..recurring import plans_for_email
 from ..settings import current_settings
 from ..tasks import drainer
 from . import webhooks
@@ -49,14 +51,52 @@ def webhook():
 
 @bp.get("/giving/manage/<token>")
 def manage(token: str):
-    """The link in monthly receipts: opens Stripe's billing portal for that donor."""
+    """The link in monthly receipts and notices: opens Stripe's billing portal for that donor,
+    creating the portal session now. An expired or unknown link offers a fresh one by email."""
     settings = current_settings()
-    plan_id = receipts.plan_from_token(settings, token)
-    plan = get_session().get(RecurringPlan, plan_id) if plan_id else None
+    found = receipts.read_manage_token(settings, token)
+    plan = get_session().get(RecurringPlan, found.plan_id) if found else None
     if plan is None or not plan.stripe_customer_id:
-        abort(404, description="This manage link isn't valid. Please use the link in your latest receipt, or contact us.")
+        return render_template("payments/manage_link.html", state="invalid"), 404
+    if found.expired:
+        return render_template("payments/manage_link.html", state="expired", token=token), 410
     try:
         url = create_portal_link(customer_id=plan.stripe_customer_id, return_url=settings.base_url + url_for("public.index"))
     except PaymentError as exc:
-        abort(503, description=exc.message)
+        return render_template("payments/manage_link.html", state="unavailable", message=exc.message), 503
     return redirect(url, code=303)
+
+
+@bp.post("/giving/manage/<token>/new-link")
+def manage_new_link(token: str):
+    """An expired link's "email me a new one": sent to the address on the plan, a few an hour."""
+    settings = current_settings()
+    session = get_session()
+    found = receipts.read_manage_token(settings, token)
+    plan = session.get(RecurringPlan, found.plan_id) if found else None
+    if plan is None:
+        return render_template("payments/manage_link.html", state="invalid"), 404
+    if not receipts.queue_manage_link(session, plan, settings):
+        return render_template("payments/manage_link.html", state="limited"), 429
+    session.commit()
+    drainer("outbox", receipts.send_outbox).kick()
+    return render_template("payments/manage_link.html", state="sent")
+
+
+@bp.post("/giving/manage/new-link")
+def manage_link_by_email():
+    """For a link that isn't valid at all: the donor types their address; whether or not we
+    have a monthly gift for it, the answer is the same (it tells nobody who gives)."""
+    session = get_session()
+    email = (request.form.get("email") or "").strip()
+    try:
+        email = check_email(email)
+    except ValueError:
+        return render_template("payments/manage_link.html", state="invalid",
+                               error="Please enter the email address your receipts go to."), 400
+    settings = current_settings()
+    for plan in plans_for_email(session, email):
+        receipts.queue_manage_link(session, plan, settings)
+    session.commit()
+    drainer("outbox", receipts.send_outbox).kick()
+    return render_template("payments/manage_link.html", state="sent")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -30,7 +31,6 @@ from ..models import (
     Campaign,
     DedicationKind,
     DonationAttempt,
-    EntryKind,
     Gift,
     GiftChannel,
     GiftMethod,
@@ -39,10 +39,16 @@ from ..models import (
     RecurringPlan,
     StripeEvent,
 )
-from ..recurring import apply_subscription_status, plan_for_subscription
+from ..recurring import apply_subscription_status, mark_payment_failed, plan_for_subscription
 from ..settings import current_settings
 from .inbox import Inbox, inbox
-from .stripe import SignatureError, verify_event
+from .stripe import (
+    SignatureError,
+    invoice_payment_from_event,
+    keys_livemode,
+    method_detail,
+    verify_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +66,14 @@ class WaitFor(Exception):
 
 @dataclass
 class Outcome:
-    """What processing an event did, for the log and for what happens after the commit."""
+    """What processing an event did, for the log and for what happens after the commit.
+
+    `linked`: gifts that just learned their Stripe payment (an instalment's PaymentIntent), so
+    refunds and disputes waiting for that payment are replayed and its fee looked up."""
 
     text: str
     new_gifts: list[Gift] = field(default_factory=list)
+    linked: list[Gift] = field(default_factory=list)
 
 
 MAX_ATTEMPTS_BACKOFF = timedelta(hours=1)
@@ -91,7 +101,12 @@ def verified(payload: bytes, signature: str | None, secret: str) -> dict[str, An
         "stripe_created_at": datetime.fromtimestamp(_int(event.get("created")), UTC),
         "livemode": bool(event.get("livemode")), "payload": event, "outcome": "",
         "received_at": now, "attempts": 0, "next_attempt_at": now,
+        "api_version": _text(event.get("api_version"), 40), "account": _text(event.get("account"), 255),
     }
+
+
+def _text(value: Any, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
 
 
 def _int(value: Any) -> int:
@@ -106,6 +121,8 @@ class ProcessReport:
     processed: int
     postponed: int
     new_gift_ids: tuple[int, ...]
+    # Gifts that learned their Stripe payment this round (their fees can now be looked up).
+    linked_gift_ids: tuple[int, ...] = ()
 
 
 def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> ProcessReport:
@@ -121,6 +138,7 @@ def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> Proc
     """
     processed = postponed = 0
     gift_ids: list[int] = []
+    linked_ids: list[int] = []
     while processed + postponed < limit:
         if yield_to is not None:
             yield_to.wait_for_quiet(FLOOD_PAUSE.total_seconds())
@@ -141,13 +159,14 @@ def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> Proc
             row_id = row.id
             outcome = _apply(session, row)
             gifts = list(outcome.new_gifts)
-            for gift in outcome.new_gifts:
+            for gift in [*outcome.new_gifts, *outcome.linked]:
                 gifts.extend(_replay_waiting(session, gift))
             row.processed_at = utcnow()
             row.last_error = None
             session.commit()
             processed += 1
             gift_ids.extend(g.id for g in gifts)
+            linked_ids.extend(g.id for g in outcome.linked)
         except SQLAlchemyError:
             session.rollback()
             log.exception("Database error while applying Stripe event %s; will retry", row_id)
@@ -161,20 +180,23 @@ def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> Proc
             postponed += 1
         finally:
             session.close()
-    return ProcessReport(processed, postponed, tuple(gift_ids))
+    return ProcessReport(processed, postponed, tuple(gift_ids), tuple(linked_ids))
 
 
-def apply_and_follow_up() -> ProcessReport:
-    """Apply everything that is due, in rounds; after each round look up the new gifts' fees and
-    send their receipts."""
-    from .fees import fill_fees
+def apply_and_follow_up(*, catch_up: bool = False) -> ProcessReport:
+    """Apply everything that is due, in rounds; after each round ask Stripe what the events did
+    not say (which invoice a payment paid, how it was paid: linking.py), look up the new gifts'
+    fees, and send receipts and notices. `catch_up` (cron) also retries what earlier rounds could
+    not learn from Stripe."""
+    from .linking import follow_up
 
     processed = postponed = 0
     gift_ids: list[int] = []
     while True:
         report = process_pending(limit=FOLLOW_UP_EVERY, yield_to=inbox())
-        if report.new_gift_ids:
-            fill_fees(list(report.new_gift_ids))
+        touched = follow_up([*report.new_gift_ids, *report.linked_gift_ids], catch_up=catch_up)
+        catch_up = False
+        if report.processed or touched:
             receipts.send_due(receipts.Mailer(current_settings()))
         processed, postponed = processed + report.processed, postponed + report.postponed
         gift_ids.extend(report.new_gift_ids)
@@ -209,14 +231,63 @@ def stuck_events(session: Session, *, attempts: int = 3) -> list[StripeEvent]:
 
 
 def long_waiting_events(session: Session, *, older_than: timedelta = timedelta(days=1)) -> list[StripeEvent]:
-    """Refunds and disputes still waiting, a day on, for a payment we never recorded."""
+    """Events (refunds, disputes, payments nobody could place) still waiting, a day on, for a
+    payment we never recorded."""
     return list(session.scalars(
         select(StripeEvent).where(StripeEvent.waiting_for.is_not(None), StripeEvent.received_at < utcnow() - older_than)
         .order_by(StripeEvent.received_at)
     ))
 
 
+def other_version_events(session: Session, version: str) -> list[tuple[str, int]]:
+    """API versions other than ours that events arrived in, with how many (doctor reports them)."""
+    return [(v, int(n)) for v, n in session.execute(
+        select(StripeEvent.api_version, func.count()).where(StripeEvent.api_version != version)
+        .group_by(StripeEvent.api_version).order_by(StripeEvent.api_version)
+    ).all()]
+
+
+def not_applied_events(session: Session) -> list[StripeEvent]:
+    """Events stored but deliberately never applied (wrong mode, another account)."""
+    return list(session.scalars(
+        select(StripeEvent).where(StripeEvent.not_applied_reason.is_not(None)).order_by(StripeEvent.received_at)
+    ))
+
+
+def _not_ours(session: Session, row: StripeEvent) -> str | None:
+    """Why an event must not touch the ledger: a live payment seen by a test setup (or the
+    reverse), or an event of another Stripe account than the one this app has been hearing from."""
+    keys_live = keys_livemode(current_settings().stripe_secret_key)
+    if keys_live is not None and row.livemode != keys_live:
+        return "live-mode event, but the keys are test keys" if row.livemode else "test-mode event, but the keys are live keys"
+    home = _home_account(session)
+    if home is not None and home[0] != row.account:
+        return f"from Stripe account {row.account or '(our own)'}, not {home[0] or 'our own account'}"
+    return None
+
+
+def _home_account(session: Session) -> tuple[str | None] | None:
+    """The account of the first event applied (None inside: the keys' own account); cached per
+    process, as it never changes once set."""
+    cache: dict[str, tuple[str | None]] = current_app.extensions.setdefault("fundraiser.stripe_account", {})
+    if "home" not in cache:
+        first = session.execute(
+            select(StripeEvent.account)
+            .where(StripeEvent.processed_at.is_not(None), StripeEvent.not_applied_reason.is_(None))
+            .order_by(StripeEvent.stripe_created_at, StripeEvent.received_at, StripeEvent.id).limit(1)
+        ).first()
+        if first is None:
+            return None
+        cache["home"] = (first[0],)
+    return cache["home"]
+
+
 def _apply(session: Session, row: StripeEvent) -> Outcome:
+    reason = _not_ours(session, row)
+    if reason is not None:
+        row.not_applied_reason = reason[:200]
+        row.outcome = f"not applied: {reason}"[:200]
+        return Outcome(row.outcome)
     handler = HANDLERS.get(row.type)
     if handler is None:
         row.outcome = "ignored: not an event we act on"
@@ -233,8 +304,10 @@ def _apply(session: Session, row: StripeEvent) -> Outcome:
 
 
 def _replay_waiting(session: Session, gift: Gift) -> list[Gift]:
-    """Apply refunds and disputes that arrived before this payment, oldest first."""
-    keys = [k for k in (gift.stripe_payment_intent_id, gift.stripe_charge_id) if k]
+    """Apply refunds and disputes that arrived before this payment, oldest first (and an
+    instalment's invoice payment that arrived before its invoice)."""
+    invoice = gift.source_key.removeprefix("stripe:") if gift.source_key and gift.source_key.startswith("stripe:in_") else None
+    keys = [k for k in (gift.stripe_payment_intent_id, gift.stripe_charge_id, invoice) if k]
     if not keys:
         return []
     waiting = session.scalars(
@@ -285,10 +358,12 @@ def _record_online_gift(
     session: Session, *, source_key: str, amount_cents: int, currency: str, metadata: dict[str, str],
     email: str | None, name: str | None, received_at: datetime, method: GiftMethod,
     payment_intent_id: str | None, charge_id: str | None, plan: RecurringPlan | None = None,
+    detail: str | None = None,
 ) -> Outcome:
     existing = session.scalar(select(Gift).where(Gift.source_key == source_key))
     if existing is not None:
         _fill_stripe_ids(existing, payment_intent_id, charge_id)
+        _fill_detail(existing, detail)
         return Outcome(f"already recorded as gift {existing.id}")
     if amount_cents <= 0:
         return Outcome("nothing paid")
@@ -319,6 +394,7 @@ def _record_online_gift(
         public_comment=metadata.get("comment"),
     )
     _fill_stripe_ids(gift, payment_intent_id, charge_id)
+    _fill_detail(gift, detail)
     attempt_id = metadata.get("donation_attempt")
     if attempt_id:
         attempt = session.scalar(select(DonationAttempt).where(DonationAttempt.public_id == attempt_id))
@@ -340,18 +416,26 @@ def _fill_stripe_ids(gift: Gift, payment_intent_id: str | None, charge_id: str |
         gift.stripe_charge_id = charge_id
 
 
+def _fill_detail(gift: Gift, detail: str | None) -> None:
+    """How the gift was paid, once known (receipts and the staff page name it: "Apple Pay")."""
+    if detail and gift.payment_method_detail is None:
+        gift.payment_method_detail = detail
+        receipts.refresh_pending_receipt(gift)
+
+
+def _charge_detail(charge: Any) -> str | None:
+    return method_detail(charge.get("payment_method_details")) if isinstance(charge, dict) else None
+
+
 def _created(obj: dict, row: StripeEvent) -> datetime:
     return datetime.fromtimestamp(int(obj["created"]), UTC) if obj.get("created") else row.stripe_created_at
 
 
-def _is_instalment(intent: dict) -> bool:
-    """PaymentIntents of subscription invoices are recorded from their invoice, not here."""
-    metadata = _metadata(intent)
-    if metadata.get("frequency") == "monthly":
-        return True
-    if intent.get("invoice"):
-        return True
-    return not metadata.get("campaign_id") and (intent.get("description") or "").startswith("Subscription")
+def _is_ours(metadata: dict[str, str]) -> bool:
+    """A payment this app started (its attempt id) or that names a campaign (a payment link, a
+    dashboard payment tagged by staff). Instalments carry neither: Stripe does not copy the
+    subscription's metadata onto an invoice's PaymentIntent."""
+    return bool(metadata.get("donation_attempt") or metadata.get("campaign_id"))
 
 
 def _amount_received(intent: dict) -> int:
@@ -361,18 +445,57 @@ def _amount_received(intent: dict) -> int:
     return int(intent.get("amount") or 0) if intent.get("status") == "succeeded" else 0
 
 
-def on_payment_intent_succeeded(session: Session, intent: dict, row: StripeEvent) -> Outcome:
-    if _is_instalment(intent):
-        return Outcome("instalment: recorded from its invoice")
+def on_payment_intent_succeeded(session: Session, intent: dict, row: StripeEvent, *, standalone: bool = False) -> Outcome:
+    """A one-time gift, when the PaymentIntent is ours. One that is not may be an instalment
+    (since basil it does not name its invoice): it waits until an invoice's gift claims it, or
+    until Stripe says it paid no invoice (`standalone`, linking.py) and it goes to the
+    unattributed queue."""
     charge = intent.get("latest_charge")
+    metadata = _metadata(intent)
+    if not _is_ours(metadata) and not standalone:
+        claimed = session.scalar(select(Gift).where(Gift.stripe_payment_intent_id == intent["id"]).limit(1))
+        if claimed is not None:
+            _fill_stripe_ids(claimed, None, _id(charge))
+            _fill_detail(claimed, _charge_detail(charge))
+            return Outcome(f"instalment of gift {claimed.id}: recorded from its invoice", linked=[claimed])
+        raise WaitFor(intent["id"])
     billing = (charge.get("billing_details") or {}) if isinstance(charge, dict) else {}
     return _record_online_gift(
         session, source_key=f"stripe:{intent['id']}", amount_cents=_amount_received(intent),
-        currency=intent["currency"], metadata=_metadata(intent),
+        currency=intent["currency"], metadata=metadata,
         email=intent.get("receipt_email") or billing.get("email"), name=billing.get("name"),
         received_at=_created(intent, row), method=_method(intent.get("payment_method_types"), charge),
-        payment_intent_id=intent["id"], charge_id=_id(charge),
+        payment_intent_id=intent["id"], charge_id=_id(charge), detail=_charge_detail(charge),
     )
+
+
+def _attempt(session: Session, metadata: dict[str, str]) -> DonationAttempt | None:
+    attempt_id = metadata.get("donation_attempt")
+    return session.scalar(select(DonationAttempt).where(DonationAttempt.public_id == attempt_id)) if attempt_id else None
+
+
+def _mark_failed(attempt: DonationAttempt | None, code: str, at: datetime) -> bool:
+    """The thank-you page stops "confirming" and says nothing was charged; a recorded gift stays."""
+    if attempt is None or attempt.status == AttemptStatus.COMPLETED:
+        return False
+    attempt.status = AttemptStatus.FAILED
+    attempt.failure_code = code[:100]
+    attempt.failed_at = at
+    return True
+
+
+def on_payment_intent_failed(session: Session, intent: dict, row: StripeEvent) -> Outcome:
+    error = intent.get("last_payment_error") or {}
+    code = error.get("decline_code") or error.get("code") or error.get("type") or "payment_failed"
+    if _mark_failed(_attempt(session, _metadata(intent)), str(code), row.stripe_created_at):
+        return Outcome(f"payment failed ({code}): donation attempt marked failed")
+    return Outcome(f"payment failed ({code}): no open donation attempt")
+
+
+def on_checkout_expired(session: Session, checkout: dict, row: StripeEvent) -> Outcome:
+    if _mark_failed(_attempt(session, _metadata(checkout)), "checkout_expired", row.stripe_created_at):
+        return Outcome("checkout expired unpaid: donation attempt marked failed")
+    return Outcome("checkout expired: no open donation attempt")
 
 
 def _checkout_paid(session: Session, checkout: dict, row: StripeEvent) -> Outcome:
@@ -417,35 +540,30 @@ def on_checkout_async_succeeded(session: Session, checkout: dict, row: StripeEve
 
 
 def on_checkout_async_failed(session: Session, checkout: dict, row: StripeEvent) -> Outcome:
-    attempt_id = _metadata(checkout).get("donation_attempt")
-    attempt = session.scalar(select(DonationAttempt).where(DonationAttempt.public_id == attempt_id)) if attempt_id else None
-    if attempt is not None:
-        attempt.status = AttemptStatus.FAILED
+    _mark_failed(_attempt(session, _metadata(checkout)), "bank_debit_failed", row.stripe_created_at)
     return Outcome("bank debit failed: nothing recorded")
 
 
 def _invoice_subscription(invoice: dict) -> tuple[str | None, dict[str, str]]:
-    """Subscription id and its metadata, from the current (parent) or the older invoice shape."""
-    details = (invoice.get("parent") or {}).get("subscription_details") or invoice.get("subscription_details") or {}
-    subscription = _id(details.get("subscription")) or _id(invoice.get("subscription"))
+    """Subscription id and its metadata: since basil they live under `parent.subscription_details`."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    subscription = _id(details.get("subscription"))
     metadata = details.get("metadata") if isinstance(details.get("metadata"), dict) else {}
     return subscription, metadata
 
 
 def _invoice_payment_intent(invoice: dict) -> str | None:
-    intent = _id(invoice.get("payment_intent"))
-    if intent:
-        return intent
-    payments = (invoice.get("payments") or {}).get("data") or []
-    for payment in payments:
+    """The PaymentIntent, when the invoice came with its `payments` expanded (webhooks: never)."""
+    for payment in (invoice.get("payments") or {}).get("data") or []:
         intent = _id((payment.get("payment") or {}).get("payment_intent"))
-        if intent:
+        if intent and payment.get("status") == "paid":
             return intent
     return None
 
 
 def on_invoice_paid(session: Session, invoice: dict, row: StripeEvent) -> Outcome:
-    """Every paid instalment is one gift, recorded once per invoice (Stripe sends two event types)."""
+    """Every paid instalment is one gift, recorded once per invoice (Stripe sends two event types).
+    The invoice does not name its payment: `invoice_payment.paid` (or linking.py) links it."""
     subscription_id, metadata = _invoice_subscription(invoice)
     amount = int(invoice.get("amount_paid") or 0)
     if amount <= 0:
@@ -458,7 +576,10 @@ def on_invoice_paid(session: Session, invoice: dict, row: StripeEvent) -> Outcom
             campaign_id=campaign.id if campaign else None, amount_cents=amount, currency=invoice["currency"],
             donor_email=invoice.get("customer_email"), donor_name=metadata.get("donor_name") or invoice.get("customer_name"),
         )
-        if plan.status == PlanStatus.INCOMPLETE:
+        if plan.status == PlanStatus.INCOMPLETE or (
+            plan.status == PlanStatus.PAST_DUE
+            and (plan.stripe_updated_at is None or row.stripe_created_at >= plan.stripe_updated_at)
+        ):
             plan.status = PlanStatus.ACTIVE
         if plan.started_at is None:
             plan.started_at = _created(invoice, row)
@@ -466,8 +587,52 @@ def on_invoice_paid(session: Session, invoice: dict, row: StripeEvent) -> Outcom
         session, source_key=f"stripe:{invoice['id']}", amount_cents=amount, currency=invoice["currency"],
         metadata=metadata, email=invoice.get("customer_email"), name=invoice.get("customer_name"),
         received_at=_paid_at(invoice, row), method=GiftMethod.CARD,
-        payment_intent_id=_invoice_payment_intent(invoice), charge_id=_id(invoice.get("charge")), plan=plan,
+        payment_intent_id=_invoice_payment_intent(invoice), charge_id=None, plan=plan,
     )
+
+
+def on_invoice_payment_paid(session: Session, obj: dict, row: StripeEvent) -> Outcome:
+    """An InvoicePayment names the invoice and the PaymentIntent (or charge) that paid it: the
+    instalment's gift learns its payment, so refunds, disputes and the fee can find it."""
+    payment = invoice_payment_from_event(obj)
+    if payment.status != "paid" or payment.amount_paid_cents <= 0 or not payment.invoice_id:
+        return Outcome(f"invoice payment {payment.status or 'without status'}: nothing to link")
+    gift = session.scalar(select(Gift).where(Gift.source_key == f"stripe:{payment.invoice_id}"))
+    if gift is None:
+        raise WaitFor(payment.invoice_id)
+    return link_payment(session, gift, payment.payment_intent_id, payment.charge_id)
+
+
+def link_payment(session: Session, gift: Gift, payment_intent_id: str | None, charge_id: str | None) -> Outcome:
+    """Store an instalment's PaymentIntent and Charge on its gift (first link wins)."""
+    before = (gift.stripe_payment_intent_id, gift.stripe_charge_id)
+    _fill_stripe_ids(gift, payment_intent_id, charge_id)
+    if (gift.stripe_payment_intent_id, gift.stripe_charge_id) == before:
+        return Outcome(f"gift {gift.id} already linked to its payment")
+    session.flush()
+    return Outcome(f"gift {gift.id} linked to payment {payment_intent_id or charge_id}", linked=[gift])
+
+
+def on_invoice_payment_failed(session: Session, invoice: dict, row: StripeEvent) -> Outcome:
+    """A monthly instalment failed (or needs the donor to authenticate): the plan is past due and
+    the donor gets an email with a fresh link to update their card."""
+    subscription_id, _ = _invoice_subscription(invoice)
+    plan = session.scalar(
+        select(RecurringPlan).where(RecurringPlan.stripe_subscription_id == subscription_id)
+    ) if subscription_id else None
+    if plan is None:
+        return Outcome("not a monthly gift we know: ignored")
+    if invoice.get("billing_reason") == "subscription_create":
+        # The donor is on the thank-you page (a bank debit can fail days later): it says so there.
+        attempt = session.scalar(select(DonationAttempt).where(DonationAttempt.stripe_subscription_id == subscription_id))
+        _mark_failed(attempt, "first_payment_failed", row.stripe_created_at)
+        return Outcome("first payment of a new monthly gift failed: the donor sees it on the page")
+    mark_payment_failed(session, plan, row.stripe_created_at)
+    action = row.type == "invoice.payment_action_required"
+    queued = receipts.queue_payment_failed(session, plan, invoice_id=invoice["id"], action_required=action,
+                                           fallback_email=invoice.get("customer_email"),
+                                           pay_url=invoice.get("hosted_invoice_url") if action else None)
+    return Outcome(f"plan {plan.id} past due" + ("; donor emailed" if queued else "; donor already emailed or no email"))
 
 
 def _paid_at(invoice: dict, row: StripeEvent) -> datetime:
@@ -480,7 +645,7 @@ def on_subscription_changed(session: Session, subscription: dict, row: StripeEve
     if plan is None:
         return Outcome("subscription we did not start: ignored")
     if apply_subscription_status(session, plan, subscription, row.stripe_created_at):
-        return Outcome(f"plan {plan.id} is {plan.status}")
+        return Outcome(f"plan {plan.id} is {plan.status} at {plan.amount_cents} a {plan.interval}")
     return Outcome("older than what we know: ignored")
 
 
@@ -504,28 +669,62 @@ def _gift_for_charge(session: Session, payment_intent_id: str | None, charge_id:
 
 
 def on_charge_refunded(session: Session, charge: dict, row: StripeEvent) -> Outcome:
-    """Stripe reports the running total refunded; the ledger gets the part it has not seen."""
+    """Stripe reports the running total refunded; the ledger gets the part it has not seen.
+
+    A refund that failed after this snapshot was taken is still inside its total, so what the
+    ledger has seen counts only the failures restored up to the snapshot's time: a late or
+    repeated charge.refunded never takes a failed refund's money a second time.
+    """
     gift = _gift_for_charge(session, _id(charge.get("payment_intent")), charge["id"])
+    _fill_detail(gift, _charge_detail(charge))
     total = int(charge.get("amount_refunded") or 0)
-    seen = -int(
-        session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
-                LedgerEntry.gift_id == gift.id, LedgerEntry.kind == EntryKind.REFUND,
-                LedgerEntry.reference == charge["id"],
-            )
+    seen = ledger.stripe_refunded(session, gift, charge_id=charge["id"], as_of=row.stripe_created_at)
+    amount = min(total - seen, ledger.gift_net(session, gift))
+    if amount > 0:
+        # Keyed by event: after a failed refund the same running total can legitimately come again.
+        ledger.refund_gift(
+            session, gift, amount, occurred_at=row.stripe_created_at, reference=charge["id"],
+            reason="Refunded in Stripe", source_key=f"stripe:{row.id}:refunded:{total}",
         )
-    )
+    _replay_refund_failures(session, charge["id"], row)
     if total <= seen:
         return Outcome("refund already applied")
-    left = ledger.gift_net(session, gift)
-    amount = min(total - seen, left)
-    if amount <= 0:
-        return Outcome("nothing left of the gift to refund")
-    ledger.refund_gift(
-        session, gift, amount, occurred_at=_created(charge, row), reference=charge["id"],
-        reason="Refunded in Stripe", source_key=f"stripe:{charge['id']}:refunded:{total}",
+    return Outcome(f"refunded {amount} of gift {gift.id}" if amount > 0 else "nothing left of the gift to refund")
+
+
+def _replay_refund_failures(session: Session, charge_id: str, row: StripeEvent) -> None:
+    """A refund's failure that came before this total: if it failed after the total was taken,
+    the total still counts it, so it is restored now; if before, the total already leaves it out."""
+    waiting = session.scalars(
+        select(StripeEvent).where(StripeEvent.waiting_for == f"refund-of:{charge_id}").order_by(StripeEvent.stripe_created_at)
+    ).all()
+    for failure in waiting:
+        failure.waiting_for = None
+        if failure.stripe_created_at > row.stripe_created_at:
+            _apply(session, failure)
+        else:
+            failure.outcome = "refund failed before Stripe's total was taken: nothing to restore"
+
+
+def on_refund_changed(session: Session, refund: dict, row: StripeEvent) -> Outcome:
+    """A refund that failed or was cancelled gives the money back to the gift (a REFUND_REVERSED
+    entry pointing at the refund). Refunds themselves are recorded from charge.refunded."""
+    status = refund.get("status")
+    if status not in ("failed", "canceled"):
+        return Outcome(f"refund {status}: applied from charge.refunded")
+    gift = _gift_for_charge(session, _id(refund.get("payment_intent")), _id(refund.get("charge")))
+    charge_id = _id(refund.get("charge")) or gift.stripe_charge_id
+    why = refund.get("failure_reason") or status
+    entry = ledger.reverse_refund(
+        session, gift, int(refund.get("amount") or 0), charge_id=charge_id, occurred_at=row.stripe_created_at,
+        reference=refund["id"], reason=f"Refund {status} in Stripe ({why})", source_key=f"stripe:{refund['id']}:reversed",
     )
-    return Outcome(f"refunded {amount} of gift {gift.id}")
+    if entry is None:
+        if charge_id:
+            # charge.refunded (sent when the refund was made) has not been applied yet: wait for it.
+            raise WaitFor(f"refund-of:{charge_id}")
+        return Outcome(f"refund {refund['id']} {status}: it never reached the ledger, nothing to restore")
+    return Outcome(f"refund {refund['id']} {status}: restored {entry.amount_cents} to gift {gift.id}")
 
 
 def on_dispute_created(session: Session, dispute: dict, row: StripeEvent) -> Outcome:
@@ -570,12 +769,20 @@ HANDLERS: dict[str, Callable[[Session, dict, StripeEvent], Outcome]] = {
     "checkout.session.completed": on_checkout_completed,
     "checkout.session.async_payment_succeeded": on_checkout_async_succeeded,
     "checkout.session.async_payment_failed": on_checkout_async_failed,
+    "checkout.session.expired": on_checkout_expired,
     "payment_intent.succeeded": on_payment_intent_succeeded,
+    "payment_intent.payment_failed": on_payment_intent_failed,
     "charge.refunded": on_charge_refunded,
+    "charge.refund.updated": on_refund_changed,
+    "refund.updated": on_refund_changed,
+    "refund.failed": on_refund_changed,
     "charge.dispute.created": on_dispute_created,
     "charge.dispute.closed": on_dispute_closed,
     "invoice.paid": on_invoice_paid,
     "invoice.payment_succeeded": on_invoice_paid,
+    "invoice_payment.paid": on_invoice_payment_paid,
+    "invoice.payment_failed": on_invoice_payment_failed,
+    "invoice.payment_action_required": on_invoice_payment_failed,
     "customer.subscription.updated": on_subscription_changed,
     "customer.subscription.deleted": on_subscription_changed,
 }

@@ -354,7 +354,7 @@ def render_gift(gift, errors=None, values=None, status=200):
     return render_template(
         "staff/gift.html", view=view, gift=gift, current_campaign=current, errors=errors or {},
         values=values or {}, campaigns=campaign_choices(gifts.open_campaigns(session)), history=audit.history(session, "gift", gift.id),
-        method_name=gifts.METHOD_NAMES[gift.method],
+        method_name=gifts.method_name(gift),
     ), status
 
 

@@ -21,7 +21,17 @@
           document.dispatchEvent(new CustomEvent("fundraiser:progress", { detail: body.progress }));
           return;
         }
-        if (body.status === "failed") { state.querySelector("p").textContent = "Your payment didn't go through, so nothing was charged."; return; }
+        if (body.status === "failed") {
+          // The payment was declined, the bank debit failed or checkout expired: say so and offer a way back.
+          state.innerHTML = "";
+          var failed = document.createElement("p"); failed.className = "form-error"; failed.setAttribute("data-failed", "");
+          failed.appendChild(document.createTextNode("Your payment didn't go through, so nothing was charged. "));
+          var again = document.createElement("a"); again.href = box.dataset.retryUrl; again.textContent = "Try again";
+          failed.appendChild(again);
+          failed.appendChild(document.createTextNode(" with the same details, or another card or bank account."));
+          state.appendChild(failed);
+          return;
+        }
         tries += 1;
         if (tries < 60) setTimeout(check, Math.min(1000 + tries * 250, 5000));
       })

@@ -76,5 +76,5 @@ def test_doctor_reports_a_refund_waiting_days_for_its_payment(app, runner):
         s.close()
     result = runner.invoke(args=["doctor"])
     assert result.exit_code == 1
-    assert "FIX  stripe events: 1 refund or dispute event(s) have waited over a day" in result.output
+    assert "FIX  stripe events: 1 Stripe event(s) have waited over a day" in result.output
     assert "pi_never_seen" in result.output

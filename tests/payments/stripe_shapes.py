@@ -22,18 +22,25 @@ def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def event(type_: str, obj: dict, *, created: int | None = None, event_id: str | None = None) -> dict:
-    return {
+API_VERSION = "2026-10-28.endive"
+
+
+def event(type_: str, obj: dict, *, created: int | None = None, event_id: str | None = None,
+          livemode: bool = False, api_version: str = API_VERSION, account: str | None = None) -> dict:
+    evt = {
         "id": event_id or new_id("evt"),
         "object": "event",
-        "api_version": "2026-10-28.endive",
+        "api_version": api_version,
         "created": created or int(time.time()),
         "data": {"object": obj},
-        "livemode": False,
+        "livemode": livemode,
         "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None},
         "type": type_,
     }
+    if account:
+        evt["account"] = account  # only Connect events name an account
+    return evt
 
 
 def payment_intent(amount: int, *, metadata: dict | None = None, currency: str = "usd", email: str | None = "donor@example.org",
@@ -49,14 +56,72 @@ def payment_intent(amount: int, *, metadata: dict | None = None, currency: str =
     }
 
 
-def charge(pi: dict, *, amount_refunded: int = 0) -> dict:
+def payment_method_details(kind: str = "card", wallet: str | None = None) -> dict:
+    """A charge's payment_method_details: a card (maybe in a wallet: apple_pay, google_pay, link) or a bank debit."""
+    if kind == "card":
+        return {"type": "card", "card": {"brand": "visa", "country": "US", "exp_month": 8, "exp_year": 2030,
+                                         "funding": "credit", "last4": "4242", "network": "visa",
+                                         "wallet": {"dynamic_last4": None, "type": wallet} if wallet else None}}
+    if kind == "us_bank_account":
+        return {"type": kind, kind: {"account_holder_type": "individual", "account_type": "checking",
+                                    "bank_name": "STRIPE TEST BANK", "last4": "6789", "routing_number": "110000000"}}
+    if kind == "sepa_debit":
+        return {"type": kind, kind: {"bank_code": "37040044", "country": "DE", "last4": "3000"}}
+    return {"type": kind, kind: {}}
+
+
+def charge(pi: dict, *, amount_refunded: int = 0, kind: str = "card", wallet: str | None = None) -> dict:
+    charge_id = pi["latest_charge"]["id"] if isinstance(pi["latest_charge"], dict) else pi["latest_charge"]
     return {
-        "id": pi["latest_charge"], "object": "charge", "amount": pi["amount"], "amount_captured": pi["amount"],
+        "id": charge_id, "object": "charge", "amount": pi["amount"], "amount_captured": pi["amount"],
         "amount_refunded": amount_refunded, "balance_transaction": new_id("txn"),
         "billing_details": {"email": pi.get("receipt_email"), "name": None}, "captured": True,
         "created": int(time.time()), "currency": pi["currency"], "metadata": {}, "paid": True,
-        "payment_intent": pi["id"], "payment_method_details": {"type": "card"},
+        "payment_intent": pi["id"], "payment_method_details": payment_method_details(kind, wallet),
         "refunded": amount_refunded == pi["amount"], "status": "succeeded",
+    }
+
+
+def with_charge(pi: dict, *, kind: str = "card", wallet: str | None = None) -> dict:
+    """The PaymentIntent with `latest_charge` expanded, as a retrieve with expand[]=latest_charge answers."""
+    return {**pi, "latest_charge": charge(pi, kind=kind, wallet=wallet)}
+
+
+def failed_payment_intent(amount: int, *, metadata: dict, code: str = "card_declined",
+                          decline_code: str | None = "insufficient_funds") -> dict:
+    """A PaymentIntent after a failed attempt: back to requires_payment_method with last_payment_error."""
+    pi = payment_intent(amount, metadata=metadata)
+    return {**pi, "amount_received": 0, "latest_charge": None, "status": "requires_payment_method",
+            "last_payment_error": {"type": "card_error", "code": code, "decline_code": decline_code,
+                                   "message": "Your card has insufficient funds.", "doc_url": None}}
+
+
+def refund(pi: dict, amount: int, *, status: str = "succeeded", failure_reason: str | None = None,
+           refund_id: str | None = None) -> dict:
+    """A Refund (current API): a failed one has failure_reason and failure_balance_transaction."""
+    charge_id = pi["latest_charge"]["id"] if isinstance(pi["latest_charge"], dict) else pi["latest_charge"]
+    obj = {
+        "id": refund_id or new_id("re"), "object": "refund", "amount": amount, "balance_transaction": new_id("txn"),
+        "charge": charge_id, "created": int(time.time()), "currency": pi["currency"],
+        "destination_details": {"card": {"type": "refund"}, "type": "card"}, "metadata": {},
+        "payment_intent": pi["id"], "reason": "requested_by_customer", "receipt_number": None,
+        "source_transfer_reversal": None, "status": status, "transfer_reversal": None,
+    }
+    if status == "failed":
+        obj["failure_reason"] = failure_reason or "expired_or_canceled_card"
+        obj["failure_balance_transaction"] = new_id("txn")
+    return obj
+
+
+def invoice_payment(inv: dict, *, pi_id: str | None = None, charge_id: str | None = None, status: str = "paid") -> dict:
+    """An InvoicePayment: how, since basil, an invoice is tied to the PaymentIntent (or charge) that paid it."""
+    now = int(time.time())
+    payment = {"type": "payment_intent", "payment_intent": pi_id} if pi_id else {"type": "charge", "charge": charge_id}
+    return {
+        "id": new_id("inpay"), "object": "invoice_payment", "amount_paid": inv["amount_paid"] if status == "paid" else None,
+        "amount_requested": inv["amount_due"], "created": now, "currency": inv["currency"], "invoice": inv["id"],
+        "is_default": True, "livemode": False, "payment": payment, "status": status,
+        "status_transitions": {"canceled_at": None, "paid_at": now if status == "paid" else None},
     }
 
 
@@ -84,26 +149,39 @@ def checkout_session(amount: int, *, metadata: dict, mode: str = "payment", paym
 
 
 def invoice(amount: int, *, subscription: str, metadata: dict, email: str = "monthly@example.org",
-            name: str = "Morgan Monthly", invoice_id: str | None = None) -> dict:
-    """The current invoice shape: the subscription and its metadata live under parent.subscription_details."""
+            name: str = "Morgan Monthly", invoice_id: str | None = None, paid: bool = True,
+            billing_reason: str = "subscription_cycle") -> dict:
+    """The current invoice shape: the subscription and its metadata live under parent.subscription_details,
+    and it names no payment_intent or charge (InvoicePayments do)."""
     now = int(time.time())
+    invoice_id = invoice_id or new_id("in")
     return {
-        "id": invoice_id or new_id("in"), "object": "invoice", "amount_due": amount, "amount_paid": amount,
-        "amount_remaining": 0, "billing_reason": "subscription_cycle", "collection_method": "charge_automatically",
+        "id": invoice_id, "object": "invoice", "amount_due": amount, "amount_paid": amount if paid else 0,
+        "amount_remaining": 0 if paid else amount, "attempt_count": 1, "attempted": True,
+        "billing_reason": billing_reason, "collection_method": "charge_automatically",
         "created": now, "currency": "usd", "customer": new_id("cus"), "customer_email": email,
-        "customer_name": name, "livemode": False, "metadata": {},
+        "customer_name": name, "hosted_invoice_url": f"https://invoice.stripe.com/i/{invoice_id}", "livemode": False,
+        "metadata": {}, "next_payment_attempt": None if paid else now + 3 * 86400,
         "parent": {"quote_details": None, "subscription_details": {"metadata": metadata, "subscription": subscription},
                    "type": "subscription_details"},
-        "status": "paid", "status_transitions": {"paid_at": now}, "total": amount,
+        "status": "paid" if paid else "open", "status_transitions": {"paid_at": now if paid else None}, "total": amount,
     }
 
 
-def subscription(sub_id: str, *, status: str = "active", metadata: dict | None = None) -> dict:
+def subscription(sub_id: str, *, status: str = "active", metadata: dict | None = None, unit_amount: int = 1500,
+                 quantity: int = 1) -> dict:
+    """Current shape: the billing period lives on the item, with its price and quantity."""
     now = int(time.time())
     return {
         "id": sub_id, "object": "subscription", "customer": new_id("cus"), "status": status,
         "start_date": now, "canceled_at": now if status == "canceled" else None, "metadata": metadata or {},
-        "items": {"object": "list", "data": [{"id": new_id("si"), "current_period_end": now + 30 * 86400}]},
+        "trial_end": now + 14 * 86400 if status == "trialing" else None,
+        "items": {"object": "list", "data": [{
+            "id": new_id("si"), "object": "subscription_item", "current_period_start": now,
+            "current_period_end": now + 30 * 86400, "quantity": quantity,
+            "price": {"id": new_id("price"), "object": "price", "currency": "usd", "unit_amount": unit_amount,
+                      "recurring": {"interval": "month", "interval_count": 1}, "type": "recurring"},
+        }]},
     }
 
 

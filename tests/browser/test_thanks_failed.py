@@ -1,0 +1,57 @@
+"""The thank-you page in a real browser when the payment did not go through: it stops "confirming",
+says nothing was charged, and leads back to the form with the donor's details."""
+
+from __future__ import annotations
+
+import urllib.request
+import uuid
+
+from playwright.sync_api import expect
+
+from fundraiser.db import new_session
+from fundraiser.models import AttemptStatus, DonationAttempt, DonationFrequency
+from tests.conftest import LiveServer
+from tests.factories import make_campaign
+from tests.payments import stripe_shapes as s
+from tests.payments.conftest import STRIPE_SETTINGS
+
+
+def test_a_declined_payment_is_told_to_the_waiting_donor_with_a_way_to_try_again(make_app, page):
+    app = make_app(**STRIPE_SETTINGS)  # background work on: it applies the delivered event
+    with app.app_context():
+        db = new_session(write=True)
+        campaign = make_campaign(db, title="Giving Tuesday", suggested_amounts=[2500, 5000])
+        attempt = DonationAttempt(
+            public_id=str(uuid.uuid4()), campaign=campaign, frequency=DonationFrequency.ONCE, amount_cents=2500,
+            currency="USD", donor_name="Erin Example", donor_email="erin@example.org",
+            choices={"show_name": True, "show_amount": False}, status=AttemptStatus.STARTED,
+        )
+        db.add(attempt)
+        db.commit()
+        slug, public_id, campaign_id = campaign.slug, attempt.public_id, campaign.id
+        db.close()
+    server = LiveServer(app).start()
+    try:
+        page.goto(f"{server.url}/campaigns/{slug}/thanks?d={public_id}")
+        state = page.locator("[data-thanks-state]")
+        expect(state).to_contain_text("We're confirming your gift of $25.00")
+
+        metadata = {"campaign_id": str(campaign_id), "donation_attempt": public_id, "frequency": "once"}
+        evt = s.event("payment_intent.payment_failed", s.failed_payment_intent(2500, metadata=metadata))
+        payload = s.body(evt)
+        request = urllib.request.Request(
+            f"{server.url}/stripe/webhook", data=payload, method="POST",
+            headers={"Content-Type": "application/json",
+                     "Stripe-Signature": s.sign(payload, STRIPE_SETTINGS["STRIPE_WEBHOOK_SECRET"])})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+        expect(state).to_have_text(
+            "Your payment didn't go through, so nothing was charged. Try again with the same details, "
+            "or another card or bank account.", timeout=20_000)
+        assert page.console_errors == []  # (the form's page then fails to load Stripe.js here: no network)
+        page.get_by_role("link", name="Try again").click()
+        page.wait_for_url(f"{server.url}/campaigns/{slug}?d={public_id}#give")
+        expect(page.get_by_role("textbox", name="Email (your receipt goes here)")).to_have_value("erin@example.org")
+    finally:
+        server.stop()
