@@ -22,7 +22,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from .. import ledger, receipts
+from .. import ledger, mail, receipts
 from ..db import new_session, utcnow
 from ..donors import find_or_create_donor
 from ..models import (
@@ -40,7 +40,6 @@ from ..models import (
     StripeEvent,
 )
 from ..recurring import apply_subscription_status, plan_for_subscription
-from ..settings import current_settings
 from .inbox import Inbox, inbox
 from .stripe import SignatureError, verify_event
 
@@ -166,7 +165,7 @@ def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> Proc
 
 def apply_and_follow_up() -> ProcessReport:
     """Apply everything that is due, in rounds; after each round look up the new gifts' fees and
-    send their receipts."""
+    send their receipts (through this process's mail sender, or at once from the CLI)."""
     from .fees import fill_fees
 
     processed = postponed = 0
@@ -175,7 +174,7 @@ def apply_and_follow_up() -> ProcessReport:
         report = process_pending(limit=FOLLOW_UP_EVERY, yield_to=inbox())
         if report.new_gift_ids:
             fill_fees(list(report.new_gift_ids))
-            receipts.send_due(receipts.Mailer(current_settings()))
+            mail.send_soon()
         processed, postponed = processed + report.processed, postponed + report.postponed
         gift_ids.extend(report.new_gift_ids)
         # Done when a round came back short, or applied nothing (an event that cannot even be
