@@ -99,6 +99,18 @@ def _recipient(raw: str) -> Address:
         raise MessageRefused(f"Not a valid email address: {text!r}", permanent=True) from None
 
 
+def sender_address(mail_from: str, org: Organisation) -> Address:
+    """MAIL_FROM as an address: "Name <addr>" keeps its name even with a comma in it (a plain
+    header would read two addresses); a bare address is shown with the organisation's name."""
+    text = header_text(mail_from) or "receipts@localhost"
+    named = re.fullmatch(r"(.*?)\s*<([^<>]+)>", text)
+    name, addr = (named.group(1).strip().strip('"'), named.group(2).strip()) if named else ("", text)
+    try:
+        return Address(display_name=name or header_text(org.name, 120), addr_spec=addr)
+    except (ValueError, IndexError, HeaderParseError):
+        raise ServerUnavailable(f"MAIL_FROM is not a usable address: {mail_from!r}") from None
+
+
 def message_id(settings: Settings, message: OutboxMessage) -> str:
     """The same Message-ID on every attempt of a message, so a repeat can be recognised."""
     host = urlsplit(settings.base_url).hostname or "fundraiser.local"
@@ -129,10 +141,7 @@ class Mailer:
         """The email for an outbox row: plain text, plus HTML (with the logo inline) when it has one."""
         s = self.settings
         email = EmailMessage()
-        if s.mail_from:
-            email["From"] = header_text(s.mail_from)
-        else:
-            email["From"] = Address(display_name=header_text(org.name, 120), addr_spec="receipts@localhost")
+        email["From"] = sender_address(s.mail_from, org)
         email["To"] = _recipient(message.to_email)
         email["Subject"] = header_text(message.subject)
         email["Message-ID"] = message_id(s, message)

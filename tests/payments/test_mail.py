@@ -289,3 +289,21 @@ def test_stale_claims_go_back_only_after_the_stale_time(smtp_app, smtp_port):
         controller.stop()
     assert [m["To"] for m in inbox.messages] == ["stale@example.org"]
     assert outbox(smtp_app)["recent@example.org"].status == MessageStatus.SENDING
+
+
+@pytest.mark.parametrize(("mail_from", "expected"), [
+    ("Together, We Can End Restraint and Seclusion <receipts@example.org>",
+     '"Together, We Can End Restraint and Seclusion" <receipts@example.org>'),
+    ("receipts@example.org", '"Together, We Can End Restraint and Seclusion" <receipts@example.org>'),
+])
+def test_the_sender_name_survives_a_comma_and_defaults_to_the_organisation(make_app, smtp_port, mail_from, expected):
+    app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_SECURITY="none", MAIL_FROM=mail_from)
+    app.config["BACKGROUND_TASKS"] = False
+    queue(app, {"to_email": "ann@example.org"})
+    controller, inbox = start_smtp(smtp_port)
+    try:
+        assert send(app) == (1, 0)
+    finally:
+        controller.stop()
+    [message] = inbox.messages
+    assert str(message["From"]) == expected and len(message["From"].addresses) == 1
