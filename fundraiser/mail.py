@@ -31,6 +31,7 @@ import re
 import smtplib
 import ssl
 import threading
+import time
 from datetime import timedelta
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -56,7 +57,11 @@ STALE_CLAIM = timedelta(minutes=10)
 SMTP_TIMEOUT_SECONDS = 20
 # How often the in-app sender looks for retries that came due (new mail wakes it at once).
 POLL_SECONDS = 5.0
+# After the server could not be reached, the in-app sender waits this long before trying again
+# (rather than spending an attempt of the next message every poll).
+UNAVAILABLE_PAUSE_SECONDS = 60.0
 PAGE_SIZE = 100
+ROUND_LIMIT = 100
 # Mail about a person's own account: sent even while the organisation's identity is the demo's
 # (an admin needs the invitation to reach the Settings page and fix it).
 ACCOUNT_KINDS = ("invitation", "password_reset")
@@ -136,6 +141,8 @@ class Mailer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
+        # Set by send_due when the server could not be reached this round.
+        self.unavailable = False
 
     def build(self, message: OutboxMessage, org: Organisation) -> EmailMessage:
         """The email for an outbox row: plain text, plus HTML (with the logo inline) when it has one."""
@@ -275,6 +282,7 @@ def send_due(mailer: Mailer, *, limit: int = 100) -> SendRound:
                     mailer.send(message, org)
                 except ServerUnavailable as exc:
                     _give_back(session, message, str(exc))
+                    mailer.unavailable = True
                     failed += 1
                     log.warning("Mail server unavailable; %s waits (attempt %s): %s", message.id, message.attempts, exc)
                     break
@@ -412,6 +420,7 @@ class MailSender:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._paused_until = 0.0
 
     @property
     def running(self) -> bool:
@@ -428,8 +437,11 @@ class MailSender:
             self._thread = threading.Thread(target=self._run, daemon=True, name="fundraiser-mail")
             self._thread.start()
 
-    def wake(self) -> None:
-        """New mail was committed: send it now (if this process runs a sender)."""
+    def wake(self, *, resume: bool = False) -> None:
+        """New mail was committed: send it now (if this process runs a sender). `resume` also
+        ends a pause after the server was unreachable (a person asked to try again)."""
+        if resume:
+            self._paused_until = 0.0
         self._wake.set()
 
     def stop(self) -> None:
@@ -445,6 +457,8 @@ class MailSender:
             self._wake.clear()
             if self._stop.is_set():
                 return
+            if time.monotonic() < self._paused_until:
+                continue
             try:
                 with self._app.app_context():
                     settings = self._app.extensions["fundraiser.settings"]
@@ -455,7 +469,12 @@ class MailSender:
                                 continue
                         finally:
                             session.close()
-                    send_due(Mailer(settings))
+                    mailer = Mailer(settings)
+                    done = send_due(mailer, limit=ROUND_LIMIT)
+                if mailer.unavailable:
+                    self._paused_until = time.monotonic() + UNAVAILABLE_PAUSE_SECONDS
+                elif done.sent + done.failed >= ROUND_LIMIT:
+                    self._wake.set()  # more may be due: carry on without waiting for the poll
             except Exception:  # the database may be away; the next round tries again
                 log.exception("The mail sender's round failed; it tries again in %s s", self._poll_seconds)
 

@@ -101,7 +101,7 @@ def mail_retry():
         abort(404, description="We couldn't find that message.")
     count = mail.retry_failed(session, actor(), [message_id] if message_id is not None else None)
     session.commit()
-    mail.sender().wake()
+    mail.sender().wake(resume=True)
     if count:
         flash(f"{count} message{'s' if count != 1 else ''} will be sent again in a moment.", "success")
     else:
