@@ -307,3 +307,34 @@ def test_the_sender_name_survives_a_comma_and_defaults_to_the_organisation(make_
         controller.stop()
     [message] = inbox.messages
     assert str(message["From"]) == expected and len(message["From"].addresses) == 1
+
+
+def test_the_retry_button_sends_a_failed_message_again_at_once(make_app, smtp_port):
+    from tests.conftest import LiveServer
+
+    app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_SECURITY="none", MAIL_FROM="r@example.org")
+    app.config["BACKGROUND_TASKS"] = True
+    with app.app_context():
+        session = new_session()
+        create_user(session, "admin@example.org", "admin", PASSWORD)
+        session.commit()
+        session.close()
+    handler = PickyServer(refuse={"ann@example.org": "550 5.2.1 Mailbox disabled"})
+    controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    server = LiveServer(app).start()
+    try:
+        opener = _signed_in_opener(server.url)
+        [message_id] = queue(app, {"to_email": "ann@example.org"})
+        wait_for(lambda: outbox(app)["ann@example.org"].status == MessageStatus.FAILED, timeout=4, what="the refusal")
+        page = opener.open(server.url + "/staff/mail?status=failed", timeout=10).read().decode()
+        assert "550 5.2.1 Mailbox disabled" in page and "Retry all failed (1)" in page
+        handler.refuse.clear()  # the donor fixed their mailbox
+        form = urllib.parse.urlencode({"message_id": message_id}).encode()
+        assert opener.open(server.url + "/staff/mail/retry", data=form, timeout=10).status == 200
+        wait_for(lambda: handler.messages, timeout=4, what="the retried message")
+    finally:
+        server.stop()
+        controller.stop()
+    row = outbox(app)["ann@example.org"]
+    assert row.status == MessageStatus.SENT and row.attempts == 2 and row.last_error is None
