@@ -65,9 +65,9 @@ ROUND_LIMIT = 100
 # Mail about a person's own account: sent even while the organisation's identity is the demo's
 # (an admin needs the invitation to reach the Settings page and fix it).
 ACCOUNT_KINDS = ("invitation", "password_reset")
-# The HTML body refers to the uploaded logo as <img src="cid:org-logo">; the sender attaches it.
+# The HTML body refers to the uploaded logo (always a PNG: organisation.check_logo re-encodes it)
+# as <img src="cid:org-logo">; the sender attaches it. Or by URL: organisation.logo_url().
 LOGO_CID = "org-logo"
-LOGO_TYPES = {".png": "png", ".jpg": "jpeg", ".webp": "webp"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]+")
 
 
@@ -156,10 +156,10 @@ class Mailer:
         if message.body_html:
             email.add_alternative(message.body_html, subtype="html")
             logo = s.instance_path / org.logo_file if org.logo_file else None
-            if f"cid:{LOGO_CID}" in message.body_html and logo is not None and logo.suffix in LOGO_TYPES and logo.is_file():
+            if f"cid:{LOGO_CID}" in message.body_html and logo is not None and logo.is_file():
                 html_part = email.get_payload()[1]
-                html_part.add_related(logo.read_bytes(), "image", LOGO_TYPES[logo.suffix], cid=f"<{LOGO_CID}>",
-                                      filename=f"logo{logo.suffix}", disposition="inline")
+                html_part.add_related(logo.read_bytes(), "image", "png", cid=f"<{LOGO_CID}>",
+                                      filename="logo.png", disposition="inline")
         return email
 
     def send(self, message: OutboxMessage, org: Organisation) -> None:

@@ -321,6 +321,13 @@ def check_logo(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def logo_url(settings: Settings, org: Organisation) -> str:
+    """The logo's absolute address (BASE_URL), for HTML mail that links it instead of attaching it."""
+    if not org.logo_file:
+        return ""
+    return f"{settings.base_url}/media/{org.logo_file}"
+
+
 def store_logo(instance_path: Path, data: bytes) -> str:
     """Write a checked logo (from `check_logo`) under the instance folder; returns its `logo_file`."""
     folder = instance_path / LOGO_FOLDER

@@ -122,7 +122,9 @@ def test_a_logo_is_checked_reencoded_stored_and_served(app, session):
     stored = current_settings().instance_path / org.logo_file
     with Image.open(stored) as image:
         assert image.format == "PNG" and image.size == (600, 200)  # re-encoded, at most 600 wide
-    served = app.test_client().get("/media/branding/" + org.logo_file.split("/")[1])
+    url = organisation.logo_url(current_settings(), org)  # what HTML mail links to
+    assert url.startswith("http://127.0.0.1:5000/media/branding/logo-")
+    served = app.test_client().get(url.removeprefix("http://127.0.0.1:5000"))
     assert served.status_code == 200 and served.mimetype == "image/png"
     assert served.data == stored.read_bytes()
     served.close()
