@@ -338,3 +338,19 @@ def test_the_retry_button_sends_a_failed_message_again_at_once(make_app, smtp_po
         controller.stop()
     row = outbox(app)["ann@example.org"]
     assert row.status == MessageStatus.SENT and row.attempts == 2 and row.last_error is None
+
+
+def test_an_unexpected_error_fails_that_message_and_the_round_goes_on(make_app):
+    """Without SMTP messages are written as files; one that can't be written (its kind names a
+    folder that doesn't exist) is marked failed with the error, and the others are still written."""
+    app = make_app()
+    app.config["BACKGROUND_TASKS"] = False
+    queue(app, {"to_email": "ann@example.org"}, {"to_email": "bad@example.org", "kind": "letter/2026"},
+          {"to_email": "bea@example.org"})
+    assert send(app) == (2, 1)
+    rows = outbox(app)
+    assert rows["bad@example.org"].status == MessageStatus.FAILED
+    assert rows["bad@example.org"].last_error.startswith("FileNotFoundError")
+    assert rows["ann@example.org"].status == rows["bea@example.org"].status == MessageStatus.SENT
+    with app.app_context():
+        assert len(list((current_settings().instance_path / "outbox").glob("*.eml"))) == 2
