@@ -144,11 +144,13 @@ def doctor_command() -> None:
 @click.command("send-receipts")
 @with_appcontext
 def send_receipts_command() -> None:
-    """Send receipts and notices waiting in the outbox (run from cron every few minutes)."""
-    from .receipts import Mailer, send_due
+    """Send what waits in the outbox now. The app sends mail by itself within seconds; this is a
+    backstop for cron (e.g. hourly) and never fails because of one message."""
+    from .mail import Mailer, send_due
 
     sent, failed = send_due(Mailer(current_app.extensions["fundraiser.settings"]))
-    click.echo(f"Sent {sent} message(s)." + (f" {failed} could not be sent yet; they will be retried." if failed else ""))
+    click.echo(f"Sent {sent} message(s)." + (
+        f" {failed} not sent: see the Mail page of the staff console (retried or marked failed)." if failed else ""))
 
 
 @click.command("fill-fees")

@@ -60,6 +60,26 @@ def check_base_url(app: Flask, settings: Settings) -> list[Finding]:
                     f"BASE_URL is {settings.base_url}: receipts and payment redirects need the public https:// address.")]
 
 
+def check_identity(app: Flask, settings: Settings) -> list[Finding]:
+    """The organisation's identity (ORG_* overlaid by the Settings page): never the demo's in production."""
+    from .organisation import demo_field_labels, load_organisation
+
+    session = app.extensions["fundraiser.sessionmaker"]()
+    try:
+        org = load_organisation(session, settings)
+    except SQLAlchemyError:
+        return []  # the database check already says what is wrong
+    finally:
+        session.close()
+    demo = demo_field_labels(org)
+    if not demo:
+        return [Finding("organisation", True, f"{org.legal_name}; charity of record {org.charity_name} (EIN {org.charity_ein or 'not set'}).")]
+    return [Finding("organisation", not settings.is_production,
+                    f"Still the demo organisation's identity: {', '.join(demo)}. Set these variables, or change the "
+                    "fields on the staff console's Settings page (admins); in production receipts and letters are "
+                    "held until then.")]
+
+
 def _key_mode(key: str) -> str:
     """"live" or "test", from Stripe's key prefixes (sk_live_, pk_test_, rk_live_, ...)."""
     return "live" if "_live_" in key else "test"
@@ -165,7 +185,7 @@ def check_stripe_events(app: Flask, settings: Settings) -> list[Finding]:
     return findings or [Finding("stripe events", True, "Every stored Stripe event has been applied or is due.")]
 
 
-CHECKS: list[Check] = [check_database, check_secret_key, check_base_url, check_stripe, check_stripe_events, check_smtp]
+CHECKS: list[Check] = [check_database, check_secret_key, check_base_url, check_identity, check_stripe, check_stripe_events, check_smtp]
 
 
 def run_checks(app: Flask) -> list[Finding]:

@@ -521,6 +521,8 @@ class OutboxMessage(Base):
     to_email: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
+    # When set, sent as the HTML alternative of body_text (mail.py); the text part stays the fallback.
+    body_html: Mapped[str | None] = mapped_column(Text)
     status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus), default=MessageStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

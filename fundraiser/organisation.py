@@ -11,10 +11,15 @@ documents say the gift is made to the sponsor (its legal name and EIN) for the p
 
 from __future__ import annotations
 
+import io
+import re
+import secrets
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context
 from sqlalchemy import select
@@ -154,15 +159,17 @@ def forget_cached() -> None:
 def update_organisation(
     session: Session, settings: Settings, changes: Mapping[str, str], actor: audit.Actor
 ) -> Organisation:
-    """Save changed fields (validated by the caller's form) with one audit entry; flushes only."""
+    """Save the fields that changed (validated by `clean_identity`) with one audit entry naming
+    only those; writes nothing when nothing changed. Flushes only."""
     unknown = set(changes) - set(FIELD_NAMES)
     if unknown:
         raise ValueError(f"Not an organisation setting: {', '.join(sorted(unknown))}")
     before = load_organisation(session, settings)
-    rows = {row.key: row for row in session.scalars(select(OrgSetting).where(OrgSetting.key.in_(list(changes))))}
-    for key, value in changes.items():
-        if getattr(before, key) == value:
-            continue
+    changed = {key: value for key, value in changes.items() if getattr(before, key) != value}
+    if not changed:
+        return before
+    rows = {row.key: row for row in session.scalars(select(OrgSetting).where(OrgSetting.key.in_(list(changed))))}
+    for key, value in changed.items():
         row = rows.get(key)
         if row is None:
             session.add(OrgSetting(key=key, value=value, updated_at=utcnow(), updated_by_id=actor.user_id))
@@ -170,11 +177,161 @@ def update_organisation(
             row.value = value
             row.updated_at = utcnow()
             row.updated_by_id = actor.user_id
-    after = replace(before, **dict(changes))
+    after = replace(before, **changed)
     audit.record(
         session, actor, "organisation.update", "organisation", "settings",
-        before={k: getattr(before, k) for k in changes}, after={k: getattr(after, k) for k in changes},
+        before={k: getattr(before, k) for k in changed}, after=dict(changed),
     )
     session.flush()
     forget_cached()
     return after
+
+
+# ------------------------------------------------------------------------------ the Settings page
+
+# Each field as the Settings page labels it (doctor and the console's banner name fields this way).
+FIELD_LABELS = {
+    "name": "Public name",
+    "legal_name": "Legal name",
+    "sponsor_name": "Fiscal sponsor's legal name",
+    "sponsor_ein": "Fiscal sponsor's EIN",
+    "tax_id": "Your own EIN",
+    "mailing_address": "Mailing address",
+    "contact_email": "Contact email",
+    "contact_phone": "Phone",
+    "website": "Website",
+    "privacy_policy": "Privacy policy",
+    "refund_policy": "Refund policy",
+    "logo_file": "Logo",
+}
+EDITABLE = tuple(ENV_NAMES)  # every field but the logo, which is uploaded
+EIN_PATTERN = re.compile(r"^\d{2}-\d{7}$")
+PHONE_PATTERN = re.compile(r"^[0-9+().\- x]{7,40}$")
+NAME_MAX = 200
+POLICY_MAX = 20_000
+LOGO_MAX_BYTES = 2 * 1024 * 1024
+LOGO_MAX_PIXELS = 5000 * 5000  # refuse decompression bombs before decoding
+LOGO_BOX = (600, 600)  # stored no larger than this (emails and headers show it small)
+LOGO_FORMATS = {"PNG", "JPEG", "WEBP"}
+LOGO_FOLDER = "branding"
+
+
+def demo_field_labels(org: Organisation) -> list[str]:
+    """"ORG_NAME (Public name)" for each setting still holding the demo organisation's value."""
+    names = {var: name for name, var in ENV_NAMES.items()}
+    return [f"{var} ({FIELD_LABELS[names[var]]})" for var in org.demo_fields()]
+
+
+def identity_needs_fixing(session: Session, settings: Settings, org: Organisation) -> list[str]:
+    """Demo identity fields the console should warn about: in production always, elsewhere once
+    real (non-sample) gifts are recorded, i.e. the app is no longer only a demo."""
+    from .models import Gift
+
+    labels = demo_field_labels(org)
+    if not labels or settings.is_production:
+        return labels
+    real_gift = session.scalar(select(Gift.id).where(Gift.is_sample.is_(False)).limit(1))
+    return labels if real_gift is not None else []
+
+
+def _ein(value: str, label: str, errors: dict[str, str], name: str) -> str:
+    digits = re.sub(r"\s", "", value)
+    if re.fullmatch(r"\d{9}", digits):
+        digits = f"{digits[:2]}-{digits[2:]}"
+    if digits and not EIN_PATTERN.match(digits):
+        errors[name] = f"{label} must be nine digits written like 12-3456789."
+    return digits
+
+
+def clean_identity(form: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The Settings page's fields, tidied, and a message per field that isn't acceptable."""
+    from email_validator import EmailNotValidError, validate_email
+
+    values = {name: (form.get(name) or "").strip() for name in EDITABLE}
+    errors: dict[str, str] = {}
+    for name in ("name", "legal_name", "sponsor_name"):
+        if len(values[name]) > NAME_MAX:
+            errors[name] = f"Please shorten the {FIELD_LABELS[name].lower()} to {NAME_MAX} characters."
+    if not values["name"]:
+        errors["name"] = "Please enter the name donors know you by."
+    if not values["legal_name"]:
+        errors["legal_name"] = "Please enter the organisation's legal name, as receipts must state it."
+    values["sponsor_ein"] = _ein(values["sponsor_ein"], "The sponsor's EIN", errors, "sponsor_ein")
+    values["tax_id"] = _ein(values["tax_id"], "Your EIN", errors, "tax_id")
+    if values["sponsor_name"] and not values["sponsor_ein"]:
+        errors.setdefault("sponsor_ein", "Please enter the fiscal sponsor's EIN: receipts name it as the charity of record.")
+    if values["sponsor_ein"] and not values["sponsor_name"]:
+        errors.setdefault("sponsor_name", "Please enter the fiscal sponsor's legal name, or clear its EIN.")
+    if not values["sponsor_name"] and not values["tax_id"]:
+        errors.setdefault("tax_id", "Without a fiscal sponsor, receipts need your own EIN.")
+    lines = [line.strip() for line in values["mailing_address"].splitlines() if line.strip()]
+    values["mailing_address"] = "\n".join(lines)
+    if not lines:
+        errors["mailing_address"] = "Please enter a mailing address: receipts and letters show it."
+    elif len(lines) > 6 or len(values["mailing_address"]) > 500:
+        errors["mailing_address"] = "Please keep the address to 6 lines and 500 characters."
+    try:
+        values["contact_email"] = validate_email(values["contact_email"], check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        errors["contact_email"] = f"Please enter a contact email address like info@example.org: {exc}"
+    if values["contact_phone"] and not PHONE_PATTERN.match(values["contact_phone"]):
+        errors["contact_phone"] = "Please enter a phone number using digits, spaces and + ( ) - . only."
+    if values["website"]:
+        parsed = urlsplit(values["website"])
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or "." not in parsed.hostname \
+                or len(values["website"]) > 300:
+            errors["website"] = "Please enter the full web address, starting with https:// (e.g. https://www.example.org)."
+    for name in ("privacy_policy", "refund_policy"):
+        values[name] = values[name].replace("\r\n", "\n")
+        if len(values[name]) > POLICY_MAX:
+            errors[name] = f"Please shorten the {FIELD_LABELS[name].lower()} to {POLICY_MAX:,} characters."
+    return values, errors
+
+
+class LogoError(ValueError):
+    """An uploaded logo we can't use; the message says why."""
+
+
+def check_logo(data: bytes) -> bytes:
+    """Validate an uploaded logo (PNG, JPEG or WebP by its content, size-limited) and re-encode it
+    as a PNG at most LOGO_BOX: whatever else the file carried (metadata, scripts) is dropped."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise LogoError("Please choose an image file.")
+    if len(data) > LOGO_MAX_BYTES:
+        raise LogoError(f"The image is {len(data) // 1024} KB; a logo can be at most {LOGO_MAX_BYTES // 1024 // 1024} MB.")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            if probe.format not in LOGO_FORMATS:
+                raise LogoError("A logo must be a PNG, JPEG or WebP image.")
+            if probe.width * probe.height > LOGO_MAX_PIXELS:
+                raise LogoError("That image is too large in pixels; please upload one under 5000 × 5000.")
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            image = image.convert("RGBA")
+            image.thumbnail(LOGO_BOX)
+            out = io.BytesIO()
+            image.save(out, format="PNG", optimize=True)
+    except LogoError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise LogoError("That file isn't a readable PNG, JPEG or WebP image.") from None
+    return out.getvalue()
+
+
+def logo_url(settings: Settings, org: Organisation) -> str:
+    """The logo's absolute address (BASE_URL), for HTML mail that links it instead of attaching it."""
+    if not org.logo_file:
+        return ""
+    return f"{settings.base_url}/media/{org.logo_file}"
+
+
+def store_logo(instance_path: Path, data: bytes) -> str:
+    """Write a checked logo (from `check_logo`) under the instance folder; returns its `logo_file`."""
+    folder = instance_path / LOGO_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"logo-{secrets.token_hex(8)}.png"
+    (folder / name).write_bytes(data)
+    return f"{LOGO_FOLDER}/{name}"

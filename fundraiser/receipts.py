@@ -1,28 +1,21 @@
-"""What each kind of receipt says, and the outbox that delivers it.
+"""What each kind of receipt says, queued in the outbox in the same transaction as its gift.
 
-A receipt is written to the outbox in the same transaction as its gift, so it can't be lost; a
-sender drains the outbox after the commit (never delaying the webhook's answer), retrying with
-backoff when the mail server is away. Each message is claimed before it is sent and marked sent
-after, so a healthy run sends it exactly once.
+A receipt written with its gift can't be lost; mail.py sends it after the commit (never delaying
+the webhook's answer) and retries it when the mail server is away.
 """
 
 from __future__ import annotations
 
-import logging
-import smtplib
-import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from email.message import EmailMessage
-from email.utils import make_msgid
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
 from .config import Settings
-from .db import new_session, utcnow
+from .db import utcnow
 from .models import (
     Campaign,
     Gift,
@@ -33,8 +26,6 @@ from .models import (
 )
 from .money import format_money
 from .organisation import current_organisation
-
-log = logging.getLogger(__name__)
 
 NO_GOODS = "No goods or services were provided in exchange for this contribution."
 METHOD_LABELS = {
@@ -50,8 +41,6 @@ DETAIL_LABELS = {
     "sepa_debit": "SEPA Direct Debit", "bacs_debit": "Bacs Direct Debit", "acss_debit": "pre-authorized debit",
     "au_becs_debit": "BECS Direct Debit", "cashapp": "Cash App Pay", "paypal": "PayPal", "amazon_pay": "Amazon Pay",
 }
-MAX_BACKOFF = timedelta(hours=6)
-STALE_CLAIM = timedelta(minutes=10)
 # How long a manage link works: a receipt's for a month, a failed-payment notice's for a few days.
 RECEIPT_LINK_DAYS = 30
 NOTICE_LINK_DAYS = 5
@@ -286,102 +275,3 @@ def queue_manage_link(session: Session, plan: RecurringPlan, settings: Settings)
                               subject=f"Your link to manage your monthly gift to {current_organisation().name}", body_text=body))
     session.flush()
     return True
-
-
-def send_outbox() -> None:
-    """Send what is due now (after a request queued a message; cron's send-receipts catches up)."""
-    from .settings import current_settings
-
-    send_due(Mailer(current_settings()))
-
-
-class Mailer:
-    """Sends one message by SMTP, or writes it to the instance outbox folder when no SMTP is set."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def send(self, message: OutboxMessage) -> None:
-        s = self.settings
-        email = EmailMessage()
-        email["From"] = s.mail_from or f"{current_organisation().name} <receipts@localhost>"
-        email["To"] = message.to_email
-        email["Subject"] = message.subject
-        # A stable Message-ID lets mail systems drop a duplicate if a send is ever repeated.
-        email["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="fundraiser.local")
-        email.set_content(message.body_text)
-        if not s.smtp_host:
-            folder = s.instance_path / "outbox"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{message.id:08d}-{message.kind}.eml").write_bytes(bytes(email))
-            return
-        if s.smtp_security == "ssl":
-            smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=20, context=ssl.create_default_context())
-        else:
-            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=20)
-        with smtp:
-            if s.smtp_security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-            if s.smtp_username:
-                smtp.login(s.smtp_username, s.smtp_password)
-            smtp.send_message(email)
-
-
-def send_due(mailer: Mailer, *, limit: int = 100) -> tuple[int, int]:
-    """Send what is due, one message per transaction; returns (sent, failed this round).
-
-    Claims are write transactions from the start (SQLite: BEGIN IMMEDIATE), so two senders never
-    both claim a message and a claim never fails on a stale read snapshot.
-    """
-    sent = failed = 0
-    _release_stale_claims()
-    for _ in range(limit):
-        session: Session = new_session(write=True)
-        try:
-            now = utcnow()
-            message = session.scalar(
-                select(OutboxMessage)
-                .where(OutboxMessage.status == MessageStatus.PENDING, OutboxMessage.next_attempt_at <= now)
-                .order_by(OutboxMessage.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            if message is None:
-                return sent, failed
-            message.status = MessageStatus.SENDING
-            message.attempts += 1
-            message.next_attempt_at = now
-            session.commit()
-            try:
-                mailer.send(message)
-            except (OSError, smtplib.SMTPException) as exc:
-                message.status = MessageStatus.PENDING
-                message.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
-                message.next_attempt_at = utcnow() + min(timedelta(minutes=2 ** min(message.attempts, 10)), MAX_BACKOFF)
-                session.commit()
-                failed += 1
-                log.warning("Email %s not sent (attempt %s): %s", message.id, message.attempts, exc)
-                # The server is likely down for everyone; try the rest later.
-                return sent, failed
-            message.status = MessageStatus.SENT
-            message.sent_at = utcnow()
-            message.last_error = None
-            session.commit()
-            sent += 1
-        finally:
-            session.close()
-    return sent, failed
-
-
-def _release_stale_claims() -> None:
-    """A sender that died mid-send leaves its claim behind; hand such messages back after a while."""
-    session: Session = new_session(write=True)
-    try:
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.status == MessageStatus.SENDING, OutboxMessage.next_attempt_at < utcnow() - STALE_CLAIM)
-            .values(status=MessageStatus.PENDING)
-        )
-        session.commit()
-    finally:
-        session.close()

@@ -79,7 +79,6 @@ def manage_new_link(token: str):
     if not receipts.queue_manage_link(session, plan, settings):
         return render_template("payments/manage_link.html", state="limited"), 429
     session.commit()
-    drainer("outbox", receipts.send_outbox).kick()
     return render_template("payments/manage_link.html", state="sent")
 
 
@@ -98,5 +97,4 @@ def manage_link_by_email():
     for plan in plans_for_email(session, email):
         receipts.queue_manage_link(session, plan, settings)
     session.commit()
-    drainer("outbox", receipts.send_outbox).kick()
     return render_template("payments/manage_link.html", state="sent")

@@ -23,7 +23,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from .. import ledger, receipts
+from .. import ledger, mail, receipts
 from ..db import new_session, utcnow
 from ..donors import find_or_create_donor
 from ..models import (
@@ -197,7 +197,7 @@ def apply_and_follow_up(*, catch_up: bool = False) -> ProcessReport:
         touched = follow_up([*report.new_gift_ids, *report.linked_gift_ids], catch_up=catch_up)
         catch_up = False
         if report.processed or touched:
-            receipts.send_due(receipts.Mailer(current_settings()))
+            mail.send_soon()
         processed, postponed = processed + report.processed, postponed + report.postponed
         gift_ids.extend(report.new_gift_ids)
         # Done when a round came back short, or applied nothing (an event that cannot even be

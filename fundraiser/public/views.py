@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, send_from_directory, url_for
 
-from .. import campaigns, donations, matches, security
+from .. import campaigns, donations, matches, organisation, security
 from ..auth.access import current_user
 from ..db import get_session
 from ..donations import FormErrors
@@ -159,3 +159,22 @@ def thanks(slug: str):
 def cover_image(name: str):
     """Campaign cover images uploaded in the staff console, kept under the instance folder."""
     return send_from_directory(current_settings().instance_path / "covers", name, max_age=86400)
+
+
+@bp.get("/media/branding/<name>")
+def logo(name: str):
+    """The organisation's logo, uploaded on the Settings page (emails may link to it)."""
+    return send_from_directory(current_settings().instance_path / organisation.LOGO_FOLDER, name, max_age=86400)
+
+
+POLICIES = {"privacy": ("privacy_policy", "Privacy policy"), "refund-policy": ("refund_policy", "Refund policy")}
+
+
+@bp.get("/<any(privacy, 'refund-policy'):page>")
+def policy(page: str):
+    """The privacy and refund policies admins write on the Settings page (Markdown, sanitised)."""
+    field, title = POLICIES[page]
+    text = getattr(organisation.current_organisation(), field)
+    if not text:
+        abort(404, description=f"{title}: the organisation hasn't published one yet.")
+    return render_template("public/policy.html", title=title, body=campaigns.render_story(text))

@@ -872,3 +872,7 @@ def wall_moderate(gift_id: int):
     session.commit()
     flash(f"Gift {gift.id}: done; the campaign page shows the change now.", "success")
     return redirect(url_for("staff.wall_queue", show=request.form.get("show") or None))
+
+
+# The organisation's Settings and Mail pages register on this blueprint.
+from . import settings_views  # noqa: F401

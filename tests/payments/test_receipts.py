@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from fundraiser import receipts
+from fundraiser import mail, receipts
 from fundraiser.db import new_session, utcnow
 from fundraiser.models import DonorKind, MessageStatus, OutboxMessage
 from fundraiser.settings import current_settings
@@ -30,7 +30,7 @@ def smtp_app(make_app, smtp_port):
 
 def send(app) -> tuple[int, int]:
     with app.app_context():
-        return receipts.send_due(receipts.Mailer(current_settings()))
+        return mail.send_due(mail.Mailer(current_settings()))
 
 
 def _gift(session, **kwargs):
