@@ -198,6 +198,9 @@ def year_end_command(year: int, out_dir: Path, resend: bool, dry_run: bool) -> N
     if dry_run:
         click.echo("Dry run: nothing was sent or written.")
         return
+    if not plan.to_email and not plan.to_print:
+        click.echo("Nothing to send.")
+        return
     try:
         record = yearend.run(session, settings, current_organisation(), year, resend=resend, user_id=None)
     except yearend.YearEndError as exc:

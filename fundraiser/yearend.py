@@ -117,6 +117,10 @@ def run(
     now = utcnow()
     tz = settings.tz
     found = plan(session, year, tz, resend=resend, issued_on=now.astimezone(tz).date())
+    if not found.to_email and not found.to_print:
+        raise YearEndError(
+            f"Nothing to send for {year}: " + ("every donor already got their statement." if found.already_sent else "no gifts that year.")
+        )
     record = YearEndRun(
         year=year, resend=resend, started_at=now, user_id=user_id, emailed_count=len(found.to_email),
         printed_count=len(found.to_print), skipped_count=len(found.already_sent),

@@ -159,3 +159,7 @@ def thanks(slug: str):
 def cover_image(name: str):
     """Campaign cover images uploaded in the staff console, kept under the instance folder."""
     return send_from_directory(current_settings().instance_path / "covers", name, max_age=86400)
+
+
+# A donor's statement link registers its route on this blueprint.
+from . import documents  # noqa: E402, F401
