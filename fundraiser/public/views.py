@@ -162,4 +162,4 @@ def cover_image(name: str):
 
 
 # A donor's statement link registers its route on this blueprint.
-from . import documents  # noqa: E402, F401
+from . import documents  # noqa: F401

@@ -881,4 +881,4 @@ def wall_moderate(gift_id: int):
 
 
 # Paperwork pages (letters, year-end statements) register their routes on this blueprint.
-from . import document_views  # noqa: E402, F401
+from . import document_views  # noqa: F401
