@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import io
+from dataclasses import replace
 from datetime import date
+
+from PIL import Image
+from pypdf import PdfReader
 
 from fundraiser import letters, statements
 from fundraiser.models import Donor
@@ -121,3 +126,15 @@ def test_mailing_lines_follow_the_envelope_and_spell_out_other_countries():
     assert letters.has_mailing_address(donor)
     assert not letters.has_mailing_address(Donor(name="No Address"))
 
+
+
+def test_letters_carry_the_organisation_logo_when_one_was_uploaded(session):
+    donor, _ = every_kind_of_gift(session, 2025)
+    statement = statements.year_statement(session, donor, 2025, TZ, issued_on=ISSUED)
+    settings = current_settings()
+    (settings.instance_path / "logos").mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (120, 60), (20, 90, 160)).save(settings.instance_path / "logos" / "logo.png")
+    with_logo = letters.documents_pdf([statement], settings, replace(current_organisation(), logo_file="logos/logo.png"))
+    without = letters.documents_pdf([statement], settings, current_organisation())
+    assert len(PdfReader(io.BytesIO(with_logo)).pages[0].images) == 1
+    assert len(PdfReader(io.BytesIO(without)).pages[0].images) == 0
