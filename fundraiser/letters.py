@@ -77,7 +77,7 @@ def gift_letter(session: Session, gift: Gift, tz: ZoneInfo, *, issued_on: date) 
     if gift.donor is None:
         return None
     day = gift.received_at.astimezone(tz).date()
-    found = statements.period_statements(session, day, day, tz, issued_on=issued_on, donor_id=gift.donor_id)
+    found = statements.period_statements(session, day, day, tz, issued_on=issued_on, donor_ids=[gift.donor_id])
     lines = [line for s in found for line in s.lines if line.gift.id == gift.id]
     return statements.single_gift_statement(gift.donor, day, lines, issued_on) if lines else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -156,14 +157,14 @@ def _statement(donor: Donor, start: date, end: date, lines: list[GiftLine], issu
 
 
 def period_statements(
-    session: Session, start: date, end: date, tz: ZoneInfo, *, issued_on: date, donor_id: int | None = None
+    session: Session, start: date, end: date, tz: ZoneInfo, *, issued_on: date, donor_ids: Collection[int] | None = None,
 ) -> list[Statement]:
     """A statement for every donor with a standing gift received between two local dates (one query
     for the gifts), by donor name; voided and fully refunded gifts are left out."""
     low, high = _bounds(start, end, tz)
     where = Gift.donor_id.is_not(None) & (Gift.received_at >= low) & (Gift.received_at < high)
-    if donor_id is not None:
-        where &= Gift.donor_id == donor_id
+    if donor_ids is not None:
+        where &= Gift.donor_id.in_(list(donor_ids))
     by_donor: dict[int, list[GiftLine]] = {}
     for line in gift_lines(session, where):
         if line.net_cents > 0:
@@ -177,7 +178,7 @@ def year_statement(session: Session, donor: Donor, year: int, tz: ZoneInfo, *, i
     """The donor's gifts received in a calendar year (organisation's time zone) that still stand."""
     start, end = date(year, 1, 1), date(year, 12, 31)
     issued_on = issued_on or datetime.now(tz).date()
-    found = period_statements(session, start, end, tz, issued_on=issued_on, donor_id=donor.id)
+    found = period_statements(session, start, end, tz, issued_on=issued_on, donor_ids=[donor.id])
     return found[0] if found else _statement(donor, start, end, [], issued_on)
 
 

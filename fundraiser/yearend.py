@@ -166,12 +166,16 @@ def recorded_statement(session: Session, row: YearStatement, tz: ZoneInfo) -> St
 
 
 def printed(session: Session, run_record: YearEndRun, tz: ZoneInfo) -> list[Statement]:
-    """The statements a run left for the post, by donor name."""
-    rows = session.scalars(
-        select(YearStatement).where(YearStatement.run_id == run_record.id, YearStatement.channel == StatementChannel.PRINT)
+    """The statements a run left for the post, by donor name, as they stand now (one query for the gifts)."""
+    donor_ids = list(session.scalars(
+        select(YearStatement.donor_id).where(YearStatement.run_id == run_record.id, YearStatement.channel == StatementChannel.PRINT)
+    ))
+    if not donor_ids:
+        return []
+    year = run_record.year
+    return statements.period_statements(
+        session, date(year, 1, 1), date(year, 12, 31), tz, issued_on=run_record.started_at.astimezone(tz).date(), donor_ids=donor_ids,
     )
-    found = [recorded_statement(session, row, tz) for row in rows]
-    return sorted(found, key=lambda s: (s.donor.name.lower(), s.donor.id))
 
 
 def print_pdf(session: Session, settings: Settings, org: Organisation, run_record: YearEndRun) -> bytes:
