@@ -6,6 +6,7 @@ import io
 from dataclasses import replace
 from datetime import date
 
+import pytest
 from PIL import Image
 from pypdf import PdfReader
 
@@ -138,3 +139,34 @@ def test_letters_carry_the_organisation_logo_when_one_was_uploaded(session):
     without = letters.documents_pdf([statement], settings, current_organisation())
     assert len(PdfReader(io.BytesIO(with_logo)).pages[0].images) == 1
     assert len(PdfReader(io.BytesIO(without)).pages[0].images) == 0
+
+
+LETTER_SAYS = {
+    "cash": (["Cash, for Five Year Anniversary Fundraiser", "Total tax-deductible amount: $25.00", statements.NO_GOODS_ALL], []),
+    "check": (["Check #1042", "Total of money gifts: $300.00", "Total tax-deductible amount: $300.00"], []),
+    "card": (["Card, for Five Year Anniversary Fundraiser", "Total tax-deductible amount: $50.00"], []),
+    "stock": (["Stock: 10 shares of ACME Corp", "not valued by us", statements.NON_CASH_NOTE],
+              ["$1,500.00", "Total of money gifts", "Total tax-deductible"]),
+    "in_kind": (["In-kind gift: 40 copies of 'The Explosive Child'", statements.NON_CASH_NOTE],
+                ["$800.00", "Total of money gifts", "Total tax-deductible"]),
+    "daf": (["Donor-advised fund grant", "$1,000.00", "not deductible by you (donor-advised fund)", statements.DAF_NOTE],
+            ["Total tax-deductible"]),
+    "quid_pro_quo": (["Gala dinner for two, good-faith estimate $75.00", "Total of money gifts: $200.00",
+                      "Total tax-deductible amount: $125.00", statements.SOME_GOODS], [statements.NO_GOODS_ALL]),
+    "event": (["Proceeds of Cookie Walk you hosted", "$640.00", statements.EVENT_NOTE], ["Total tax-deductible"]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LETTER_SAYS))
+def test_the_letter_for_each_kind_of_gift(session, kind):
+    _, gifts = every_kind_of_gift(session, 2025)
+    letter = letters.gift_letter(session, gifts[kind], TZ, issued_on=ISSUED)
+    text = pdf_text(letters.documents_pdf([letter], current_settings(), current_organisation()))
+    present, absent = LETTER_SAYS[kind]
+    common = ["Acknowledgment of your gift", "Issued January 20, 2026", "Zoë Ñúñez", "Baltimore, MD 21201",
+              "Players Philanthropy Fund, Inc., Tax ID (EIN) 27-6601178", current_organisation().sponsor_statement,
+              statements.THANKS]
+    for expected in common + present:
+        assert expected in text, expected
+    for unexpected in absent:
+        assert unexpected not in text, unexpected
