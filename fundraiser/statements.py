@@ -228,6 +228,8 @@ def line_words(line: GiftLine, settings: Settings) -> LineWords:
         what = f"{label[:1].upper()}{label[1:]}: {gift.description or 'described in our records'}"
     else:
         what = f"{label[:1].upper()}{label[1:]}" + (f" #{gift.reference}" if gift.method == GiftMethod.CHECK and gift.reference else "")
+    if gift.recurring_plan_id:
+        what += " (monthly gift)"
     if line.campaign_title != "Unattributed":
         what += f", for {line.campaign_title}"
     amount = "not valued by us" if line.amount_cents is None else format_money(line.amount_cents, gift.currency, locale)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
 from fundraiser import letters, statements
-from fundraiser.models import Donor
+from fundraiser.models import Donor, GiftChannel, GiftMethod, RecurringPlan
 from fundraiser.organisation import current_organisation
 from fundraiser.settings import current_settings
 from tests.documents_helpers import TZ, every_kind_of_gift, pdf_pages, pdf_text
+from tests.factories import give, make_campaign, make_donor
 
 ISSUED = date(2026, 1, 20)
 
@@ -170,3 +171,17 @@ def test_the_letter_for_each_kind_of_gift(session, kind):
         assert expected in text, expected
     for unexpected in absent:
         assert unexpected not in text, unexpected
+
+
+def test_monthly_instalments_each_appear_as_a_monthly_gift(session):
+    campaign = make_campaign(session, title="Helpline")
+    donor = make_donor(session, name="Mo Monthly")
+    plan = RecurringPlan(donor_id=donor.id, campaign_id=campaign.id, amount_cents=1000, currency="USD")
+    session.add(plan)
+    session.flush()
+    for month in (1, 2, 3):
+        give(session, campaign, 1000, donor=donor, received_at=datetime(2025, month, 5, 12, tzinfo=TZ),
+             channel=GiftChannel.ONLINE, method=GiftMethod.CARD, recurring_plan_id=plan.id)
+    statement = statements.year_statement(session, donor, 2025, TZ, issued_on=ISSUED)
+    text = statements.statement_text(statement, current_settings(), current_organisation())
+    assert text.count("Card (monthly gift), for Helpline") == 3 and "Total tax-deductible amount: $30.00" in text
