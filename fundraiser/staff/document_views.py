@@ -142,7 +142,7 @@ def year_end_run(run_id: int):
         "staff/year_end_run.html", run=record,
         emailed=[r for r in rows if r.channel == StatementChannel.EMAIL],
         printed=[r for r in rows if r.channel == StatementChannel.PRINT],
-        has_address=letters.has_mailing_address,
+        has_address=letters.has_mailing_address, mailing_lines=letters.mailing_lines,
     )
 
 

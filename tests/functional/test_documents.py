@@ -233,6 +233,7 @@ def test_year_end_from_the_staff_page_on_a_running_server(app, live_server, sess
     assert status == 200 and counts(body.decode()) == {"email": 3, "print": 2, "already": 0}
     status, url, html = http.post("/staff/year-end", {"year": str(YEAR), "csrf_token": http.csrf(f"/staff/year-end?year={YEAR}")})
     assert "/staff/year-end/runs/" in url and f"{YEAR} statements: 3 emailed, 2 to print." in html
+    assert "9 Elm St, Towson, MD 21204" in html and "zoe@example.org" in html
     pdf_link = re.search(r'href="(/staff/year-end/runs/\d+/to-print\.pdf)"', html).group(1)
     status, headers, data = http.get(pdf_link)
     assert headers["Content-Type"] == "application/pdf" and headers["Content-Disposition"].startswith("attachment")
