@@ -184,6 +184,7 @@ def print_pdf(session: Session, settings: Settings, org: Organisation, run_recor
 
 
 def run_statements(session: Session, run_record: YearEndRun) -> list[YearStatement]:
+    """What a run recorded, emails first, for its page."""
     return list(session.scalars(
         select(YearStatement).where(YearStatement.run_id == run_record.id).order_by(YearStatement.channel, YearStatement.id)
     ))

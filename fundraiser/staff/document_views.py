@@ -58,10 +58,10 @@ def _letter_form(args) -> tuple[dict[str, str], dict[str, str], tuple[date, date
     return values, errors, None if errors else (days["start"], days["end"])
 
 
-def _batch(period):
+def _batch(values, period):
     return letters.letters_for_period(
         get_session(), period[0], period[1], current_settings().tz, issued_on=today(),
-        per_donor=request.args.get("per") == "donor", without_email_only=request.args.get("who") != "all",
+        per_donor=values["per"] == "donor", without_email_only=values["who"] == "no_email",
     )
 
 
@@ -75,7 +75,7 @@ def letter_batch():
     values, errors, period = _letter_form(request.args)
     if period is None:
         return render_template("staff/letters.html", values=values, errors=errors, batch=None), 400
-    return render_template("staff/letters.html", values=values, errors={}, batch=_batch(period))
+    return render_template("staff/letters.html", values=values, errors={}, batch=_batch(values, period))
 
 
 @bp.get("/letters.pdf")
@@ -83,7 +83,7 @@ def letter_batch_pdf():
     values, errors, period = _letter_form(request.args)
     if period is None:
         return render_template("staff/letters.html", values=values, errors=errors, batch=None), 400
-    batch = _batch(period)
+    batch = _batch(values, period)
     body = letters.documents_pdf(batch.letters, current_settings(), current_organisation())
     return pdf_response(body, f"letters-{period[0].isoformat()}-to-{period[1].isoformat()}.pdf", download=True)
 
