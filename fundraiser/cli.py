@@ -174,6 +174,55 @@ def process_webhooks_command() -> None:
                + (f"; {report.postponed} failed and will be retried." if report.postponed else "."))
 
 
+@click.command("year-end")
+@click.argument("year", type=int)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the PDF of statements to print and post (donors without email).")
+@click.option("--resend", is_flag=True, help="Send again to donors who already got this year's statement.")
+@click.option("--dry-run", is_flag=True, help="Only count who would get what; send and write nothing.")
+@with_appcontext
+def year_end_command(year: int, out_dir: Path, resend: bool, dry_run: bool) -> None:
+    """Year-end giving statements: email each donor who gave in YEAR, and write one PDF for the rest."""
+    from . import yearend
+    from .organisation import current_organisation
+    from .mail import Mailer, send_due
+
+    settings = current_app.extensions["fundraiser.settings"]
+    session = get_session()
+    try:
+        plan = yearend.plan(session, year, settings.tz, resend=resend, issued_on=utcnow().astimezone(settings.tz).date())
+    except yearend.YearEndError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{year}: {len(plan.to_email)} statement(s) to email, {len(plan.to_print)} to print, "
+               f"{len(plan.already_sent)} already sent" + ("" if resend or not plan.already_sent else " (--resend sends them again)") + ".")
+    for donor in plan.without_address:
+        click.echo(f"  No mailing address: {donor.name} (donor {donor.id}); add it before posting.")
+    if dry_run:
+        click.echo("Dry run: nothing was sent or written.")
+        return
+    if not plan.to_email and not plan.to_print:
+        click.echo("Nothing to send.")
+        return
+    try:
+        record = yearend.run(session, settings, current_organisation(), year, resend=resend, user_id=None)
+    except yearend.YearEndError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    if record.printed_count:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"year-end-{year}-run-{record.id}-to-print.pdf"
+        target.write_bytes(yearend.print_pdf(session, settings, current_organisation(), record))
+        click.echo(f"Wrote {record.printed_count} statement(s) to print: {target}")
+    sent = failed = 0
+    while record.emailed_count:
+        batch_sent, batch_failed = send_due(Mailer(settings))
+        sent, failed = sent + batch_sent, failed + batch_failed
+        if batch_failed or not batch_sent:
+            break
+    click.echo(f"Emailed {sent} message(s) now." + (" Some could not be sent yet; send-receipts retries them." if failed else ""))
+
+
 def init_app(app: Flask) -> None:
     from .schema import db_cli
 
@@ -188,3 +237,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(verify_totals_command)
     app.cli.add_command(rebuild_rollups_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(year_end_command)

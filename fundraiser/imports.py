@@ -37,7 +37,15 @@ TARGETS: list[tuple[str, str, tuple[str, ...]]] = [
     ("reference", "Check or reference number", ("check", "check number", "check #", "reference", "ref")),
     ("external_id", "The gift's unique id in this file", ("id", "transaction id", "gift id", "external id", "donation id")),
     ("note", "Note", ("note", "notes", "memo", "comment")),
+    # The donor's mailing address, for letters and statements posted to donors without email.
+    ("address_line1", "Donor address", ("address", "address line 1", "address1", "street", "street address", "mailing address")),
+    ("address_line2", "Donor address line 2", ("address line 2", "address2", "apt", "suite")),
+    ("city", "Donor city", ("city", "town")),
+    ("region", "Donor state or region", ("state", "region", "province")),
+    ("postal_code", "Donor ZIP or postal code", ("zip", "zip code", "zipcode", "postal code", "postcode")),
+    ("country", "Donor country code", ("country", "country code")),
 ]
+ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "region", "postal_code", "country")
 REQUIRED = ("received_on", "amount")
 METHOD_WORDS = {
     "check": GiftMethod.CHECK, "cheque": GiftMethod.CHECK, "cash": GiftMethod.CASH, "stock": GiftMethod.STOCK,
@@ -143,6 +151,7 @@ class RowResult:
     entry: gifts.OfflineGift | None = None
     donor_email: str | None = None
     donor_name: str | None = None
+    address: dict[str, str] = field(default_factory=dict)
 
     @property
     def importable(self) -> bool:
@@ -205,11 +214,20 @@ def check_rows(session: Session, csv_file: CsvFile, mapping: ColumnMapping, camp
         name = cells.get("donor_name", "")[:200] or None
         if not name and not email:
             result.errors.append("no donor name or email")
+        address = {field_name: cells[field_name] for field_name in ADDRESS_FIELDS if cells.get(field_name)}
+        if "country" in address:
+            address["country"] = address["country"].upper()
+            if len(address["country"]) != 2 or not address["country"].isalpha():
+                result.errors.append(f"country “{cells['country'][:40]}”: use the two-letter code, like US or CA")
+        for field_name, value in address.items():
+            limit = Donor.__table__.c[field_name].type.length
+            if len(value) > limit:
+                result.errors.append(f"{field_name.replace('_', ' ')} is longer than {limit} characters")
         if session.scalar(select(Gift.id).where(Gift.source_key == key)) is not None:
             result.already_imported = True
         if result.errors:
             continue
-        result.donor_email, result.donor_name = email, name
+        result.donor_email, result.donor_name, result.address = email, name, address
         result.entry = gifts.OfflineGift(
             campaign=campaign, amount_cents=amount, received_on=day, method=method,
             reference=cells.get("reference", "")[:200] or None, private_note=cells.get("note") or None,
@@ -218,19 +236,31 @@ def check_rows(session: Session, csv_file: CsvFile, mapping: ColumnMapping, camp
     return results
 
 
-def _donor_for(session: Session, actor: Actor, email: str | None, name: str | None) -> int:
+def _donor_for(session: Session, actor: Actor, email: str | None, name: str | None, address: Mapping[str, str]) -> int:
+    """The donor a row names (by email, or an exact unique name), or a new one; a mailing address
+    in the file is given to an existing donor only when they have none (never mixed with, nor
+    overwriting, an address staff entered)."""
+    donor = None
     if email:
-        donor = session.scalar(select(Donor).where(Donor.email == email))
-        if donor is not None:
-            return surviving(session, donor).id
+        found = session.scalar(select(Donor).where(Donor.email == email))
+        donor = surviving(session, found) if found is not None else None
     elif name:
         matches = gifts.find_donors(session, name, exact=True, limit=2)
-        if len(matches) == 1:
-            return matches[0].id
-    donor = Donor(name=name or email, email=email)
-    session.add(donor)
-    session.flush()
-    audit.record(session, actor, "donor.create", "donor", donor.id, after={"name": donor.name, "email": email, "via": "import"})
+        donor = matches[0] if len(matches) == 1 else None
+    if donor is None:
+        donor = Donor(name=name or email, email=email, **address)
+        session.add(donor)
+        session.flush()
+        audit.record(session, actor, "donor.create", "donor", donor.id,
+                     after={"name": donor.name, "email": email, **address, "via": "import"})
+        return donor.id
+    filled = {} if any(getattr(donor, k) for k in ADDRESS_FIELDS) else dict(address)
+    if filled:
+        audit.record(session, actor, "donor.update", "donor", donor.id,
+                     before={k: None for k in filled}, after={**filled, "via": "import"})
+        for k, v in filled.items():
+            setattr(donor, k, v)
+        session.flush()
     return donor.id
 
 
@@ -245,7 +275,7 @@ def import_rows(
     for result in results:
         if not result.importable:
             continue
-        result.entry.donor_id = _donor_for(session, actor, result.donor_email, result.donor_name)
+        result.entry.donor_id = _donor_for(session, actor, result.donor_email, result.donor_name, result.address)
         recorded.append(gifts.record_entry(session, actor, result.entry, result.source_key, tz, send_receipt=send_receipts))
     audit.record(
         session, actor, "gifts.import", "import", filename[:50] or "upload",

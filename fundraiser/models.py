@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql import false
@@ -544,6 +545,51 @@ class OrgSetting(Base):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
+# --- year-end statements ---
+
+
+class StatementChannel(StrEnum):
+    EMAIL = "email"
+    PRINT = "print"
+
+
+class YearEndRun(Base):
+    """One run of the year-end statements (staff page or CLI), with what it did."""
+
+    __tablename__ = "year_end_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    resend: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    emailed_count: Mapped[int] = mapped_column(Integer, default=0)
+    printed_count: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class YearStatement(Base):
+    """A donor's statement for a year as sent (by email) or printed for the post.
+
+    Unique per year, donor and round: round 1 is the first statement; only a run asked to resend
+    adds round 2, 3..., so two runs (or two workers) can never send the same year twice by accident.
+    """
+
+    __tablename__ = "year_statements"
+    __table_args__ = (UniqueConstraint("year", "donor_id", "round", name="uq_year_statements_year_donor_round"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("year_end_runs.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    channel: Mapped[StatementChannel] = mapped_column(_enum(StatementChannel))
+    outbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_messages.id"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    donor: Mapped[Donor] = relationship()
+
+
 # --- board rollups: caches of the ledger, kept by ledger.py in the same transaction ---
 
 # Scope keys of the rollups that also keep sums across campaigns or channels.
@@ -677,6 +723,9 @@ __all__ = [
     "PlanStatus",
     "RecurringPlan",
     "Role",
+    "StatementChannel",
     "StripeEvent",
     "User",
+    "YearEndRun",
+    "YearStatement",
 ]

@@ -178,3 +178,5 @@ def policy(page: str):
     if not text:
         abort(404, description=f"{title}: the organisation hasn't published one yet.")
     return render_template("public/policy.html", title=title, body=campaigns.render_story(text))
+# A donor's statement link registers its route on this blueprint.
+from . import documents  # noqa: F401

@@ -27,6 +27,7 @@ from .. import (
     exports,
     gifts,
     imports,
+    letters,
     matches,
     security,
     statements,
@@ -746,8 +747,13 @@ def donor_statement(donor_id: int, year: int):
     donor = get_or_404(Donor, donor_id, "donor")
     if not 2000 <= year <= today().year:
         abort(404, description="Statements cover years from 2000 to this year.")
-    statement = statements.year_statement(session, donor, year, current_settings().tz)
-    return render_template("staff/statement.html", statement=statement)
+    settings = current_settings()
+    statement = statements.year_statement(session, donor, year, settings.tz)
+    return render_template(
+        "staff/statement.html", statement=statement, notes=statements.notes(statement), thanks=statements.THANKS,
+        line_words=[statements.line_words(line, settings) for line in statement.lines],
+        mailing_lines=letters.mailing_lines(donor, settings.locale),
+    )
 
 
 @bp.get("/donors/<int:donor_id>/statement/<int:year>.pdf")
@@ -876,3 +882,5 @@ def wall_moderate(gift_id: int):
 
 # The organisation's Settings and Mail pages register on this blueprint.
 from . import settings_views  # noqa: F401
+# Paperwork pages (letters, year-end statements) register their routes on this blueprint.
+from . import document_views  # noqa: F401
