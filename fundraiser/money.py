@@ -22,15 +22,14 @@ class MoneyError(ValueError):
 # amounts). Campaigns may use only these; add one here only with a test in tests/unit/test_money.py.
 TESTED_CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
 
-# Where Stripe's `amount` differs from ISO 4217's digits: ISK and UGX became zero-decimal, but the
-# API keeps them two-decimal with "00" at the end (5 ISK is amount=500).
-STRIPE_MINOR_UNITS = {"ISK": 2, "UGX": 2}
+# Where Stripe's `amount` differs from the CLDR digits Babel knows: ISK and UGX became
+# zero-decimal, but the API keeps them two-decimal with "00" at the end (5 ISK is amount=500);
+# HUF and TWD charge in two decimals (Stripe treats them as zero-decimal only for payouts).
+STRIPE_MINOR_UNITS = {"ISK": 2, "UGX": 2, "HUF": 2, "TWD": 2}
 # Currencies Stripe accepts only in whole units, whatever their minor units.
 WHOLE_ONLY = frozenset({"ISK", "UGX"})
 # Stripe's three-decimal currencies: the API wants the last digit to be 0 (5.124 KWD is refused).
 THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
-# HUF and TWD are two-decimal for charges (Stripe treats them as zero-decimal only for payouts),
-# so they need no exception here.
 
 # Currencies whose people write "1,000" for a thousand; for the others (EUR among them) a lone
 # comma or point before three digits could be either, so the donor is asked.

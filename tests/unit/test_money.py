@@ -101,7 +101,7 @@ def test_stripe_minor_units_follow_stripe_not_iso():
     assert parse_amount("5", "ISK") == 500 and parse_amount("3000", "UGX") == 300000
     with pytest.raises(MoneyError, match="ISK amounts must be whole numbers"):
         parse_amount("5.50", "ISK")
-    assert format_money(500, "ISK").replace("\xa0", " ") == "ISK 5" and format_input(500, "ISK") == "5"
+    assert format_money(500, "ISK") == "ISK5" and format_input(500, "ISK") == "5"  # 5 krónur, not 500
     # HUF and TWD charge in two decimals (only payouts are whole).
     assert (minor_units("HUF"), minor_units("TWD")) == (2, 2)
     assert parse_amount("1500,50", "HUF") == 150050
