@@ -456,6 +456,9 @@ class AttemptStatus(StrEnum):
     STARTED = "started"
     COMPLETED = "completed"
     FAILED = "failed"
+    # The donor changed their details before paying; a newer attempt took over (its Stripe
+    # PaymentIntent or Subscription was cancelled).
+    REPLACED = "replaced"
 
 
 class DonationAttempt(Base):
@@ -481,8 +484,23 @@ class DonationAttempt(Base):
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_checkout_session_id: Mapped[str | None] = mapped_column(String(255), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Where the donate request came from (after PROXY_COUNT proxies): declines back off per address.
+    ip_address: Mapped[str | None] = mapped_column(String(45), index=True)
 
     campaign: Mapped[Campaign] = relationship()
+
+
+class DonateCounter(Base):
+    """Donation starts in the current window per address, per campaign and in total (donate_guard.py).
+
+    One row per key, bumped with a single upsert, so every worker process sees the same count.
+    """
+
+    __tablename__ = "donate_counters"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class MessageStatus(StrEnum):
@@ -626,6 +644,7 @@ __all__ = [
     "CommunityEvent",
     "DailyRollup",
     "DedicationKind",
+    "DonateCounter",
     "DonationAttempt",
     "DonationFrequency",
     "Donor",
