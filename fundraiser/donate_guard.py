@@ -137,7 +137,7 @@ def admit(session: Session, guard: DonateGuard, *, campaign_id: int, ip_address:
         if wait:
             return Refusal(
                 429,
-                f"Several card payments from {who} were declined, so giving from it is paused for "
+                f"Several payments from {who} were declined, so giving from it is paused for "
                 f"{_minutes(wait)}. Nothing was charged. If your card was declined by mistake, please call "
                 "your bank, or give by check.",
                 retry_after=wait,

@@ -338,3 +338,25 @@ def test_counts_are_exact_when_many_workers_start_at_once(app):
         t.join(timeout=60)
     assert errors == []
     assert sorted(results) == list(range(1, 13))
+
+
+def test_declines_reported_by_stripe_webhooks_pause_the_address(app, client, deliver, monkeypatch):
+    """The back-off counts what the webhooks mark failed: here, bank debits Stripe reports failed."""
+    from tests.payments.stripe_shapes import checkout_session, event
+
+    monkeypatch.setattr(adapter, "_client", FakeStripeClient())
+    slug, _ = make_open_campaign(app)
+    for n in range(3):
+        email = f"tester{n}@example.net"
+        assert client.post(f"/campaigns/{slug}/donate", data={**GOOD, "email": email},
+                           environ_base={"REMOTE_ADDR": TESTER_IP}).status_code == 303
+        with app.app_context():
+            from fundraiser.db import get_session
+
+            attempt = get_session().scalar(select(DonationAttempt).where(DonationAttempt.donor_email == email))
+            metadata = {"campaign_id": str(attempt.campaign_id), "donation_attempt": attempt.public_id}
+        failed = checkout_session(5000, metadata=metadata, payment_status="unpaid", email=email)
+        assert deliver(event("checkout.session.async_payment_failed", failed)).status_code == 200
+    paused = client.post(f"/campaigns/{slug}/donate", data=GOOD, environ_base={"REMOTE_ADDR": TESTER_IP})
+    assert paused.status_code == 429 and int(paused.headers["Retry-After"]) > 800
+    assert "Several payments from your connection were declined" in paused.get_data(as_text=True).replace("&#39;", "'")
