@@ -476,7 +476,8 @@ class DonationAttempt(Base):
     fee_covered_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     donor_name: Mapped[str] = mapped_column(String(200))
-    donor_email: Mapped[str] = mapped_column(String(254))
+    # Indexed: the card-testing guard counts an email's declines before each start.
+    donor_email: Mapped[str] = mapped_column(String(254), index=True)
     # The donor's choices, exactly as submitted (also sent to Stripe as metadata).
     choices: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[AttemptStatus] = mapped_column(_enum(AttemptStatus), default=AttemptStatus.STARTED)

@@ -1,4 +1,4 @@
-"""donate guard: donation starts counted per address/campaign/total, the address of each attempt
+"""donate guard: donation starts counted per address/campaign/total; each attempt's address, and its email indexed
 
 Revision ID: 0009_donate_guard
 Revises: 0005_staff_console
@@ -29,10 +29,12 @@ def upgrade() -> None:
     with op.batch_alter_table("donation_attempts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ip_address", sa.String(length=45), nullable=True))
         batch_op.create_index(batch_op.f("ix_donation_attempts_ip_address"), ["ip_address"], unique=False)
+        batch_op.create_index(batch_op.f("ix_donation_attempts_donor_email"), ["donor_email"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("donation_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_donation_attempts_donor_email"))
         batch_op.drop_index(batch_op.f("ix_donation_attempts_ip_address"))
         batch_op.drop_column("ip_address")
     with op.batch_alter_table("donate_counters", schema=None) as batch_op:
