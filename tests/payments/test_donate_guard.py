@@ -360,3 +360,16 @@ def test_declines_reported_by_stripe_webhooks_pause_the_address(app, client, del
     paused = client.post(f"/campaigns/{slug}/donate", data=GOOD, environ_base={"REMOTE_ADDR": TESTER_IP})
     assert paused.status_code == 429 and int(paused.headers["Retry-After"]) > 800
     assert "Several payments from your connection were declined" in paused.get_data(as_text=True).replace("&#39;", "'")
+
+
+def test_hcaptcha_pages_let_exactly_its_hosts_in(guarded):
+    app, client, _ = guarded(CAPTCHA_PROVIDER="hcaptcha", CAPTCHA_SITE_KEY="10000000-ffff-ffff-ffff-000000000001",
+                             CAPTCHA_SECRET_KEY="0x0000000000000000000000000000000000000000")
+    slug, _ = make_open_campaign(app)
+    page = client.get(f"/campaigns/{slug}")
+    csp = dict(part.strip().split(" ", 1) for part in page.headers["Content-Security-Policy"].split(";"))
+    for directive in ("script-src", "frame-src", "style-src", "connect-src"):
+        assert csp[directive].endswith("https://hcaptcha.com https://*.hcaptcha.com"), directive
+    assert 'data-script="https://js.hcaptcha.com/1/api.js?render=explicit"' in page.get_data(as_text=True)
+    # The rest of the app stays closed to it.
+    assert "hcaptcha" not in client.get("/").headers["Content-Security-Policy"]
