@@ -142,14 +142,6 @@ def create_payment_intent(
     return IntentResult(id=intent.id, client_secret=intent.client_secret)
 
 
-def _described(description: str, suffix: str) -> dict[str, str]:
-    """What a donor's bank statement and Stripe's dashboard show: who the gift went to."""
-    params = {"description": description} if description else {}
-    if suffix:
-        params["statement_descriptor_suffix"] = suffix
-    return params
-
-
 def ensure_product(*, name: str, idempotency_key: str) -> str:
     """The Product a campaign's monthly prices hang on (created once, keyed by campaign)."""
     product = _call(
@@ -277,6 +269,14 @@ def verify_event(payload: bytes, signature_header: str | None, secret: str) -> d
 
 
 # --- donate path (H3)
+
+def _described(description: str, suffix: str) -> dict[str, str]:
+    """What a donor's bank statement and Stripe's dashboard show: who the gift went to."""
+    params = {"description": description} if description else {}
+    if suffix:
+        params["statement_descriptor_suffix"] = suffix
+    return params
+
 
 # PaymentIntent states Stripe lets us cancel (succeeded and processing ones are on their way).
 _CANCELLABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"})
