@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from babel.core import UnknownLocaleError
 from babel.numbers import get_currency_name
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,7 +17,13 @@ from . import audit, ledger
 from .audit import Actor
 from .donations import FormErrors
 from .models import Campaign, CampaignStatus, Gift
-from .money import MoneyError, format_input, parse_amount
+from .money import (
+    TESTED_CURRENCIES,
+    MoneyError,
+    check_campaign_currency,
+    format_input,
+    parse_amount,
+)
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CAMPAIGN_FIELDS = (
@@ -85,6 +90,14 @@ def _day(raw: str, label: str, errors: FormErrors, name: str) -> date | None:
         return None
 
 
+def currency_options(existing: Campaign | None) -> list[tuple[str, str]]:
+    """The currencies the campaign form offers: those we have tested, plus the campaign's own."""
+    codes = list(TESTED_CURRENCIES)
+    if existing is not None and existing.currency not in codes:
+        codes.append(existing.currency)
+    return [(code, f"{code} — {get_currency_name(code, locale='en')}") for code in codes]
+
+
 def parse_campaign(session: Session, form: Mapping[str, str], existing: Campaign | None) -> CampaignInput | FormErrors:
     """Validate the campaign form; a campaign with gifts keeps its currency."""
     errors = FormErrors()
@@ -105,12 +118,10 @@ def parse_campaign(session: Session, form: Mapping[str, str], existing: Campaign
         errors.add("summary", f"Please shorten the summary to 500 characters (it has {len(summary)}).")
     currency = (form.get("currency") or "USD").strip().upper()
     try:
-        known = len(currency) == 3 and get_currency_name(currency, locale="en") != currency
-    except UnknownLocaleError:  # pragma: no cover - "en" always exists
-        known = False
-    if not known:
-        errors.add("currency", "Please use a three-letter currency code such as USD, EUR or JPY.")
-        currency = "USD"
+        currency = check_campaign_currency(currency, keep=existing.currency if existing is not None else None)
+    except MoneyError as exc:
+        errors.add("currency", str(exc))
+        currency = existing.currency if existing is not None else "USD"
     if existing is not None and currency != existing.currency and _has_gifts(session, existing):
         errors.add("currency", f"This campaign already has gifts in {existing.currency}; its currency can't change.")
     goal = stretch = None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -30,6 +32,56 @@ DEMO_ORG = {
 }
 # Values that are the demo's own, not merely a default a real organisation may share.
 DEMO_ONLY = ("ORG_NAME", "ORG_LEGAL_NAME", "ORG_MAILING_ADDRESS", "ORG_CONTACT_EMAIL", "ORG_CONTACT_PHONE")
+
+
+CAPTCHA_PROVIDERS = {
+    # provider: (script to load, siteverify URL, origins its script and frames come from)
+    "turnstile": (
+        "https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit",
+        "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+        ("https://challenges.cloudflare.com",),
+    ),
+    "hcaptcha": (
+        "https://js.hcaptcha.com/1/api.js?render=explicit",
+        "https://api.hcaptcha.com/siteverify",
+        ("https://hcaptcha.com", "https://*.hcaptcha.com"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class DonateGuard:
+    """Limits on starting donations without signing in (card testers' favourite target)."""
+
+    # Donation starts per window: from one address, to one campaign, and in all.
+    per_address: int = 10
+    per_campaign: int = 300
+    total: int = 1000
+    window_seconds: int = 3600
+    # Failed (declined) attempts from an address or an email before it must wait; the wait
+    # starts at backoff_seconds and doubles with each further decline, up to a day.
+    declines_before_backoff: int = 3
+    backoff_seconds: int = 900
+    decline_window_seconds: int = 86_400
+    # Optional human check (Cloudflare Turnstile or hCaptcha), asked for only once an address has
+    # started `captcha_after_starts` donations in the window or had a decline.
+    captcha_provider: str = ""
+    captcha_site_key: str = ""
+    captcha_secret: str = ""
+    captcha_verify_url: str = ""
+    captcha_after_starts: int = 3
+
+    @property
+    def captcha_enabled(self) -> bool:
+        return bool(self.captcha_provider)
+
+    @property
+    def captcha_script_url(self) -> str:
+        return CAPTCHA_PROVIDERS[self.captcha_provider][0] if self.captcha_enabled else ""
+
+    @property
+    def captcha_origins(self) -> tuple[str, ...]:
+        return CAPTCHA_PROVIDERS[self.captcha_provider][2] if self.captcha_enabled else ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +127,9 @@ class Settings:
     # Donor wall: "show" (names and comments appear at once, staff hide what they must) or
     # "approve" (they appear once staff have approved them).
     wall_moderation: str = "show"
+    donate_guard: DonateGuard = field(default_factory=DonateGuard)
+    # What a donor's card statement shows after the account's prefix ("PREFIX* SUFFIX").
+    statement_descriptor_suffix: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -167,6 +222,65 @@ def _percent_bps(raw: str) -> int:
     return int(bps)
 
 
+def _donate_guard(env: Mapping[str, str]) -> DonateGuard:
+    """DONATE_LIMIT_* and CAPTCHA_* settings, checked."""
+    limits = {}
+    for name, attr in (
+        ("DONATE_LIMIT_PER_ADDRESS", "per_address"), ("DONATE_LIMIT_PER_CAMPAIGN", "per_campaign"),
+        ("DONATE_LIMIT_TOTAL", "total"), ("DONATE_LIMIT_WINDOW_SECONDS", "window_seconds"),
+        ("DONATE_DECLINES_BEFORE_BACKOFF", "declines_before_backoff"),
+        ("DONATE_BACKOFF_SECONDS", "backoff_seconds"), ("CAPTCHA_AFTER_STARTS", "captcha_after_starts"),
+    ):
+        limits[attr] = _int(env, name, getattr(DonateGuard, attr))
+        if limits[attr] < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {limits[attr]}).")
+    provider = env.get("CAPTCHA_PROVIDER", "").strip().lower()
+    site_key, secret = env.get("CAPTCHA_SITE_KEY", "").strip(), env.get("CAPTCHA_SECRET_KEY", "").strip()
+    if provider and provider not in CAPTCHA_PROVIDERS:
+        raise ConfigError("CAPTCHA_PROVIDER must be turnstile, hcaptcha, or empty (no check).")
+    if provider and not (site_key and secret):
+        raise ConfigError("CAPTCHA_PROVIDER needs CAPTCHA_SITE_KEY and CAPTCHA_SECRET_KEY (from the provider's dashboard).")
+    verify_url = env.get("CAPTCHA_VERIFY_URL", "").strip() or (CAPTCHA_PROVIDERS[provider][1] if provider else "")
+    if verify_url and urlsplit(verify_url).scheme not in ("http", "https"):
+        raise ConfigError(f"CAPTCHA_VERIFY_URL must be an http(s) URL (got {verify_url!r}).")
+    return DonateGuard(
+        **limits, captcha_provider=provider, captcha_site_key=site_key, captcha_secret=secret,
+        captcha_verify_url=verify_url,
+    )
+
+
+# Stripe refuses these in statement descriptors.
+_DESCRIPTOR_BANNED = re.compile(r"[<>\\'\"*]")
+
+
+def descriptor_suffix(raw: str, limit: int = 22) -> str:
+    """A statement descriptor suffix Stripe accepts: Latin letters, digits and plain punctuation,
+    no < > \\ ' " *, at least one letter, at most 22 characters (Stripe shortens the whole
+    "PREFIX* SUFFIX" to 22 itself). Empty when nothing usable is left."""
+    ascii_only = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
+    text = " ".join(_DESCRIPTOR_BANNED.sub("", ascii_only).split()).upper()
+    if len(text) > limit:
+        text = text[:limit + 1].rsplit(" ", 1)[0] if " " in text[:limit + 1] else text[:limit]
+    text = text.rstrip(" ,.-&")
+    return text if re.search("[A-Z]", text) else ""
+
+
+def _statement_suffix(env: Mapping[str, str]) -> str:
+    """STATEMENT_DESCRIPTOR_SUFFIX, or else from the organisation's short name (ORG_SHORT_NAME, else ORG_NAME)."""
+    raw = env.get("STATEMENT_DESCRIPTOR_SUFFIX", "").strip()
+    if raw:
+        suffix = descriptor_suffix(raw)
+        if suffix != " ".join(raw.upper().split()):
+            raise ConfigError(
+                "STATEMENT_DESCRIPTOR_SUFFIX may have at most 22 Latin letters, digits, spaces and simple "
+                f"punctuation (no < > \\ ' \" *), with at least one letter (got {raw!r})."
+            )
+        return suffix
+    # Derived: 10 characters at most, so that with the account's prefix (up to 10, plus "* ")
+    # nothing is cut off on the statement.
+    return descriptor_suffix(env.get("ORG_SHORT_NAME") or env.get("ORG_NAME", DEMO_ORG["ORG_NAME"]), 10)
+
+
 def _check_stripe(settings: Settings) -> None:
     if settings.stripe_secret_key and not settings.stripe_secret_key.startswith(("sk_", "rk_")):
         raise ConfigError("STRIPE_SECRET_KEY should start with sk_ (or rk_ for a restricted key).")
@@ -232,6 +346,8 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         live_stream_seconds=_int(env, "LIVE_STREAM_SECONDS", 300),
         embed_allowed_origins=_origins(env.get("EMBED_ALLOWED_ORIGINS", "")),
         wall_moderation=env.get("DONOR_WALL_MODERATION", "show").strip().lower(),
+        donate_guard=_donate_guard(env),
+        statement_descriptor_suffix=_statement_suffix(env),
         extra=dict(env),
     )
     _check_stripe(settings)

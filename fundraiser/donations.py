@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from .models import (
     DonationAttempt,
     DonationFrequency,
     Gift,
+    PlanStatus,
     RecurringPlan,
 )
 from .money import MoneyError, format_input, format_money, parse_amount
@@ -149,9 +152,12 @@ def parse_donation(form: Mapping[str, str], campaign: Campaign, settings: Settin
     )
 
 
-def start_attempt(session: Session, campaign: Campaign, request: DonationRequest) -> DonationAttempt:
+def start_attempt(
+    session: Session, campaign: Campaign, request: DonationRequest, *, ip_address: str | None = None,
+) -> DonationAttempt:
     """Store the submitted gift before calling Stripe: its id keys idempotency and the thank-you page."""
     attempt = DonationAttempt(
+        ip_address=ip_address,
         public_id=str(uuid.uuid4()),
         campaign_id=campaign.id,
         frequency=request.frequency,
@@ -194,14 +200,23 @@ def stripe_metadata(attempt: DonationAttempt) -> dict[str, str]:
     return metadata
 
 
-def begin_on_page(session: Session, attempt: DonationAttempt) -> str:
+def gift_description(settings: Settings, campaign: Campaign) -> str:
+    """How the payment reads in Stripe and on receipts from the bank: who the gift went to."""
+    from .organisation import current_organisation
+
+    return f"Gift to {current_organisation().name} — {campaign.title}"[:COMMENT_MAX]
+
+
+def begin_on_page(session: Session, settings: Settings, attempt: DonationAttempt) -> str:
     """Create the PaymentIntent (one-time) or Subscription (monthly); return the client secret for Stripe.js."""
     campaign = attempt.campaign
     metadata = stripe_metadata(attempt)
     key = f"donation:{attempt.public_id}"
+    description = gift_description(settings, campaign)
     if attempt.frequency == DonationFrequency.ONCE:
         intent = stripe_adapter.create_payment_intent(
             amount_cents=attempt.amount_cents, currency=attempt.currency, metadata=metadata, idempotency_key=key,
+            description=description, statement_descriptor_suffix=settings.statement_descriptor_suffix,
         )
         attempt.stripe_payment_intent_id = intent.id
         session.flush()
@@ -209,7 +224,7 @@ def begin_on_page(session: Session, attempt: DonationAttempt) -> str:
     result = stripe_adapter.create_monthly_subscription(
         email=attempt.donor_email, name=attempt.donor_name, amount_cents=attempt.amount_cents,
         currency=attempt.currency, product_id=_product_for(session, campaign), metadata=metadata,
-        idempotency_key=key,
+        idempotency_key=key, description=f"Monthly {description[0].lower()}{description[1:]}",
     )
     attempt.stripe_subscription_id = result.subscription_id
     plan_for_subscription(
@@ -221,20 +236,67 @@ def begin_on_page(session: Session, attempt: DonationAttempt) -> str:
     return result.client_secret
 
 
-def begin_checkout(session: Session, attempt: DonationAttempt, *, success_url: str, cancel_url: str) -> str:
+def begin_checkout(
+    session: Session, settings: Settings, attempt: DonationAttempt, *, success_url: str, cancel_url: str,
+) -> str:
     """Create a Stripe Checkout Session for the attempt; return the URL to send the donor to."""
     campaign = attempt.campaign
     monthly = attempt.frequency == DonationFrequency.MONTHLY
+    description = gift_description(settings, campaign)
     result = stripe_adapter.create_checkout_session(
         monthly=monthly, amount_cents=attempt.amount_cents, currency=attempt.currency,
         product_name=f"{'Monthly gift' if monthly else 'Gift'} to {campaign.title}",
         metadata=stripe_metadata(attempt), customer_email=attempt.donor_email,
         client_reference_id=attempt.public_id, success_url=success_url, cancel_url=cancel_url,
         idempotency_key=f"donation:{attempt.public_id}:checkout",
+        description=f"Monthly {description[0].lower()}{description[1:]}" if monthly else description,
+        statement_descriptor_suffix=settings.statement_descriptor_suffix,
     )
     attempt.stripe_checkout_session_id = result.id
     session.flush()
     return result.url
+
+
+def replace_token(settings: Settings, attempt: DonationAttempt) -> str:
+    """Proof, given only to the browser that started the attempt, that it may replace it."""
+    return hmac.new(settings.secret_key.encode(), f"replace:{attempt.public_id}".encode(), hashlib.sha256).hexdigest()
+
+
+ALREADY_PAYING = (
+    "Your earlier payment is already going through, so we didn't start a second one. "
+    "Your receipt will arrive by email; please contact us if you meant to change it."
+)
+
+
+def retire_replaced(session: Session, settings: Settings, campaign: Campaign, public_id: str, token: str) -> None:
+    """"Change my details" before paying: cancel the earlier attempt's PaymentIntent, or its
+    incomplete Subscription and Customer, so Stripe keeps nothing the donor abandoned.
+
+    Does nothing for an unknown attempt or a wrong token (the new gift still starts); raises
+    PaymentError when the earlier payment is already on its way, so the donor isn't charged twice.
+    """
+    old = attempt_by_public_id(session, public_id) if public_id else None
+    if old is None or old.campaign_id != campaign.id or old.status != AttemptStatus.STARTED:
+        return
+    if not hmac.compare_digest(token or "", replace_token(settings, old)):
+        return
+    if old.stripe_payment_intent_id:
+        cancelled = stripe_adapter.cancel_payment_intent(old.stripe_payment_intent_id)
+    elif old.stripe_subscription_id:
+        plan = session.scalar(
+            select(RecurringPlan).where(RecurringPlan.stripe_subscription_id == old.stripe_subscription_id)
+        )
+        cancelled = stripe_adapter.cancel_incomplete_subscription(
+            subscription_id=old.stripe_subscription_id, customer_id=plan.stripe_customer_id if plan else None,
+        )
+        if cancelled and plan is not None and plan.status == PlanStatus.INCOMPLETE:
+            plan.status = PlanStatus.CANCELED
+    else:
+        cancelled = True
+    if not cancelled:
+        raise stripe_adapter.PaymentError(ALREADY_PAYING)
+    old.status = AttemptStatus.REPLACED
+    session.flush()
 
 
 def _product_for(session: Session, campaign: Campaign) -> str:

@@ -469,6 +469,9 @@ class AttemptStatus(StrEnum):
     STARTED = "started"
     COMPLETED = "completed"
     FAILED = "failed"
+    # The donor changed their details before paying; a newer attempt took over (its Stripe
+    # PaymentIntent or Subscription was cancelled).
+    REPLACED = "replaced"
 
 
 class DonationAttempt(Base):
@@ -486,7 +489,8 @@ class DonationAttempt(Base):
     fee_covered_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     donor_name: Mapped[str] = mapped_column(String(200))
-    donor_email: Mapped[str] = mapped_column(String(254))
+    # Indexed: the card-testing guard counts an email's declines before each start.
+    donor_email: Mapped[str] = mapped_column(String(254), index=True)
     # The donor's choices, exactly as submitted (also sent to Stripe as metadata).
     choices: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[AttemptStatus] = mapped_column(_enum(AttemptStatus), default=AttemptStatus.STARTED)
@@ -497,8 +501,23 @@ class DonationAttempt(Base):
     failure_code: Mapped[str | None] = mapped_column(String(100))
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Where the donate request came from (after PROXY_COUNT proxies): declines back off per address.
+    ip_address: Mapped[str | None] = mapped_column(String(45), index=True)
 
     campaign: Mapped[Campaign] = relationship()
+
+
+class DonateCounter(Base):
+    """Donation starts in the current window per address, per campaign and in total (donate_guard.py).
+
+    One row per key, bumped with a single upsert, so every worker process sees the same count.
+    """
+
+    __tablename__ = "donate_counters"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class MessageStatus(StrEnum):
@@ -701,6 +720,7 @@ __all__ = [
     "CommunityEvent",
     "DailyRollup",
     "DedicationKind",
+    "DonateCounter",
     "DonationAttempt",
     "DonationFrequency",
     "Donor",

@@ -1,4 +1,8 @@
-"""Money as integer minor units plus an ISO currency: parse what people type, format for people."""
+"""Money as integer minor units plus an ISO currency: parse what people type, format for people.
+
+"Minor units" are Stripe's: the integer Stripe expects as `amount` (docs.stripe.com/currencies).
+Stripe mostly follows ISO 4217, with exceptions listed in STRIPE_MINOR_UNITS and WHOLE_ONLY.
+"""
 
 from __future__ import annotations
 
@@ -14,24 +18,52 @@ class MoneyError(ValueError):
     """Input that is not an amount of money; the message is meant for the person who typed it."""
 
 
+# Campaign currencies we have tested end to end (minor units, parsing, formatting, Stripe's
+# amounts). Campaigns may use only these; add one here only with a test in tests/unit/test_money.py.
+TESTED_CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
+
+# Where Stripe's `amount` differs from the CLDR digits Babel knows: ISK and UGX became
+# zero-decimal, but the API keeps them two-decimal with "00" at the end (5 ISK is amount=500);
+# HUF and TWD charge in two decimals (Stripe treats them as zero-decimal only for payouts).
+STRIPE_MINOR_UNITS = {"ISK": 2, "UGX": 2, "HUF": 2, "TWD": 2}
+# Currencies Stripe accepts only in whole units, whatever their minor units.
+WHOLE_ONLY = frozenset({"ISK", "UGX"})
+# Stripe's three-decimal currencies: the API wants the last digit to be 0 (5.124 KWD is refused).
+THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+
+# Currencies whose people write "1,000" for a thousand; for the others (EUR among them) a lone
+# comma or point before three digits could be either, so the donor is asked.
+_COMMA_GROUPS = frozenset({"USD", "GBP", "CAD", "AUD", "JPY", "NZD", "HKD", "SGD", "MXN", "KRW", "CNY", "INR"})
+
+
 @lru_cache(maxsize=64)
 def minor_units(currency: str) -> int:
-    """Digits after the decimal point for a currency (2 for USD, 0 for JPY)."""
-    return get_currency_precision(currency.upper())
+    """Digits of Stripe's `amount` after the decimal point (2 for USD, 0 for JPY, 3 for KWD)."""
+    code = currency.upper()
+    return STRIPE_MINOR_UNITS.get(code, get_currency_precision(code))
+
+
+def _digits_allowed(currency: str) -> int:
+    """Decimals a donor may type: 0 for whole-only currencies, 2 for three-decimal ones."""
+    code = currency.upper()
+    if code in WHOLE_ONLY:
+        return 0
+    if code in THREE_DECIMAL:
+        return 2
+    return minor_units(code)
 
 
 def to_cents(amount: Decimal, currency: str) -> int:
-    """Convert a major-unit Decimal to minor units, refusing fractions the currency doesn't have."""
-    scaled = amount * (Decimal(10) ** minor_units(currency))
-    if scaled != scaled.to_integral_value():
-        digits = minor_units(currency)
+    """Convert a major-unit Decimal to minor units, refusing fractions Stripe won't take."""
+    digits = _digits_allowed(currency)
+    if amount != amount.quantize(Decimal(1).scaleb(-digits)):
         raise MoneyError(
             f"{currency.upper()} amounts can't have more than {digits} decimal place"
             f"{'' if digits == 1 else 's'}."
             if digits
             else f"{currency.upper()} amounts must be whole numbers."
         )
-    return int(scaled)
+    return int(amount.scaleb(minor_units(currency)))
 
 
 def from_cents(cents: int, currency: str) -> Decimal:
@@ -39,26 +71,77 @@ def from_cents(cents: int, currency: str) -> Decimal:
     return Decimal(cents).scaleb(-minor_units(currency))
 
 
-_CLEAN = re.compile(r"[\s,$€£¥]|USD|EUR|GBP|JPY|CAD", re.IGNORECASE)
+_SYMBOLS = re.compile(r"[$€£¥]|US\$|C\$|A\$|\b[A-Z]{3}\b", re.IGNORECASE)
+# Spaces (also no-break and thin ones) and apostrophes only ever group digits: "1 000", "1'000".
+_GROUP_ONLY = re.compile(r"[\s\u00a0\u202f'’]")
+_GROUPED = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
+
+
+def _normalise(raw: str, currency: str) -> str:
+    """Turn what a person typed into a plain decimal string ("1.000,50" -> "1000.50")."""
+    text = _GROUP_ONLY.sub("", _SYMBOLS.sub("", raw))
+    if not re.fullmatch(r"-?[\d.,]+", text) or not re.search(r"\d", text):
+        raise MoneyError(f"“{raw[:40]}” isn't an amount of money. Use digits, like 25 or 25.50.")
+    sign, text = ("-", text[1:]) if text.startswith("-") else ("", text)
+    seps = [c for c in text if c in ".,"]
+    if not seps:
+        return sign + text
+    if len(set(seps)) == 2:
+        # Both marks: the last one is the decimal point, the other groups thousands.
+        decimal = text[max(text.rfind("."), text.rfind(","))]
+        whole, _, fraction = text.rpartition(decimal)
+        if seps.count(decimal) != 1 or not _GROUPED.fullmatch(whole) or not fraction:
+            raise MoneyError(f"“{raw[:40]}” isn't an amount of money. Use digits, like 1000.50.")
+        return sign + whole.replace("." if decimal == "," else ",", "") + "." + fraction
+    mark = seps[0]
+    if len(seps) > 1:  # "1,000,000" or "1.000.000": only grouping
+        if not _GROUPED.fullmatch(text):
+            raise MoneyError(f"“{raw[:40]}” isn't an amount of money. Use digits, like 1000.50.")
+        return sign + text.replace(mark, "")
+    whole, _, fraction = text.partition(mark)
+    if not whole or not fraction:
+        raise MoneyError(f"“{raw[:40]}” isn't an amount of money. Use digits, like 25 or 25.50.")
+    if len(fraction) == 3 and minor_units(currency) != 3 and len(whole) <= 3:
+        # "1,000" or "1.000": a thousand, or one with three decimals?
+        if mark == "," and currency.upper() in _COMMA_GROUPS:
+            return sign + whole + fraction
+        thousand = int(whole + fraction)
+        raise MoneyError(
+            f"Did you mean {thousand}? Please type the amount without a thousands separator "
+            f"(like {thousand}), so that exactly what you intend is charged."
+        )
+    return sign + whole + "." + fraction
 
 
 def parse_amount(text: str | None, currency: str) -> int:
-    """Parse "1,250.50" or "$25" into minor units; raise MoneyError with a readable message."""
+    """Parse "1,250.50", "25,50" or "$25" into minor units; raise MoneyError with a readable message.
+
+    A comma or a point followed by one or two digits is the decimal mark, whichever the donor
+    uses ("25,50" is 25.50, never 2,550). Decimal arithmetic only, never floats.
+    """
     raw = (text or "").strip()
     if not raw:
         raise MoneyError("Please enter an amount.")
-    cleaned = _CLEAN.sub("", raw)
-    if not re.fullmatch(r"-?\d+(\.\d+)?", cleaned):
-        raise MoneyError(f"“{raw[:40]}” isn't an amount of money. Use digits, like 25 or 25.50.")
     try:
-        value = Decimal(cleaned)
-    except InvalidOperation:  # pragma: no cover - the regex above admits only valid decimals
+        value = Decimal(_normalise(raw, currency))
+    except InvalidOperation:  # pragma: no cover - _normalise admits only valid decimals
         raise MoneyError(f"“{raw[:40]}” isn't an amount of money.") from None
     if value <= 0:
         raise MoneyError("The amount must be more than zero.")
     if value > Decimal(1000000000):
         raise MoneyError("That amount is too large.")
     return to_cents(value, currency)
+
+
+def check_campaign_currency(currency: str, *, keep: str | None = None) -> str:
+    """The currency a campaign may use: one we have tested (or the one it already has)."""
+    code = (currency or "").strip().upper()
+    if code in TESTED_CURRENCIES or (keep is not None and code == keep.upper()):
+        return code
+    raise MoneyError(
+        f"Campaigns can take gifts in {', '.join(TESTED_CURRENCIES)} (the currencies we have tested "
+        f"with Stripe); {code or 'that'} isn't one of them."
+    )
 
 
 def format_money(cents: int, currency: str, locale: str | Locale = "en_US", *, whole: bool = False) -> str:
@@ -71,4 +154,7 @@ def format_money(cents: int, currency: str, locale: str | Locale = "en_US", *, w
 
 def format_input(cents: int, currency: str) -> str:
     """Minor units as a plain number for a form field: 2500 -> "25.00"."""
-    return str(from_cents(cents, currency))
+    amount = from_cents(cents, currency)
+    if currency.upper() in WHOLE_ONLY:
+        amount = amount.quantize(Decimal(1))
+    return str(amount)

@@ -6,12 +6,13 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from .. import campaigns, donations, live
+from .. import campaigns, donate_guard, donations, live
 from ..db import get_session
 from ..donations import FormErrors
 from ..errors import json_error
 from ..extensions import csrf
 from ..payments.stripe import PaymentError
+from ..public.views import client_address
 from ..settings import current_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -134,15 +135,34 @@ def start_donation(slug: str):
     parsed = donations.parse_donation({k: str(v) for k, v in dict(form).items()}, campaign, settings)
     if isinstance(parsed, FormErrors):
         return json_error(400, "Please check the highlighted fields.", fields=parsed.errors)
-    attempt = donations.start_attempt(session, campaign, parsed)
+    guard = settings.donate_guard
+    refusal = donate_guard.admit(
+        session, guard, campaign_id=campaign.id, ip_address=client_address(), email=parsed.donor_email,
+        challenge_token=str(form.get("captcha_token") or ""),
+    )
+    session.commit()  # the count stands even when this start is refused or fails below
+    if refusal is not None:
+        details = {"challenge": {"provider": guard.captcha_provider, "site_key": guard.captcha_site_key,
+                                 "script": guard.captcha_script_url}} if refusal.challenge else {}
+        if refusal.retry_after:
+            details["retry_after"] = refusal.retry_after
+        response = json_error(refusal.status, refusal.message, **details)
+        if refusal.retry_after:
+            response.headers["Retry-After"] = str(refusal.retry_after)
+        return response
     try:
-        client_secret = donations.begin_on_page(session, attempt)
+        # "Change my details": the attempt this one replaces is cancelled at Stripe first.
+        donations.retire_replaced(session, settings, campaign, str(form.get("replaces") or ""),
+                                  str(form.get("replace_token") or ""))
+        attempt = donations.start_attempt(session, campaign, parsed, ip_address=client_address())
+        client_secret = donations.begin_on_page(session, settings, attempt)
     except PaymentError as exc:
         session.rollback()
         return json_error(503 if exc.retryable else 402, exc.message)
     session.commit()
     return jsonify({
         "attempt": attempt.public_id,
+        "replace_token": donations.replace_token(settings, attempt),
         "client_secret": client_secret,
         "intent_type": "payment",
         "amount_cents": attempt.amount_cents,

@@ -74,23 +74,50 @@ def _client() -> stripe.StripeClient:
     )
 
 
+MISCONFIGURED = "Online giving is misconfigured on our side; please let us know. Nothing was charged."
+NOT_STARTED = (
+    "We couldn't start this payment because of a problem on our side, so nothing was charged. "
+    "Please try again, or let us know if it keeps happening."
+)
+# Stripe's error codes a donor can act on, in plain words (docs.stripe.com/error-codes).
+PLAIN_CODES = {
+    "amount_too_small": "That amount is below the smallest card payment we can take. Please give a little more.",
+    "amount_too_large": "That amount is above the largest card payment we can take. Please give a smaller amount, "
+                        "or contact us to give by check or bank transfer.",
+    "card_declined": "Your card was declined. Nothing was charged; please try another card.",
+    "expired_card": "Your card has expired. Nothing was charged; please try another card.",
+    "incorrect_cvc": "The card's security code is incorrect. Nothing was charged.",
+    "processing_error": "Your card couldn't be processed just now. Nothing was charged; please try again.",
+    "email_invalid": "Please check your email address; the payment processor couldn't accept it.",
+}
+
+
 def _call(fn, *args, **kwargs) -> Any:
-    """Run one SDK call, translating Stripe's errors into PaymentError."""
+    """Run one SDK call, translating Stripe's errors into PaymentError.
+
+    Donors see plain words only; Stripe's own text (e.g. "Unexpected payment_settings" or
+    "No such price") goes to the log for staff, with its request id.
+    """
     try:
         return fn(*args, **kwargs)
     except stripe.CardError as exc:
-        raise PaymentError(exc.user_message or "Your card was declined.") from exc
+        log.info("Card refused: code=%s decline=%s request=%s", exc.code, getattr(exc, "decline_code", None), exc.request_id)
+        raise PaymentError(PLAIN_CODES.get(exc.code or "", PLAIN_CODES["card_declined"])) from exc
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        log.warning("Stripe unreachable or busy: %s", exc)
         raise PaymentError(NETWORK_TROUBLE, retryable=True) from exc
-    except stripe.AuthenticationError as exc:
+    except (stripe.AuthenticationError, stripe.PermissionError) as exc:
         log.error("Stripe rejected our API key: %s", exc)
-        raise PaymentError("Online giving is misconfigured; please let us know. Nothing was charged.") from exc
+        raise PaymentError(MISCONFIGURED) from exc
+    except stripe.IdempotencyError as exc:
+        log.error("Stripe idempotency clash (same key, different request): %s", exc)
+        raise PaymentError(NOT_STARTED) from exc
     except stripe.InvalidRequestError as exc:
-        log.error("Stripe refused a request: %s", exc)
-        raise PaymentError(
-            f"The payment could not be started: {exc.user_message or 'the payment processor refused it'}."
-        ) from exc
+        log.error("Stripe refused a request: %s (code=%s param=%s request=%s)", exc.user_message or exc,
+                  exc.code, exc.param, exc.request_id)
+        raise PaymentError(PLAIN_CODES.get(exc.code or "", NOT_STARTED)) from exc
     except stripe.StripeError as exc:
+        # APIError (Stripe's own 5xx) and anything newer: worth a retry, nothing was charged.
         log.error("Stripe error: %s", exc)
         raise PaymentError(NETWORK_TROUBLE, retryable=True) from exc
 
@@ -101,6 +128,7 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 def create_payment_intent(
     *, amount_cents: int, currency: str, metadata: dict[str, str], idempotency_key: str,
+    description: str = "", statement_descriptor_suffix: str = "",
 ) -> IntentResult:
     """A one-time gift to be confirmed in the browser by Stripe.js (Payment Element).
 
@@ -114,6 +142,7 @@ def create_payment_intent(
             "amount": amount_cents,
             "currency": currency.lower(),
             "metadata": metadata,
+            **_described(description, statement_descriptor_suffix),
         },
         options={"idempotency_key": idempotency_key},
     )
@@ -130,7 +159,7 @@ def ensure_product(*, name: str, idempotency_key: str) -> str:
 
 def create_monthly_subscription(
     *, email: str, name: str, amount_cents: int, currency: str, product_id: str, metadata: dict[str, str],
-    idempotency_key: str,
+    idempotency_key: str, description: str = "",
 ) -> SubscriptionResult:
     """A Customer and a Subscription with an inline monthly price, its first invoice to be paid on the page."""
     client = _client()
@@ -154,6 +183,7 @@ def create_monthly_subscription(
             "payment_behavior": "default_incomplete",
             "payment_settings": {"save_default_payment_method": "on_subscription"},
             "metadata": metadata,
+            **({"description": description} if description else {}),
             "expand": ["latest_invoice.confirmation_secret"],
         },
         options={"idempotency_key": f"{idempotency_key}:subscription"},
@@ -168,6 +198,7 @@ def create_monthly_subscription(
 def create_checkout_session(
     *, monthly: bool, amount_cents: int, currency: str, product_name: str, metadata: dict[str, str],
     customer_email: str, client_reference_id: str, success_url: str, cancel_url: str, idempotency_key: str,
+    description: str = "", statement_descriptor_suffix: str = "",
 ) -> CheckoutResult:
     """Stripe Checkout: the no-JavaScript path (one-time: a donate payment; monthly: a subscription)."""
     price_data: dict[str, Any] = {
@@ -186,11 +217,11 @@ def create_checkout_session(
     if monthly:
         price_data["recurring"] = {"interval": "month"}
         params["mode"] = "subscription"
-        params["subscription_data"] = {"metadata": metadata}
+        params["subscription_data"] = {"metadata": metadata, **({"description": description} if description else {})}
     else:
         params["mode"] = "payment"
         params["submit_type"] = "donate"
-        params["payment_intent_data"] = {"metadata": metadata}
+        params["payment_intent_data"] = {"metadata": metadata, **_described(description, statement_descriptor_suffix)}
     session = _call(
         _client().v1.checkout.sessions.create, params=params, options={"idempotency_key": idempotency_key}
     )
@@ -332,3 +363,43 @@ def payment_charge(payment_intent_id: str) -> ChargeDetail | None:
     if not isinstance(charge, dict) or not charge.get("id"):
         return None
     return ChargeDetail(charge_id=charge["id"], method_detail=method_detail(charge.get("payment_method_details")))
+# --- donate path (H3)
+
+def _described(description: str, suffix: str) -> dict[str, str]:
+    """What a donor's bank statement and Stripe's dashboard show: who the gift went to."""
+    params = {"description": description} if description else {}
+    if suffix:
+        params["statement_descriptor_suffix"] = suffix
+    return params
+
+
+# PaymentIntent states Stripe lets us cancel (succeeded and processing ones are on their way).
+_CANCELLABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"})
+
+
+def cancel_payment_intent(intent_id: str) -> bool:
+    """Cancel a PaymentIntent the donor replaced; False when it can no longer be cancelled
+    (already paid or being paid), True when it is cancelled now or was already."""
+    client = _client()
+    status = _call(client.v1.payment_intents.retrieve, intent_id).status
+    if status == "canceled":
+        return True
+    if status not in _CANCELLABLE:
+        return False
+    _call(client.v1.payment_intents.cancel, intent_id)
+    return True
+
+
+def cancel_incomplete_subscription(*, subscription_id: str, customer_id: str | None) -> bool:
+    """Drop a monthly gift the donor replaced before paying: cancel the subscription (Stripe voids
+    its open first invoice) and delete the customer made for it. False when it is already active
+    (the first payment went through), so the caller must not start a second one."""
+    client = _client()
+    status = _call(client.v1.subscriptions.retrieve, subscription_id).status
+    if status in ("active", "trialing", "past_due"):
+        return False
+    if status not in ("canceled", "incomplete_expired"):
+        _call(client.v1.subscriptions.cancel, subscription_id)
+    if customer_id:
+        _call(client.v1.customers.delete, customer_id)
+    return True

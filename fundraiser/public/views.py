@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, send_from_directory, url_for
 
-from .. import campaigns, donations, matches, organisation, security
+from .. import campaigns, donate_guard, donations, matches, organisation, security
 from ..auth.access import current_user
 from ..db import get_session
 from ..donations import FormErrors
@@ -39,12 +39,26 @@ def campaign_or_404(slug: str):
     return campaign
 
 
+def allow_challenge() -> None:
+    """The human-check provider's script and frames, on donate pages, when a check is configured."""
+    origins = current_settings().donate_guard.captcha_origins
+    for directive in ("script-src", "frame-src", "connect-src", "style-src"):
+        security.allow(directive, *origins)
+
+
 def accepting_gifts(campaign) -> bool:
     """Whether the page shows the donate form; where it does and Stripe is set up, the CSP lets Stripe in."""
     accepting = campaigns.is_accepting_gifts(campaign)
     if accepting and current_settings().stripe_enabled:
         allow_stripe()
+        if current_settings().donate_guard.captcha_enabled:
+            allow_challenge()
     return accepting
+
+
+def client_address() -> str:
+    """The donor's address: the peer, or what the PROXY_COUNT trusted proxies say (ProxyFix)."""
+    return request.remote_addr or "unknown"
 
 
 def form_left_by_donor(campaign) -> dict | None:
@@ -56,7 +70,7 @@ def form_left_by_donor(campaign) -> dict | None:
     return donations.form_values(attempt)
 
 
-def render_campaign(campaign, *, values=None, errors=None, notice=None, status=200):
+def render_campaign(campaign, *, values=None, errors=None, notice=None, status=200, challenge=False, retry_after=0):
     session = get_session()
     settings = current_settings()
     accepting = accepting_gifts(campaign)
@@ -74,16 +88,30 @@ def render_campaign(campaign, *, values=None, errors=None, notice=None, status=2
         ),
         events=campaigns.events_for(session, campaign),
         recent_count=campaigns.gifts_in_last_hour(session, campaign),
-        giving=giving_context(campaign, values=values, errors=errors, notice=notice),
+        giving=giving_context(campaign, values=values, errors=errors, notice=notice, challenge=challenge),
     )
-    return page, status
+    return page, status, ({"Retry-After": str(retry_after)} if retry_after else {})
 
 
-def giving_context(campaign, *, values=None, errors=None, notice=None) -> dict:
+def challenge_context(*, required: bool = False) -> dict | None:
+    """The human check for the donate form: None when none is configured; `required` shows it at once."""
+    guard = current_settings().donate_guard
+    if not guard.captcha_enabled:
+        return None
+    return {
+        "provider": guard.captcha_provider,
+        "site_key": guard.captcha_site_key,
+        "script": guard.captcha_script_url,
+        "required": required or donate_guard.challenge_needed(get_session(), guard, client_address()),
+    }
+
+
+def giving_context(campaign, *, values=None, errors=None, notice=None, challenge=False) -> dict:
     """Everything the donate form partial needs (also used by the embeddable widget)."""
     settings = current_settings()
     user = current_user()
     return {
+        "challenge": challenge_context(required=challenge) if settings.stripe_enabled else None,
         "enabled": settings.stripe_enabled,
         "publishable_key": settings.stripe_publishable_key,
         "checkout_only": settings.stripe_checkout_only,
@@ -122,11 +150,19 @@ def donate(slug: str):
     parsed = donations.parse_donation(request.form, campaign, settings)
     if isinstance(parsed, FormErrors):
         return render_campaign(campaign, values=request.form.to_dict(), errors=parsed.errors, status=400)
-    attempt = donations.start_attempt(session, campaign, parsed)
+    refusal = donate_guard.admit(
+        session, settings.donate_guard, campaign_id=campaign.id, ip_address=client_address(),
+        email=parsed.donor_email, challenge_token=request.form.get("captcha_token", ""),
+    )
+    session.commit()  # the count stands even when this start is refused or fails below
+    if refusal is not None:
+        return render_campaign(campaign, values=request.form.to_dict(), notice=refusal.message, status=refusal.status,
+                               challenge=refusal.challenge, retry_after=refusal.retry_after)
+    attempt = donations.start_attempt(session, campaign, parsed, ip_address=client_address())
     thanks = settings.base_url + url_for("public.thanks", slug=slug, d=attempt.public_id)
     back = settings.base_url + url_for("public.campaign", slug=slug, d=attempt.public_id) + "#give"
     try:
-        url = donations.begin_checkout(session, attempt, success_url=thanks, cancel_url=back)
+        url = donations.begin_checkout(session, settings, attempt, success_url=thanks, cancel_url=back)
     except PaymentError as exc:
         session.rollback()
         return render_campaign(campaign, values=request.form.to_dict(), notice=exc.message, status=502)

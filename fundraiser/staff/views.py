@@ -443,6 +443,7 @@ def render_campaign_form(campaign, values, errors, status=200, preview=None, mat
         security.allow("frame-src", "'self'")  # the widget's live preview
     return render_template(
         "staff/campaign_form.html", campaign=campaign, values=values, errors=errors, preview=preview,
+        currency_options=campaign_admin.currency_options(campaign),
         actions=campaign_admin.allowed_actions(campaign) if campaign else [],
         history=audit.history(get_session(), "campaign", campaign.id) if campaign else [],
         match_statuses=matches.campaign_matches(get_session(), campaign) if campaign else [],

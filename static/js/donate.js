@@ -19,13 +19,63 @@
   var consent = form.querySelector(".monthly-consent");
   var consentAmount = form.querySelector("[data-consent-amount]");
   var consentDate = form.querySelector("[data-consent-date]");
-  var stripe = null, elements = null, pending = null;
+  var stripe = null, elements = null, pending = null, replaced = null;
+  var challenge = form.querySelector("[data-challenge]");
+  var challengeWidget = null, challengeApi = null;
+
+  // The human check (Turnstile or hCaptcha), loaded from its provider only when the server asks
+  // for it. If the script can't load, the donor is told so plainly and offered another way to give.
+  function challengeFailed() {
+    challenge.querySelector("[data-challenge-failed]").hidden = false;
+    continueButton.disabled = true;
+  }
+  function renderChallenge() {
+    var api = window[challenge.dataset.provider === "hcaptcha" ? "hcaptcha" : "turnstile"];
+    if (!api || typeof api.render !== "function") { challengeFailed(); return; }
+    challengeApi = api;
+    challengeWidget = api.render(challenge.querySelector("[data-challenge-widget]"), {
+      sitekey: challenge.dataset.siteKey,
+      callback: function (token) { form.elements.captcha_token.value = token; },
+      "expired-callback": function () { form.elements.captcha_token.value = ""; },
+      "error-callback": challengeFailed
+    });
+  }
+  function showChallenge() {
+    if (!challenge) return;
+    challenge.hidden = false;
+    if (challengeApi) {
+      // A token works once: after a submission the donor answers a fresh check.
+      form.elements.captcha_token.value = "";
+      challengeApi.reset(challengeWidget);
+      return;
+    }
+    if (challenge.dataset.loading) return;
+    challenge.dataset.loading = "1";
+    var script = document.createElement("script");
+    script.src = challenge.dataset.script;
+    script.async = true;
+    var timer = setTimeout(challengeFailed, 15000);
+    script.onload = function () { clearTimeout(timer); renderChallenge(); };
+    script.onerror = function () { clearTimeout(timer); challengeFailed(); };
+    document.head.appendChild(script);
+  }
 
   function minorUnits() { return new Intl.NumberFormat("en", { style: "currency", currency: currency }).resolvedOptions().maximumFractionDigits; }
+  // The amount typed, read as the server reads it (money.parse_amount): a comma or point before
+  // one or two digits is the decimal mark ("25,50" is 25.50). Unclear input gives 0 (no preview).
+  function typedMajor(raw) {
+    var text = (raw || "").replace(/[^0-9.,]/g, "");
+    var last = Math.max(text.lastIndexOf("."), text.lastIndexOf(","));
+    if (last < 0) return text;
+    var frac = text.slice(last + 1), whole = text.slice(0, last).replace(/[.,]/g, "");
+    if (frac.length === 3 && text.indexOf(text[last]) === last && minorUnits() !== 3) return null;
+    if (frac.length === 3 || text.indexOf(text[last]) !== last) return whole + frac; // grouping only
+    return whole + "." + frac;
+  }
   function baseCents() {
     var choice = form.querySelector("input[name=amount]:checked");
     if (choice && choice.value !== "other") return parseInt(choice.value, 10);
-    var raw = (form.elements.custom_amount.value || "").replace(/[^0-9.]/g, "");
+    var raw = typedMajor(form.elements.custom_amount.value);
     if (!raw) return 0;
     var parts = raw.split(".");
     var digits = minorUnits();
@@ -110,15 +160,20 @@
     event.preventDefault();
     clearFieldErrors(); showError("");
     continueButton.disabled = true;
-    fetch(form.dataset.api, { method: "POST", body: new FormData(form), headers: { "Accept": "application/json" } })
+    var body = new FormData(form);
+    if (replaced) { body.append("replaces", replaced.attempt); body.append("replace_token", replaced.replace_token); }
+    fetch(form.dataset.api, { method: "POST", body: body, headers: { "Accept": "application/json" } })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (res) {
         continueButton.disabled = false;
         if (!res.ok) {
           var err = res.body.error || {};
           if (err.fields) fieldErrors(err.fields); else showError(err.message || "Something went wrong. Nothing was charged.");
+          if (err.challenge) showChallenge();
           return;
         }
+        replaced = null;
+        if (challenge && !challenge.hidden && challengeApi) { form.elements.captcha_token.value = ""; challengeApi.reset(challengeWidget); }
         pending = res.body;
         stripe = stripe || window.Stripe(form.dataset.publishableKey);
         elements = stripe.elements({ clientSecret: pending.client_secret });
@@ -145,9 +200,12 @@
         if (result.error) showError(result.error.message + " Nothing was charged.");
       });
   });
+  // "Change my details": the next Continue replaces this payment, and the server cancels it at Stripe.
   form.querySelector("[data-pay-back]").addEventListener("click", function () {
+    replaced = pending;
     step.hidden = true; continueRow.hidden = false; pending = null; showError("");
   });
+  if (challenge && !challenge.hidden) showChallenge();
 
   // Back from the server (no Stripe.js) with problems: take the donor to the first one, so it is
   // seen and read out, rather than leaving them at the top of a reloaded page.

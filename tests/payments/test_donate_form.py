@@ -124,7 +124,11 @@ def test_checkout_path_sends_exactly_these_parameters(client, session, monkeypat
         "cancel_url": f"http://127.0.0.1:5000/campaigns/{campaign.slug}?d={attempt.public_id}#give",
         "mode": "payment",
         "submit_type": "donate",
-        "payment_intent_data": {"metadata": metadata},
+        "payment_intent_data": {
+            "metadata": metadata,
+            "description": "Gift to Together, We Can End Restraint and Seclusion — Giving Tuesday",
+            "statement_descriptor_suffix": "TOGETHER",
+        },
     }
     assert options == {"idempotency_key": f"donation:{attempt.public_id}:checkout"}
     assert attempt.stripe_checkout_session_id == "cs_test_recorded"
@@ -142,6 +146,8 @@ def test_monthly_checkout_is_a_subscription_with_metadata_on_it(client, session,
     assert params["line_items"][0]["price_data"]["recurring"] == {"interval": "month"}
     assert params["subscription_data"]["metadata"]["campaign_id"] == str(campaign.id)
     assert params["subscription_data"]["metadata"]["frequency"] == "monthly"
+    # Checkout's subscription mode takes no statement descriptor; the description names the cause.
+    assert params["subscription_data"]["description"].startswith("Monthly gift to Together, We Can End")
 
 
 def test_bad_form_comes_back_with_messages_and_what_was_typed(client, session):

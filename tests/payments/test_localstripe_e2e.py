@@ -12,7 +12,6 @@ so the monthly path is covered by exact-parameter tests of the adapter and by si
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -35,11 +34,11 @@ WEBHOOK_SECRET = "whsec_localstripe_e2e"
 
 @pytest.fixture
 def localstripe():
-    exe = Path(sys.executable).with_name("localstripe")
-    if not exe.exists():
-        exe = Path(shutil.which("localstripe") or "localstripe")
+    # localstripe itself, through a shim that accepts the PaymentIntent description and
+    # statement descriptor suffix the app sends (localstripe_shim.py).
+    shim = Path(__file__).with_name("localstripe_shim.py")
     port = free_port()
-    proc = subprocess.Popen([str(exe), "--port", str(port), "--from-scratch"],
+    proc = subprocess.Popen([sys.executable, str(shim), "--port", str(port), "--from-scratch"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://localhost:{port}"
     deadline = time.monotonic() + 20

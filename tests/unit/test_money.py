@@ -2,7 +2,16 @@ from decimal import Decimal
 
 import pytest
 
-from fundraiser.money import MoneyError, format_input, format_money, from_cents, parse_amount
+from fundraiser.money import (
+    TESTED_CURRENCIES,
+    MoneyError,
+    check_campaign_currency,
+    format_input,
+    format_money,
+    from_cents,
+    minor_units,
+    parse_amount,
+)
 
 
 @pytest.mark.parametrize(
@@ -20,7 +29,9 @@ def test_parse_amount_reads_what_people_type(text, cents):
         ("abc", "isn't an amount of money"),
         ("-5", "more than zero"),
         ("0", "more than zero"),
-        ("1.234", "more than 2 decimal places"),
+        ("1.234", "Did you mean 1234?"),
+        ("1,2,3.5", "isn't an amount of money"),
+        ("12.50.1", "isn't an amount of money"),
         ("1e5", "isn't an amount of money"),
         ("99999999999", "too large"),
     ],
@@ -43,3 +54,69 @@ def test_format_money_for_people():
     assert format_money(1234000, "USD", whole=True) == "$12,340"
     assert format_money(1234050, "USD", whole=True) == "$12,340.50"
     assert format_input(2500, "USD") == "25.00"
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "cents"),
+    [
+        ("25,50", "EUR", 2550),  # a decimal comma: 25.50, never 2,550
+        ("25,5", "EUR", 2550),
+        ("1.000,50", "EUR", 100050),
+        ("1 000,50 €", "EUR", 100050),
+        ("1.234.567,89", "EUR", 123456789),
+        ("$1,000.00", "USD", 100000),
+        ("1,000", "USD", 100000),  # in dollars a comma before three digits groups thousands
+        ("1,000,000", "USD", 100000000),
+        ("25,50", "USD", 2550),  # the comma can only be a decimal mark here
+        ("£12.5", "GBP", 1250),
+        ("1,500", "JPY", 1500),
+        ("¥3000", "JPY", 3000),
+        ("C$40", "CAD", 4000),
+        ("A$40.10", "AUD", 4010),
+    ],
+)
+def test_decimal_comma_and_grouping_are_read_as_people_mean_them(text, currency, cents):
+    assert parse_amount(text, currency) == cents
+
+
+@pytest.mark.parametrize(("text", "currency"), [("1,000", "EUR"), ("1.000", "EUR"), ("1.000", "USD"), ("2.500", "GBP")])
+def test_a_lone_separator_before_three_digits_is_asked_about_not_guessed(text, currency):
+    with pytest.raises(MoneyError, match=r"Did you mean \d+\? Please type the amount without a thousands separator"):
+        parse_amount(text, currency)
+
+
+def test_stripe_minor_units_follow_stripe_not_iso():
+    # Zero-decimal: the amount is in whole units.
+    assert (minor_units("JPY"), minor_units("KRW")) == (0, 0)
+    assert parse_amount("5000", "KRW") == 5000
+    # Three-decimal: three digits, and Stripe wants the last one to be 0.
+    assert minor_units("KWD") == 3
+    assert parse_amount("1.5", "KWD") == 1500
+    assert parse_amount("12.35", "BHD") == 12350
+    with pytest.raises(MoneyError, match="more than 2 decimal places"):
+        parse_amount("1.005", "KWD")
+    assert from_cents(12350, "JOD") == Decimal("12.35")
+    # ISK and UGX: zero-decimal in practice, two-decimal in Stripe's API ("00" at the end).
+    assert (minor_units("ISK"), minor_units("UGX")) == (2, 2)
+    assert parse_amount("5", "ISK") == 500 and parse_amount("3000", "UGX") == 300000
+    with pytest.raises(MoneyError, match="ISK amounts must be whole numbers"):
+        parse_amount("5.50", "ISK")
+    assert format_money(500, "ISK") == "ISK5" and format_input(500, "ISK") == "5"  # 5 krónur, not 500
+    # HUF and TWD charge in two decimals (only payouts are whole).
+    assert (minor_units("HUF"), minor_units("TWD")) == (2, 2)
+    assert parse_amount("1500,50", "HUF") == 150050
+
+
+def test_campaigns_take_only_the_currencies_we_have_tested():
+    assert TESTED_CURRENCIES == ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
+    assert check_campaign_currency(" eur ") == "EUR"
+    with pytest.raises(MoneyError, match="Campaigns can take gifts in USD, EUR, GBP, CAD, AUD, JPY"):
+        check_campaign_currency("KWD")
+    assert check_campaign_currency("CHF", keep="CHF") == "CHF"  # a campaign keeps the one it has
+
+
+@pytest.mark.parametrize("currency", TESTED_CURRENCIES)
+def test_every_tested_currency_round_trips_through_the_form(currency):
+    cents = parse_amount("1234", currency)
+    assert parse_amount(format_input(cents, currency), currency) == cents
+    assert from_cents(cents, currency) == Decimal(1234)
