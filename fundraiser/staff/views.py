@@ -15,7 +15,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 
@@ -51,6 +50,7 @@ from ..models import (
     User,
 )
 from ..money import format_money
+from ..payments import disputes
 from ..settings import current_settings
 from . import forms
 
@@ -315,8 +315,9 @@ GIFT_LIST_LIMIT = 200
 
 
 def csv_response(filename: str, chunks):
-    """A CSV download, streamed row by row."""
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    """A CSV download. The rows are built here, while the request's database session is open: a
+    stream read after the view returns would find the session closed (HTTP 500 on a real server)."""
+    response = Response("".join(chunks), mimetype="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -338,7 +339,8 @@ def gift_export():
     session = get_session()
     tz = current_settings().tz
     lines = gifts.filtered_gifts(session, gifts.GiftFilters.from_args(request.args), tz)
-    return csv_response(f"gifts-{today().isoformat()}.csv", exports.to_csv(exports.GIFT_HEADER, exports.gift_rows(lines, tz)))
+    costs = disputes.costs_by_gift(session, [line.gift.id for line in lines])
+    return csv_response(f"gifts-{today().isoformat()}.csv", exports.to_csv(exports.GIFT_HEADER, exports.gift_rows(lines, tz, costs)))
 
 
 @bp.get("/gifts/<int:gift_id>")
@@ -354,6 +356,7 @@ def render_gift(gift, errors=None, values=None, status=200):
         "staff/gift.html", view=view, gift=gift, current_campaign=current, errors=errors or {},
         values=values or {}, campaigns=campaign_choices(gifts.open_campaigns(session)), history=audit.history(session, "gift", gift.id),
         method_name=gifts.METHOD_NAMES[gift.method],
+        disputes=disputes.cases_for_gift(session, gift), costs=disputes.costs_for_gift(session, gift),
     ), status
 
 
@@ -871,3 +874,6 @@ def wall_moderate(gift_id: int):
     session.commit()
     flash(f"Gift {gift.id}: done; the campaign page shows the change now.", "success")
     return redirect(url_for("staff.wall_queue", show=request.form.get("show") or None))
+
+
+from . import payouts  # noqa: F401 - its routes join this blueprint
