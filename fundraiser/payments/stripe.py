@@ -321,7 +321,14 @@ def list_payout_lines(payout_id: str) -> list[BalanceLine]:
     lines: list[BalanceLine] = []
     params: dict[str, Any] = {"payout": payout_id, "expand": ["data.source"], "limit": PAGE_SIZE}
     while True:
-        page = _plain(_call(client.v1.balance_transactions.list, params=params))
+        try:
+            page = _plain(_call(client.v1.balance_transactions.list, params=params))
+        except PaymentError as exc:  # said for staff, not for a donor
+            cause = getattr(exc.__cause__, "user_message", None) if not exc.retryable else None
+            raise PaymentError(
+                f"Stripe did not list this payout's transactions: {cause or 'Stripe could not be reached'}.",
+                retryable=exc.retryable,
+            ) from exc
         data = page.get("data") or []
         lines.extend(balance_line(txn) for txn in data)
         if not page.get("has_more") or not data:
