@@ -176,8 +176,7 @@ def apply_and_follow_up() -> ProcessReport:
         if report.new_gift_ids:
             fill_fees(list(report.new_gift_ids))
             receipts.send_due(receipts.Mailer(current_settings()))
-        if report.processed:
-            payouts.fetch_due_lines()
+        payouts.fetch_due_lines()  # paid payouts' lines, and retries of ones Stripe could not list
         processed, postponed = processed + report.processed, postponed + report.postponed
         gift_ids.extend(report.new_gift_ids)
         # Done when a round came back short, or applied nothing (an event that cannot even be
