@@ -192,7 +192,9 @@ def _match(session: Session, line: BalanceLine) -> tuple[Gift | None, LedgerEntr
         return gift, entry or session.scalar(entries.where(LedgerEntry.reference == source, LedgerEntry.kind == kind).limit(1))
     if line.type in REFUND_TYPES or line.source_object == "refund":
         refunds = entries.where(LedgerEntry.kind == EntryKind.REFUND)
-        by_id = session.scalar(refunds.where(or_(LedgerEntry.reference == source, LedgerEntry.source_key.contains(source))).limit(1))
+        by_id = session.scalar(
+            refunds.where(or_(LedgerEntry.reference == source, LedgerEntry.source_key.contains(source))).limit(1)
+        ) if source else None
         if by_id is not None or line.currency != gift.currency:
             return gift, by_id
         linked = select(PayoutLine.ledger_entry_id).where(PayoutLine.ledger_entry_id.is_not(None))
@@ -245,6 +247,16 @@ def summary(session: Session, payout: Payout) -> PayoutSummary:
         select(func.count(), func.coalesce(func.sum(PayoutLine.net_cents), 0)).where(PayoutLine.payout_id == payout.id)
     ).one()
     return PayoutSummary(payout, int(n), int(net))
+
+
+def needing_attention(session: Session, *, attempts: int = 3) -> tuple[list[PayoutSummary], list[Payout]]:
+    """Payouts whose lines do not add up to the deposit, and paid ones Stripe failed to list
+    several times (doctor reports both)."""
+    unbalanced = [s for s in summaries(session, limit=1000) if s.fetched and not s.balanced]
+    unlisted = list(session.scalars(
+        select(Payout).where(Payout.lines_fetched_at.is_(None), Payout.fetch_attempts >= attempts).order_by(Payout.id)
+    ))
+    return unbalanced, unlisted
 
 
 @dataclass(frozen=True)

@@ -121,3 +121,9 @@ def test_gift_export_has_fee_and_net_through_a_real_server(live_server, books):
     assert (row["fee"], row["net"], row["fee_currency"], row["counts_toward_totals"]) == ("3.20", "96.80", "USD", "100.00")
     _, donors = get("/staff/donors.csv")
     assert rows_of(donors)[0]["name"].startswith("'=")
+
+
+def test_doctor_names_a_payout_whose_lines_do_not_add_up(books, runner):
+    result = runner.invoke(args=["doctor"])
+    assert "FIX  payouts: 1 payout(s) whose lines don't add up to the deposit" in result.output
+

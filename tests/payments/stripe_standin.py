@@ -26,7 +26,7 @@ class StripeStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_GET(self) -> None:  # the name http.server calls
                 url = urlsplit(self.path)
                 query = parse_qs(url.query)
                 standin.requests.append((url.path, query))

@@ -162,3 +162,20 @@ def test_fee_settled_in_another_currency_keeps_its_currency_and_stays_out_of_the
     assert differences(session, compute_rollups(session)) == []
     from fundraiser.models import MonthlyRollup
     assert sum(r.fee_cents for r in session.scalars(select(MonthlyRollup))) == 0
+
+
+def test_staff_button_fetches_a_payouts_lines_while_signed_in(app, deliver, session, standin):
+    from tests.functional.staff_helpers import sign_in_as
+
+    po = s.payout(2000)
+    deliver(s.event("payout.paid", po))  # Stripe not ready yet: the automatic fetch is not run here
+    session.rollback()
+    payout = session.scalar(select(Payout))
+    staff = sign_in_as(app, session, "staff")
+    page = staff.get(f"/staff/payouts/{payout.id}").get_data(as_text=True)
+    assert "Fetch the lines now" in page
+    standin.add_payout(po, [s.balance_transaction(2500, fee=500)])
+    response = staff.post(f"/staff/payouts/{payout.id}/fetch", follow_redirects=True)
+    text = response.get_data(as_text=True)
+    assert "Fetched the payout&#39;s lines from Stripe." in text and "The lines add up to the deposit." in text
+    assert staff.post("/staff/payouts/999/fetch").status_code == 404
