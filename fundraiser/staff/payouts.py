@@ -16,10 +16,16 @@ from ..settings import current_settings
 from .views import bp, csv_response, get_or_404, today
 
 
+PAYOUT_LIST_LIMIT = 200
+
+
 @bp.get("/payouts")
 def payout_list():
     session = get_session()
-    return render_template("staff/payouts.html", summaries=payouts.summaries(session), args=request.args)
+    return render_template(
+        "staff/payouts.html", summaries=payouts.summaries(session, limit=PAYOUT_LIST_LIMIT), args=request.args,
+        limit=PAYOUT_LIST_LIMIT,
+    )
 
 
 @bp.get("/payouts/<int:payout_id>")
