@@ -15,7 +15,6 @@ from ..payments import payouts
 from ..settings import current_settings
 from .views import bp, csv_response, get_or_404, today
 
-
 PAYOUT_LIST_LIMIT = 200
 
 
