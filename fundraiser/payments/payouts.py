@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .. import ledger
 from ..db import new_session, utcnow
@@ -286,18 +286,34 @@ def line_views(session: Session, payouts: list[Payout]) -> list[LineView]:
     if not by_id:
         return []
     lines = list(session.scalars(
-        select(PayoutLine).where(PayoutLine.payout_id.in_(list(by_id))).order_by(PayoutLine.payout_id, PayoutLine.id)
+        select(PayoutLine).where(PayoutLine.payout_id.in_(list(by_id)))
+        .options(selectinload(PayoutLine.gift).selectinload(Gift.donor))
+        .order_by(PayoutLine.payout_id, PayoutLine.id)
     ))
     titles = dict(session.execute(select(Campaign.id, Campaign.title)).all())
+    moved = _moved_to(session, list({line.gift_id for line in lines if line.gift_id}))
     views = []
     for line in lines:
         gift = line.gift
-        campaign_id = ledger.current_campaign_id(session, gift) if gift else None
+        campaign_id = moved.get(gift.id, gift.campaign_id) if gift else None
         views.append(LineView(
             line, by_id[line.payout_id], gift.donor.name if gift and gift.donor else "",
             titles.get(campaign_id, "Unattributed" if gift else ""),
         ))
     return views
+
+
+def _moved_to(session: Session, gift_ids: list[int]) -> dict[int, int | None]:
+    """Where each of these gifts was last moved (ledger.current_campaign_id, for many at once)."""
+    result: dict[int, int | None] = {}
+    for start in range(0, len(gift_ids), 500):
+        last = (
+            select(func.max(LedgerEntry.id))
+            .where(LedgerEntry.kind == EntryKind.REASSIGN_IN, LedgerEntry.gift_id.in_(gift_ids[start:start + 500]))
+            .group_by(LedgerEntry.gift_id)
+        )
+        result.update(session.execute(select(LedgerEntry.gift_id, LedgerEntry.campaign_id).where(LedgerEntry.id.in_(last))).all())
+    return result
 
 
 def payouts_arriving(session: Session, start: date | None, end: date | None) -> list[Payout]:

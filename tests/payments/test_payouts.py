@@ -109,6 +109,13 @@ def test_payout_with_gifts_refund_dispute_and_fees_reconciles_to_the_cent(app, d
         from fundraiser.db import get_session
         assert payouts.store_lines(get_session(), get_session().get(Payout, payout.id), []) == 0
     assert raised(session, campaign) == 10000
+    # The books name the campaign a gift counts toward now, also after staff moved it.
+    autumn = make_campaign(session, title="Autumn")
+    ledger.assign_campaign(session, session.get(Gift, gifts[0].id), autumn)
+    session.commit()
+    views = payouts.line_views(session, [session.get(Payout, payout.id)])
+    assert [v.campaign_title for v in views] == ["Autumn", campaign.title, campaign.title, campaign.title, campaign.title, ""]
+    assert [v.kind for v in views] == ["Gift", "Gift", "Gift", "Refund", "Dispute withdrawal", "Stripe fee"]
     assert ledger.verify_totals(session) == [] and differences(session, compute_rollups(session)) == []
     verify = runner.invoke(args=["verify-totals"])
     assert verify.exit_code == 0 and "All campaign totals match the ledger." in verify.output
