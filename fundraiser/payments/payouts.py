@@ -316,6 +316,13 @@ def _moved_to(session: Session, gift_ids: list[int]) -> dict[int, int | None]:
     return result
 
 
+def lines_for_gift(session: Session, gift: Gift) -> list[PayoutLine]:
+    """The payout lines a gift appears on (its charge, a refund, a dispute), for its staff page."""
+    return list(session.scalars(
+        select(PayoutLine).where(PayoutLine.gift_id == gift.id).options(selectinload(PayoutLine.payout)).order_by(PayoutLine.id)
+    ))
+
+
 def payouts_arriving(session: Session, start: date | None, end: date | None) -> list[Payout]:
     """Payouts that arrived in a date range (either end open), oldest first, for the books."""
     query = select(Payout)

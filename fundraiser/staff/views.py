@@ -50,7 +50,7 @@ from ..models import (
     User,
 )
 from ..money import format_money
-from ..payments import disputes
+from ..payments import disputes, payouts
 from ..settings import current_settings
 from . import forms
 
@@ -357,6 +357,7 @@ def render_gift(gift, errors=None, values=None, status=200):
         values=values or {}, campaigns=campaign_choices(gifts.open_campaigns(session)), history=audit.history(session, "gift", gift.id),
         method_name=gifts.METHOD_NAMES[gift.method],
         disputes=disputes.cases_for_gift(session, gift), costs=disputes.costs_for_gift(session, gift),
+        payout_lines=payouts.lines_for_gift(session, gift),
     ), status
 
 
@@ -876,4 +877,4 @@ def wall_moderate(gift_id: int):
     return redirect(url_for("staff.wall_queue", show=request.form.get("show") or None))
 
 
-from . import payouts  # noqa: F401 - its routes join this blueprint
+from . import payouts as payout_pages  # noqa: F401 - its routes join this blueprint

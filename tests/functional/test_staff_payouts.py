@@ -88,6 +88,8 @@ def test_payouts_list_and_page_show_the_check(live_server, books):
     _, page = get(f"/staff/payouts/{books['good']}")
     assert "The lines add up to the deposit." in page and 'data-figure="lines">$94.80' in page
     assert f"#{books['gift']}" in page and "Spring Appeal" in page and "not a gift of ours" in page
+    _, gift_page = get(f"/staff/gifts/{books['gift']}")
+    assert f"2026-11-04 · {books['good_stripe']}" in gift_page and "Processing fee" in gift_page
     _, short = get(f"/staff/payouts/{books['short']}")
     assert "The lines do not add up to the deposit: $0.01 too much." in short
 
