@@ -163,6 +163,17 @@ def fill_fees_command() -> None:
     click.echo(f"Filled in {filled} fee(s); {missing} not available from Stripe yet.")
 
 
+@click.command("fetch-payouts")
+@with_appcontext
+def fetch_payouts_command() -> None:
+    """List from Stripe the lines of paid payouts that lack them (done after each webhook round; this retries now)."""
+    from .payments.payouts import fetch_due_lines
+
+    report = fetch_due_lines(now=True)
+    click.echo(f"Fetched the lines of {report.fetched} payout(s)."
+               + (f" {report.failed} could not be fetched yet; they will be retried." if report.failed else ""))
+
+
 @click.command("process-webhooks")
 @with_appcontext
 def process_webhooks_command() -> None:
@@ -233,6 +244,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(doctor_command)
     app.cli.add_command(send_receipts_command)
     app.cli.add_command(fill_fees_command)
+    app.cli.add_command(fetch_payouts_command)
     app.cli.add_command(process_webhooks_command)
     app.cli.add_command(verify_totals_command)
     app.cli.add_command(rebuild_rollups_command)

@@ -185,7 +185,34 @@ def check_stripe_events(app: Flask, settings: Settings) -> list[Finding]:
     return findings or [Finding("stripe events", True, "Every stored Stripe event has been applied or is due.")]
 
 
-CHECKS: list[Check] = [check_database, check_secret_key, check_base_url, check_identity, check_stripe, check_stripe_events, check_smtp]
+def check_payouts(app: Flask, settings: Settings) -> list[Finding]:
+    """Bank deposits whose lines don't add up, or that Stripe would not list: the books can't close."""
+    from .payments.payouts import needing_attention
+
+    session = app.extensions["fundraiser.sessionmaker"]()
+    try:
+        unbalanced, unlisted = needing_attention(session)
+    except SQLAlchemyError:
+        return []
+    finally:
+        session.close()
+    findings = []
+    if unbalanced:
+        ids = ", ".join(s.payout.stripe_payout_id for s in unbalanced[:5])
+        findings.append(Finding("payouts", False, f"{len(unbalanced)} payout(s) whose lines don't add up to the deposit "
+                                f"({ids}); compare them with the Stripe dashboard on the staff Payouts page."))
+    if unlisted:
+        first = unlisted[0]
+        findings.append(Finding("payouts", False, f"{len(unlisted)} paid payout(s) Stripe would not list (first: "
+                                f"{first.stripe_payout_id}: {first.last_error}). Check the Stripe key, then run "
+                                "`flask --app fundraiser fetch-payouts`."))
+    return findings or [Finding("payouts", True, "Every payout listed so far adds up to its deposit.")]
+
+
+CHECKS: list[Check] = [
+    check_database, check_secret_key, check_base_url, check_identity, check_stripe, check_stripe_events,
+    check_payouts, check_smtp,
+]
 
 
 def run_checks(app: Flask) -> list[Finding]:

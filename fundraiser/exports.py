@@ -53,18 +53,32 @@ def _amount(cents: int, currency: str) -> Decimal:
 GIFT_HEADER = [
     "gift_id", "received_on", "donor_id", "donor_name", "donor_email", "campaign", "channel", "method", "reference",
     "currency", "amount", "counts_toward_totals", "goods_value", "event", "description", "anonymous", "note",
+    "fee", "net", "fee_currency", "exchange_rate", "dispute_fees", "dispute_fees_currency",
 ]
 
 
-def gift_rows(lines: Iterable[GiftLine], tz) -> Iterator[list[object]]:
+def gift_rows(lines: Iterable[GiftLine], tz, costs: dict[int, dict[str, int]] | None = None) -> Iterator[list[object]]:
+    """One row per gift. The processing fee and the net are in the currency Stripe settled the gift
+    in (fee_currency); dispute fees are costs of the gift, apart from what counts toward totals."""
+    costs = costs or {}
     for line in lines:
         g = line.gift
+        fee_currency = g.fee_currency or g.currency
+        settled_net = g.settled_net_cents if g.settled_net_cents is not None else g.net_cents
+        gift_costs = costs.get(g.id, {})
+        cost_currency = next(iter(gift_costs)) if len(gift_costs) == 1 else ""
         yield [
             g.id, g.received_at.astimezone(tz).date().isoformat(), g.donor_id, g.donor.name if g.donor else "",
             g.donor.email if g.donor else "", line.campaign_title, g.channel.value, g.method.value, g.reference,
             g.currency, _amount(g.amount_cents, g.currency), _amount(line.net_cents, g.currency),
             _amount(g.goods_value_cents, g.currency) if g.goods_value_cents else "", g.event.name if g.event else "",
             g.description, g.is_anonymous, g.private_note,
+            _amount(g.fee_cents, fee_currency) if g.fee_cents is not None else "",
+            _amount(settled_net, fee_currency) if settled_net is not None else "",
+            fee_currency if g.fee_cents is not None else "", g.exchange_rate,
+            _amount(gift_costs[cost_currency], cost_currency) if cost_currency
+            else "; ".join(f"{_amount(v, c)} {c}" for c, v in sorted(gift_costs.items())),
+            cost_currency,
         ]
 
 

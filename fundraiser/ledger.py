@@ -21,10 +21,12 @@ from .models import (
     Campaign,
     CampaignDonorTotal,
     CampaignTotals,
+    CostKind,
     DedicationKind,
     EntryKind,
     Gift,
     GiftChannel,
+    GiftCost,
     GiftMethod,
     LedgerEntry,
 )
@@ -141,18 +143,71 @@ def record_gift(
     return gift
 
 
-def set_fee(session: Session, gift: Gift, fee_cents: int) -> bool:
-    """Fill in a processor fee learned after the gift was recorded; a known fee is never changed."""
+def set_fee(
+    session: Session,
+    gift: Gift,
+    fee_cents: int,
+    *,
+    currency: str | None = None,
+    net_cents: int | None = None,
+    exchange_rate: str | None = None,
+    balance_transaction_id: str | None = None,
+) -> bool:
+    """Fill in a processor fee learned after the gift was recorded; a known fee is never changed.
+
+    The fee is in the currency Stripe settled the gift in (`currency`, the gift's when not
+    given); only a fee in the gift's own currency counts in the board's fee figures, as a sum of
+    two currencies would mean nothing. `net_cents` is what reached the balance, in that currency.
+    """
     if gift.fee_cents is not None:
         return False
-    if not 0 <= fee_cents <= gift.amount_cents:
+    currency = (currency or gift.currency).upper()
+    if fee_cents < 0 or (currency == gift.currency and fee_cents > gift.amount_cents):
         raise LedgerError("The fee must be between zero and the gift amount.")
     gift.fee_cents = fee_cents
+    gift.fee_currency = currency
+    gift.settled_net_cents = net_cents
+    gift.exchange_rate = exchange_rate
+    gift.stripe_balance_transaction_id = gift.stripe_balance_transaction_id or balance_transaction_id
     campaign_id = current_campaign_id(session, gift)
-    if campaign_id is not None and fee_cents:
+    if campaign_id is not None and fee_cents and gift.fee_in_gift_currency:
         apply_fee(session, gift, campaign_id, fee_cents)
     session.flush()
     return True
+
+
+def record_cost(
+    session: Session,
+    gift: Gift,
+    kind: CostKind,
+    amount_cents: int,
+    *,
+    currency: str,
+    occurred_at: datetime,
+    balance_transaction_id: str,
+    entry: LedgerEntry | None = None,
+    description: str = "",
+) -> GiftCost:
+    """Record what a gift cost beyond its processing fee (a dispute fee; negative when given back).
+
+    A cost never changes what was raised: no totals move. One row per Stripe balance
+    transaction, so a second arrival returns the first.
+    """
+    existing = session.scalar(
+        select(GiftCost).where(GiftCost.stripe_balance_transaction_id == balance_transaction_id)
+    )
+    if existing is not None:
+        return existing
+    if amount_cents == 0:
+        raise LedgerError("A cost must not be zero.")
+    cost = GiftCost(
+        gift_id=gift.id, ledger_entry_id=entry.id if entry else None, kind=kind, amount_cents=amount_cents,
+        currency=currency.upper(), occurred_at=occurred_at, description=description[:200],
+        stripe_balance_transaction_id=balance_transaction_id,
+    )
+    session.add(cost)
+    session.flush()
+    return cost
 
 
 def correct_amount(

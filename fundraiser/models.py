@@ -301,6 +301,12 @@ class Gift(Base):
     # What makes a second arrival of the same gift a no-op ("stripe:pi_...", "import:...").
     source_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     fee_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # The fee is in the currency Stripe settled the gift in, which need not be the gift's (a EUR
+    # gift settled in USD); with it, what reached the balance and the rate Stripe converted at.
+    fee_currency: Mapped[str | None] = mapped_column(String(3))
+    settled_net_cents: Mapped[int | None] = mapped_column(BigInteger)
+    exchange_rate: Mapped[str | None] = mapped_column(String(40))
+    stripe_balance_transaction_id: Mapped[str | None] = mapped_column(String(255), index=True)
     is_anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     show_amount: Mapped[bool] = mapped_column(Boolean, default=False)
     dedication_kind: Mapped[DedicationKind | None] = mapped_column(_enum(DedicationKind))
@@ -334,8 +340,13 @@ class Gift(Base):
     )
 
     @property
+    def fee_in_gift_currency(self) -> bool:
+        """A fee that can be set against the gift's own amount (totals and rollups count only these)."""
+        return self.fee_cents is not None and (self.fee_currency is None or self.fee_currency == self.currency)
+
+    @property
     def net_cents(self) -> int | None:
-        return None if self.fee_cents is None else self.amount_cents - self.fee_cents
+        return self.amount_cents - self.fee_cents if self.fee_in_gift_currency else None
 
 
 class LedgerEntry(Base):
@@ -607,6 +618,116 @@ class YearStatement(Base):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     donor: Mapped[Donor] = relationship()
+# --- disputes, balance and payouts (H2) ---
+
+
+class StripeDispute(Base):
+    """A card dispute or inquiry on an online gift as Stripe last described it. Money moves only
+    through ledger entries (withdrawals and reinstatements); this row says where the case stands."""
+
+    __tablename__ = "stripe_disputes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stripe_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), index=True)
+    # Stripe's own words: warning_needs_response, needs_response, won, lost, ...
+    status: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(60), default="")
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # An inquiry (a "warning_*" status) asks questions and takes no money unless it escalates.
+    is_inquiry: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Time of the last Stripe event applied, so an older event never overwrites a newer status.
+    stripe_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CostKind(StrEnum):
+    DISPUTE_FEE = "dispute_fee"
+
+
+class GiftCost(Base):
+    """What a gift cost beyond its processing fee (a dispute fee, or that fee given back, negative).
+
+    A cost, not a reduction of what was raised: totals never see it. In the currency Stripe
+    charged it in; one row per balance transaction, so a second arrival is a no-op.
+    """
+
+    __tablename__ = "gift_costs"
+    __table_args__ = (CheckConstraint("amount_cents <> 0", name="amount_not_zero"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), index=True)
+    # The withdrawal or reinstatement the cost came with.
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    kind: Mapped[CostKind] = mapped_column(_enum(CostKind))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    stripe_balance_transaction_id: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Payout(Base):
+    """A deposit Stripe sent to the bank; its lines are the balance transactions it paid out."""
+
+    __tablename__ = "payouts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stripe_payout_id: Mapped[str] = mapped_column(String(255), unique=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # Stripe's words: pending, in_transit, paid, failed, canceled.
+    status: Mapped[str] = mapped_column(String(24))
+    arrival_date: Mapped[date] = mapped_column(Date)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Stripe lists an automatic payout's transactions once this is "completed".
+    reconciliation_status: Mapped[str | None] = mapped_column(String(24))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    stripe_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set once every line has been fetched from Stripe; until then the fetch is retried.
+    lines_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetch_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    lines: Mapped[list[PayoutLine]] = relationship(back_populates="payout", order_by="PayoutLine.id")
+
+
+class PayoutLine(Base):
+    """One balance transaction of a payout, linked to our gift and ledger entry where it is ours.
+
+    Lines we cannot match (Stripe's own fees and adjustments) are kept too, so the lines always
+    add up to what reached the bank. Amounts in the payout's currency: gross - fee = net.
+    """
+
+    __tablename__ = "payout_lines"
+    __table_args__ = (
+        UniqueConstraint("payout_id", "stripe_balance_transaction_id", name="uq_payout_lines_payout_txn"),
+        Index("ix_payout_lines_gift", "gift_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payout_id: Mapped[int] = mapped_column(ForeignKey("payouts.id"), index=True)
+    stripe_balance_transaction_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(40))
+    reporting_category: Mapped[str] = mapped_column(String(40), default="")
+    gross_cents: Mapped[int] = mapped_column(BigInteger)
+    fee_cents: Mapped[int] = mapped_column(BigInteger)
+    net_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    exchange_rate: Mapped[str | None] = mapped_column(String(40))
+    source_id: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    gift_id: Mapped[int | None] = mapped_column(ForeignKey("gifts.id"))
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+
+    payout: Mapped[Payout] = relationship(back_populates="lines")
+    gift: Mapped[Gift | None] = relationship()
 
 
 # --- board rollups: caches of the ledger, kept by ledger.py in the same transaction ---
@@ -718,6 +839,7 @@ __all__ = [
     "CampaignStatus",
     "CampaignTotals",
     "CommunityEvent",
+    "CostKind",
     "DailyRollup",
     "DedicationKind",
     "DonateCounter",
@@ -731,6 +853,7 @@ __all__ = [
     "EventRollup",
     "Gift",
     "GiftChannel",
+    "GiftCost",
     "GiftCredit",
     "GiftMethod",
     "GiftSizeRollup",
@@ -740,10 +863,13 @@ __all__ = [
     "MonthlyRollup",
     "OrgSetting",
     "OutboxMessage",
+    "Payout",
+    "PayoutLine",
     "PlanStatus",
     "RecurringPlan",
     "Role",
     "StatementChannel",
+    "StripeDispute",
     "StripeEvent",
     "User",
     "YearEndRun",

@@ -73,7 +73,8 @@ class GiftFacts:
 
 def facts_of(gift: Gift) -> GiftFacts:
     return GiftFacts(
-        gift.channel, gift.method, gift.donor_id, gift.event_id, gift.recurring_plan_id is not None, gift.fee_cents
+        gift.channel, gift.method, gift.donor_id, gift.event_id, gift.recurring_plan_id is not None,
+        gift.fee_cents if gift.fee_in_gift_currency else None,
     )
 
 
@@ -318,7 +319,7 @@ def compute_rollups(session: Session) -> Deltas:
         select(
             LedgerEntry.gift_id, LedgerEntry.campaign_id, LedgerEntry.kind, LedgerEntry.amount_cents,
             LedgerEntry.occurred_at, Gift.channel, Gift.method, Gift.donor_id, Gift.event_id,
-            Gift.recurring_plan_id, Gift.fee_cents,
+            Gift.recurring_plan_id, Gift.fee_cents, Gift.fee_currency, Gift.currency,
         )
         .join(Gift, Gift.id == LedgerEntry.gift_id)
         .where(LedgerEntry.campaign_id.is_not(None))
@@ -329,9 +330,12 @@ def compute_rollups(session: Session) -> Deltas:
     current_gift = None
     # Per campaign of the current gift: what is left of it there, and its arrival day there.
     state: dict[int, list] = {}
-    for gift_id, campaign_id, kind, amount, occurred_at, channel, method, donor_id, event_id, plan_id, fee in rows:
+    for (gift_id, campaign_id, kind, amount, occurred_at, channel, method, donor_id, event_id, plan_id, fee,
+         fee_currency, currency) in rows:
         if gift_id != current_gift:
             current_gift, state = gift_id, {}
+            # A fee settled in another currency is not summed with the gift's (Gift.fee_in_gift_currency).
+            fee = fee if fee_currency in (None, currency) else None
             facts = GiftFacts(channel, method, donor_id, event_id, plan_id is not None, fee)
         day = local_day(occurred_at, tz)
         net, arrival = state.get(campaign_id, (0, day))

@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def fill_fees(gift_ids: list[int] | None = None, *, limit: int = 200) -> tuple[int, int]:
-    """Look up the fee of online gifts that lack one; returns (filled, still missing).
+    """Look up the fee of online gifts that lack one, with the currency Stripe settled them in,
+    the net and the exchange rate; returns (filled, still missing).
 
     No transaction is held while Stripe answers: the list is read first, then each fee is written
     in its own short write transaction, so a slow Stripe never blocks (or deadlocks) other writers.
@@ -38,7 +39,10 @@ def fill_fees(gift_ids: list[int] | None = None, *, limit: int = 200) -> tuple[i
             missing += 1
             continue
         with new_session(write=True) as session:
-            if ledger.set_fee(session, session.get(Gift, gift_id), fee.fee_cents):
+            if ledger.set_fee(
+                session, session.get(Gift, gift_id), fee.fee_cents, currency=fee.currency, net_cents=fee.net_cents,
+                exchange_rate=fee.exchange_rate, balance_transaction_id=fee.balance_transaction_id,
+            ):
                 session.commit()
                 filled += 1
     return filled, missing

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import stripe
@@ -60,6 +62,10 @@ class CheckoutResult:
 class Fee:
     fee_cents: int
     net_cents: int
+    # The settlement currency both are in (not necessarily the charge's), and Stripe's rate.
+    currency: str | None = None
+    exchange_rate: str | None = None
+    balance_transaction_id: str | None = None
 
 
 def _client() -> stripe.StripeClient:
@@ -244,7 +250,9 @@ def fetch_fee(*, charge_id: str) -> Fee | None:
         txn = _plain(_call(_client().v1.balance_transactions.retrieve, txn))
     if not txn:
         return None
-    return Fee(fee_cents=int(txn["fee"]), net_cents=int(txn["net"]))
+    line = balance_line(txn)
+    return Fee(fee_cents=line.fee_cents, net_cents=line.net_cents, currency=line.currency,
+               exchange_rate=line.exchange_rate, balance_transaction_id=line.id)
 
 
 def _not_json(constant: str) -> None:
@@ -318,6 +326,31 @@ def _invoice_payment_ref(obj: dict[str, Any]) -> InvoicePaymentRef:
 def invoice_payment_from_event(obj: dict[str, Any]) -> InvoicePaymentRef:
     """The InvoicePayment of an `invoice_payment.paid` event."""
     return _invoice_payment_ref(obj)
+# --- disputes, balance and payouts (H2)
+
+
+@dataclass(frozen=True)
+class BalanceLine:
+    """One Stripe balance transaction in our words: gross - fee = net, in the settlement currency.
+
+    `source_*` say what moved the money (a charge, a refund, a dispute...) and, when Stripe sent
+    the source expanded, the charge and payment behind it, which is how we find the gift.
+    """
+
+    id: str
+    type: str
+    reporting_category: str
+    gross_cents: int
+    fee_cents: int
+    net_cents: int
+    currency: str
+    exchange_rate: str | None
+    created_at: datetime
+    description: str
+    source_id: str | None
+    source_object: str | None = None
+    charge_id: str | None = None
+    payment_intent_id: str | None = None
 
 
 def _ref(value: Any) -> str | None:
@@ -403,3 +436,59 @@ def cancel_incomplete_subscription(*, subscription_id: str, customer_id: str | N
     if customer_id:
         _call(client.v1.customers.delete, customer_id)
     return True
+def _rate(value: Any) -> str | None:
+    """Stripe's exchange rate as decimal text (kept for people to read; never used as money)."""
+    if value is None:
+        return None
+    try:
+        return str(Decimal(repr(value) if isinstance(value, float) else str(value)))
+    except InvalidOperation:
+        return None
+
+
+def balance_line(txn: dict[str, Any]) -> BalanceLine:
+    """Read a balance transaction (from the API or inside a dispute) into a BalanceLine."""
+    source = txn.get("source")
+    source_object = charge_id = intent_id = None
+    if isinstance(source, dict):
+        source_object = source.get("object")
+        if source_object == "charge":
+            charge_id, intent_id = source.get("id"), _ref(source.get("payment_intent"))
+        else:  # a refund or a dispute points at its charge
+            charge_id, intent_id = _ref(source.get("charge")), _ref(source.get("payment_intent"))
+    elif isinstance(source, str) and source.startswith(("ch_", "py_")):
+        charge_id = source
+    amount, fee = int(txn.get("amount") or 0), int(txn.get("fee") or 0)
+    return BalanceLine(
+        id=str(txn["id"]), type=str(txn.get("type") or ""), reporting_category=str(txn.get("reporting_category") or ""),
+        gross_cents=amount, fee_cents=fee, net_cents=int(txn["net"]) if txn.get("net") is not None else amount - fee,
+        currency=str(txn.get("currency") or "").upper(), exchange_rate=_rate(txn.get("exchange_rate")),
+        created_at=datetime.fromtimestamp(int(txn.get("created") or 0), UTC),
+        description=str(txn.get("description") or ""), source_id=_ref(source), source_object=source_object,
+        charge_id=charge_id, payment_intent_id=intent_id,
+    )
+
+
+PAGE_SIZE = 100
+
+
+def list_payout_lines(payout_id: str) -> list[BalanceLine]:
+    """Every balance transaction an automatic payout paid out (the payout's own one included),
+    sources expanded; Stripe answers a hundred a page, so this follows the pages to the end."""
+    client = _client()
+    lines: list[BalanceLine] = []
+    params: dict[str, Any] = {"payout": payout_id, "expand": ["data.source"], "limit": PAGE_SIZE}
+    while True:
+        try:
+            page = _plain(_call(client.v1.balance_transactions.list, params=params))
+        except PaymentError as exc:  # said for staff, not for a donor
+            cause = getattr(exc.__cause__, "user_message", None) if not exc.retryable else None
+            raise PaymentError(
+                f"Stripe did not list this payout's transactions: {cause or 'Stripe could not be reached'}.",
+                retryable=exc.retryable,
+            ) from exc
+        data = page.get("data") or []
+        lines.extend(balance_line(txn) for txn in data)
+        if not page.get("has_more") or not data:
+            return lines
+        params = {**params, "starting_after": data[-1]["id"]}

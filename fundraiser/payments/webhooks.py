@@ -34,7 +34,6 @@ from ..models import (
     Gift,
     GiftChannel,
     GiftMethod,
-    LedgerEntry,
     PlanStatus,
     RecurringPlan,
     StripeEvent,
@@ -198,6 +197,7 @@ def apply_and_follow_up(*, catch_up: bool = False) -> ProcessReport:
         catch_up = False
         if report.processed or touched:
             mail.send_soon()
+        payouts.fetch_due_lines()  # paid payouts' lines, and retries of ones Stripe could not list
         processed, postponed = processed + report.processed, postponed + report.postponed
         gift_ids.extend(report.new_gift_ids)
         # Done when a round came back short, or applied nothing (an event that cannot even be
@@ -727,44 +727,6 @@ def on_refund_changed(session: Session, refund: dict, row: StripeEvent) -> Outco
     return Outcome(f"refund {refund['id']} {status}: restored {entry.amount_cents} to gift {gift.id}")
 
 
-def on_dispute_created(session: Session, dispute: dict, row: StripeEvent) -> Outcome:
-    gift = _gift_for_charge(session, _id(dispute.get("payment_intent")), _id(dispute.get("charge")))
-    entry = _withdraw_for_dispute(session, gift, dispute, row)
-    return Outcome(f"dispute withdrew {-entry.amount_cents} of gift {gift.id}" if entry else "dispute: nothing left to withdraw")
-
-
-def _withdraw_for_dispute(session: Session, gift: Gift, dispute: dict, row: StripeEvent) -> LedgerEntry | None:
-    key = f"stripe:{dispute['id']}:created"
-    existing = session.scalar(select(LedgerEntry).where(LedgerEntry.source_key == key))
-    if existing is not None:
-        return existing
-    amount = min(int(dispute.get("amount") or 0), ledger.gift_net(session, gift))
-    if amount <= 0:
-        return None
-    return ledger.record_dispute(
-        session, gift, amount, occurred_at=_created(dispute, row), reference=dispute["id"], source_key=key
-    )
-
-
-def on_dispute_closed(session: Session, dispute: dict, row: StripeEvent) -> Outcome:
-    """Lost: the withdrawal stands (made now if `created` never came). Won: what was withdrawn returns."""
-    gift = _gift_for_charge(session, _id(dispute.get("payment_intent")), _id(dispute.get("charge")))
-    status = dispute.get("status")
-    if status == "lost":
-        _withdraw_for_dispute(session, gift, dispute, row)
-        return Outcome(f"dispute lost: gift {gift.id} reversed")
-    if status == "won":
-        # If `created` has not arrived yet, withdraw-and-restore now so its late arrival is a no-op.
-        withdrawn = _withdraw_for_dispute(session, gift, dispute, row)
-        if withdrawn is not None:
-            ledger.record_dispute_won(
-                session, gift, -withdrawn.amount_cents, occurred_at=_created(dispute, row),
-                reference=dispute["id"], source_key=f"stripe:{dispute['id']}:won",
-            )
-        return Outcome(f"dispute won: gift {gift.id} restored")
-    return Outcome(f"dispute closed as {status}: no change")
-
-
 HANDLERS: dict[str, Callable[[Session, dict, StripeEvent], Outcome]] = {
     "checkout.session.completed": on_checkout_completed,
     "checkout.session.async_payment_succeeded": on_checkout_async_succeeded,
@@ -776,8 +738,6 @@ HANDLERS: dict[str, Callable[[Session, dict, StripeEvent], Outcome]] = {
     "charge.refund.updated": on_refund_changed,
     "refund.updated": on_refund_changed,
     "refund.failed": on_refund_changed,
-    "charge.dispute.created": on_dispute_created,
-    "charge.dispute.closed": on_dispute_closed,
     "invoice.paid": on_invoice_paid,
     "invoice.payment_succeeded": on_invoice_paid,
     "invoice_payment.paid": on_invoice_payment_paid,
@@ -786,3 +746,9 @@ HANDLERS: dict[str, Callable[[Session, dict, StripeEvent], Outcome]] = {
     "customer.subscription.updated": on_subscription_changed,
     "customer.subscription.deleted": on_subscription_changed,
 }
+
+# Disputes and payouts live in their own modules; their events are dispatched from here too.
+from . import disputes, payouts
+
+HANDLERS.update(disputes.HANDLERS)
+HANDLERS.update(payouts.HANDLERS)

@@ -15,7 +15,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 
@@ -53,6 +52,7 @@ from ..models import (
 )
 from ..money import format_money
 from ..organisation import current_organisation
+from ..payments import disputes, payouts
 from ..settings import current_settings
 from . import forms
 
@@ -317,8 +317,9 @@ GIFT_LIST_LIMIT = 200
 
 
 def csv_response(filename: str, chunks):
-    """A CSV download, streamed row by row."""
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    """A CSV download. The rows are built here, while the request's database session is open: a
+    stream read after the view returns would find the session closed (HTTP 500 on a real server)."""
+    response = Response("".join(chunks), mimetype="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -340,7 +341,8 @@ def gift_export():
     session = get_session()
     tz = current_settings().tz
     lines = gifts.filtered_gifts(session, gifts.GiftFilters.from_args(request.args), tz)
-    return csv_response(f"gifts-{today().isoformat()}.csv", exports.to_csv(exports.GIFT_HEADER, exports.gift_rows(lines, tz)))
+    costs = disputes.costs_by_gift(session, [line.gift.id for line in lines])
+    return csv_response(f"gifts-{today().isoformat()}.csv", exports.to_csv(exports.GIFT_HEADER, exports.gift_rows(lines, tz, costs)))
 
 
 @bp.get("/gifts/<int:gift_id>")
@@ -356,6 +358,8 @@ def render_gift(gift, errors=None, values=None, status=200):
         "staff/gift.html", view=view, gift=gift, current_campaign=current, errors=errors or {},
         values=values or {}, campaigns=campaign_choices(gifts.open_campaigns(session)), history=audit.history(session, "gift", gift.id),
         method_name=gifts.method_name(gift),
+        disputes=disputes.cases_for_gift(session, gift), costs=disputes.costs_for_gift(session, gift),
+        payout_lines=payouts.lines_for_gift(session, gift),
     ), status
 
 
@@ -885,3 +889,4 @@ def wall_moderate(gift_id: int):
 from . import settings_views  # noqa: F401
 # Paperwork pages (letters, year-end statements) register their routes on this blueprint.
 from . import document_views  # noqa: F401
+from . import payouts as payout_pages  # noqa: F401 - its routes join this blueprint

@@ -125,14 +125,6 @@ def invoice_payment(inv: dict, *, pi_id: str | None = None, charge_id: str | Non
     }
 
 
-def dispute(pi: dict, *, amount: int | None = None, status: str = "needs_response") -> dict:
-    return {
-        "id": new_id("dp"), "object": "dispute", "amount": amount or pi["amount"], "charge": pi["latest_charge"],
-        "created": int(time.time()), "currency": pi["currency"], "is_charge_refundable": False,
-        "livemode": False, "metadata": {}, "payment_intent": pi["id"], "reason": "fraudulent", "status": status,
-    }
-
-
 def checkout_session(amount: int, *, metadata: dict, mode: str = "payment", payment_status: str = "paid",
                      pi_id: str | None = None, subscription: str | None = None, email: str = "donor@example.org",
                      name: str = "Dana Donor") -> dict:
@@ -187,3 +179,69 @@ def subscription(sub_id: str, *, status: str = "active", metadata: dict | None =
 
 def body(evt: dict) -> bytes:
     return json.dumps(evt).encode()
+
+
+# --- disputes, balance and payouts (H2): shapes of Stripe's dispute, balance_transaction,
+# refund and payout objects (API reference).
+
+
+def balance_transaction(amount: int, *, fee: int = 0, currency: str = "usd", type_: str = "charge",
+                        reporting_category: str | None = None, source: str | None = None, description: str | None = None,
+                        exchange_rate: float | None = None, txn_id: str | None = None, fee_description: str = "Stripe processing fees") -> dict:
+    now = int(time.time())
+    return {
+        "id": txn_id or new_id("txn"), "object": "balance_transaction", "amount": amount, "available_on": now,
+        "balance_type": "payments", "created": now, "currency": currency, "description": description,
+        "exchange_rate": exchange_rate, "fee": fee,
+        "fee_details": [{"amount": fee, "application": None, "currency": currency, "description": fee_description,
+                         "type": "stripe_fee"}] if fee else [],
+        "net": amount - fee, "reporting_category": reporting_category or type_, "source": source,
+        "status": "available", "type": type_,
+    }
+
+
+def dispute(pi: dict, *, amount: int | None = None, status: str = "needs_response",
+            balance_transactions: list[dict] | None = None, dispute_id: str | None = None) -> dict:
+    """A Dispute; an inquiry (status warning_*) has the card case_type "inquiry" and no balance transactions."""
+    inquiry = status.startswith("warning_")
+    return {
+        "id": dispute_id or new_id("dp"), "object": "dispute", "amount": amount or pi["amount"],
+        "balance_transactions": balance_transactions or [], "charge": pi["latest_charge"], "created": int(time.time()),
+        "currency": pi["currency"], "enhanced_eligibility_types": [],
+        "evidence_details": {"due_by": int(time.time()) + 14 * 86400, "enhanced_eligibility": {}, "has_evidence": False,
+                             "past_due": False, "submission_count": 0},
+        "is_charge_refundable": inquiry, "livemode": False, "metadata": {}, "payment_intent": pi["id"],
+        "payment_method_details": {"card": {"brand": "visa", "case_type": "inquiry" if inquiry else "chargeback",
+                                            "network_reason_code": "10.4"}, "type": "card"},
+        "reason": "fraudulent", "status": status,
+    }
+
+
+def dispute_withdrawal(dp: dict, *, fee: int = 1500) -> dict:
+    """The balance transaction a dispute takes the money with (and its dispute fee)."""
+    return balance_transaction(
+        -dp["amount"], fee=fee, currency=dp["currency"], type_="adjustment", reporting_category="dispute",
+        source=dp["id"], description=f"Chargeback withdrawal for {dp['charge']}", fee_description="Dispute fee",
+    )
+
+
+def dispute_reinstatement(dp: dict, *, fee: int = 0) -> dict:
+    return balance_transaction(
+        dp["amount"], fee=fee, currency=dp["currency"], type_="adjustment", reporting_category="dispute_reversal",
+        source=dp["id"], description=f"Chargeback reversal for {dp['charge']}", fee_description="Dispute fee",
+    )
+
+
+def payout(amount: int, *, status: str = "paid", reconciliation_status: str = "completed", currency: str = "usd",
+           payout_id: str | None = None, arrival_date: int | None = None, automatic: bool = True) -> dict:
+    now = int(time.time())
+    return {
+        "id": payout_id or new_id("po"), "object": "payout", "amount": amount, "application_fee": None,
+        "application_fee_amount": None, "arrival_date": arrival_date or now, "automatic": automatic,
+        "balance_transaction": new_id("txn"), "created": now, "currency": currency, "description": "STRIPE PAYOUT",
+        "destination": new_id("ba"), "failure_balance_transaction": None, "failure_code": None,
+        "failure_message": None, "livemode": False, "metadata": {}, "method": "standard", "original_payout": None,
+        "payout_method": None, "reconciliation_status": reconciliation_status, "reversed_by": None,
+        "source_type": "card", "statement_descriptor": None, "status": status,
+        "trace_id": {"status": "supported", "value": None}, "type": "bank_account",
+    }

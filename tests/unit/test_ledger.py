@@ -228,3 +228,35 @@ def test_recent_gift_count_counts_arrivals_only(session):
     give(session, campaign, 5000, received_at=utcnow() - timedelta(hours=2))
     ledger.refund_gift(session, gift, 1000)
     assert ledger.recent_gift_count(session, campaign.id, utcnow() - timedelta(hours=1)) == 1
+
+
+def test_a_fee_keeps_the_currency_it_was_charged_in(session):
+    """A JPY gift settled in USD: the USD fee is kept as such, never taken from the yen."""
+    from fundraiser.models import MonthlyRollup
+
+    campaign = make_campaign(session, currency="JPY")
+    gift = give(session, campaign, 500)  # ¥500
+    assert ledger.set_fee(session, gift, 64, currency="usd", net_cents=268, exchange_rate="0.00664",
+                          balance_transaction_id="txn_jpy")
+    assert (gift.fee_currency, gift.settled_net_cents, gift.net_cents) == ("USD", 268, None)
+    assert session.scalar(select(func.sum(MonthlyRollup.fee_cents))) in (0, None)
+    assert not ledger.set_fee(session, gift, 1, currency="USD")  # a known fee never changes
+    same = give(session, campaign, 500)
+    with pytest.raises(LedgerError):
+        ledger.set_fee(session, same, 501)  # in the gift's own currency it can't exceed the gift
+    ledger.set_fee(session, same, 30)
+    assert same.net_cents == 470 and session.scalar(select(func.sum(MonthlyRollup.fee_cents))) == 30
+
+
+def test_a_dispute_fee_is_a_cost_not_less_raised(session):
+    from fundraiser.models import CostKind
+
+    campaign = make_campaign(session)
+    gift = give(session, campaign, 4000)
+    first = ledger.record_cost(session, gift, CostKind.DISPUTE_FEE, 1500, currency="usd", occurred_at=utcnow(),
+                               balance_transaction_id="txn_dp")
+    again = ledger.record_cost(session, gift, CostKind.DISPUTE_FEE, 1500, currency="usd", occurred_at=utcnow(),
+                               balance_transaction_id="txn_dp")
+    assert again.id == first.id and first.currency == "USD"
+    assert totals(session, campaign).raised_cents == 4000
+    assert ledger.verify_totals(session) == []
