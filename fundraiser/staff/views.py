@@ -28,6 +28,7 @@ from .. import (
     gifts,
     imports,
     matches,
+    receipts,
     security,
     statements,
     wall,
@@ -354,7 +355,8 @@ def render_gift(gift, errors=None, values=None, status=200):
     return render_template(
         "staff/gift.html", view=view, gift=gift, current_campaign=current, errors=errors or {},
         values=values or {}, campaigns=campaign_choices(gifts.open_campaigns(session)), history=audit.history(session, "gift", gift.id),
-        method_name=gifts.METHOD_NAMES[gift.method],
+        method_name=gifts.METHOD_NAMES[gift.method], receipts_sent=receipts.earlier_receipts(session, gift),
+        receipt_refused=receipts.why_not_receiptable(session, gift),
     ), status
 
 
@@ -363,12 +365,13 @@ def gift_correct(gift_id: int):
     session = get_session()
     gift = get_or_404(Gift, gift_id, "gift")
     try:
-        gifts.correct(session, actor(), gift, request.form.get("amount", ""), request.form.get("reason", ""))
+        _entry, corrected = gifts.correct(session, actor(), gift, request.form.get("amount", ""), request.form.get("reason", ""))
     except LedgerError as exc:
         session.rollback()
         return render_gift(gift, errors={"correct": str(exc)}, values=request.form.to_dict(), status=400)
     session.commit()
-    flash(f"Corrected gift {gift.id}; the original amount stays on record with your correction.", "success")
+    sent = f" Corrected receipt {corrected.number} is on its way to {corrected.to_email}." if corrected else ""
+    flash(f"Corrected gift {gift.id}; the original amount stays on record with your correction.{sent}", "success")
     return redirect(url_for("staff.gift_detail", gift_id=gift.id))
 
 
@@ -411,7 +414,12 @@ def gift_assign(gift_id: int):
 def gift_resend(gift_id: int):
     session = get_session()
     gift = get_or_404(Gift, gift_id, "gift")
-    if gifts.resend_receipt(session, actor(), gift):
+    try:
+        sent = gifts.resend_receipt(session, actor(), gift)
+    except receipts.ReceiptRefused as exc:
+        session.rollback()
+        return render_gift(gift, errors={"resend": str(exc)}, status=400)
+    if sent:
         session.commit()
         flash(f"The receipt for gift {gift.id} is on its way to {gift.donor.email}.", "success")
     else:
@@ -729,6 +737,7 @@ def donor_merge(donor_id: int):
         if request.form.get("confirm") != "yes":
             raise ValueError(f"Please tick the box to confirm that {duplicate.name} is the same donor as {keep.name}.")
         moved = donors.merge(session, actor(), duplicate, keep)
+        change = receipts.after_donor_change(session, moved)
     except (ValueError, LedgerError) as exc:
         session.rollback()
         return render_template(
@@ -737,6 +746,9 @@ def donor_merge(donor_id: int):
         ), 400
     session.commit()
     flash(f"Merged {duplicate.name} (donor {duplicate.id}) into {keep.name}: {len(moved)} gift{'s' if len(moved) != 1 else ''} moved.", "success")
+    notice = receipts.donor_change_notice(change, current_settings())
+    if notice:
+        flash(notice, "info")
     return redirect(url_for("staff.donor_detail", donor_id=keep.id))
 
 
@@ -872,3 +884,6 @@ def wall_moderate(gift_id: int):
     session.commit()
     flash(f"Gift {gift.id}: done; the campaign page shows the change now.", "success")
     return redirect(url_for("staff.wall_queue", show=request.form.get("show") or None))
+
+
+from . import receipt_views  # noqa: F401  (its routes join this blueprint)
