@@ -112,7 +112,7 @@ DEFAULTS: dict[ReceiptKind, tuple[str, str]] = {
     ReceiptKind.EVENT_PROCEEDS: (
         "Proceeds received: {amount} from {event_name}",
         ("Dear {donor_name},\n\nThank you for hosting {event_name} and passing on what it raised "
-        "for {org_name}'s {campaign}."),
+         "for {org_name} ({campaign})."),
     ),
 }
 

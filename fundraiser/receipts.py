@@ -185,7 +185,8 @@ def compose(
     }
     message_html, message_text = receipt_wording.render_body(wording.body_md, values)
 
-    rows: list[tuple[str, str]] = [("Receipt number", number)]
+    noun = "acknowledgment" if facts.kind == ReceiptKind.EVENT_PROCEEDS else "receipt"
+    rows: list[tuple[str, str]] = [(f"{noun.capitalize()} number", number)]
     if facts.kind == ReceiptKind.EVENT_PROCEEDS:
         rows += [("Received from", facts.host_name or facts.donor_name), ("Event", facts.event_name or ""),
                  ("Proceeds received", money(facts.amount_cents))]
@@ -208,7 +209,7 @@ def compose(
     if replaces is not None:
         earlier = replaces.issued_at.astimezone(settings.tz).strftime("%B %-d, %Y")
         statements.append(
-            f"This receipt replaces receipt {replaces.number} (sent on {earlier}). Its figures are the gift's "
+            f"This {noun} replaces {noun} {replaces.number} (sent on {earlier}). Its figures are the gift's "
             "figures as they stand today; please keep this one for your records instead of the earlier one."
         )
     statements += _legal_statements(facts, money, org, description)
@@ -217,7 +218,7 @@ def compose(
         statements.append(f"Your gift was made {honour} {facts.dedication_name}.")
     if facts.plan_id is not None and facts.plan_amount_cents is not None:
         statements += _plan_lines(settings, facts.plan_id, money(facts.plan_amount_cents))
-    statements += [org.sponsor_statement, f"{org.charity_name}, Tax ID (EIN): {org.charity_ein}"]
+    statements += [_charity_statement(org, facts.kind), f"{org.charity_name}, Tax ID (EIN): {org.charity_ein}"]
 
     contact = [org.name, *org.address_lines, *[v for v in (org.contact_email, org.contact_phone, org.website) if v]]
     subject = receipt_wording.fill_subject(wording.subject, values)
@@ -241,9 +242,9 @@ def _legal_statements(facts: ReceiptFacts, money, org: Organisation, description
     if facts.kind == ReceiptKind.EVENT_PROCEEDS:
         host = facts.host_name or facts.donor_name
         lines = [(
-            f"{host} collected these proceeds of {facts.event_name} from other people and passed them on to "
-            f"{org.charity_name}. They are not {host}'s own contribution: this letter acknowledges proceeds "
-            f"received and is not a receipt for a charitable deduction by {host}."
+            f"{host} collected these proceeds from other people (what they paid at {facts.event_name}) and "
+            f"passed them on. They are not {host}'s own contribution, so this letter acknowledges proceeds "
+            f"received; it is not a receipt for a charitable deduction by {host}."
         )]
         if goods:
             lines.append(
@@ -279,6 +280,20 @@ def _legal_statements(facts: ReceiptFacts, money, org: Organisation, description
     else:
         lines.append(NO_GOODS)
     return lines
+
+
+def _charity_statement(org: Organisation, kind: ReceiptKind) -> str:
+    """Who received the money; the sponsor statement's "tax-deductible" would be wrong where the
+    sender claims no deduction (a DAF grant, proceeds passed on by a host)."""
+    if kind not in (ReceiptKind.DAF, ReceiptKind.EVENT_PROCEEDS):
+        return org.sponsor_statement
+    ein = f" (EIN {org.charity_ein})" if org.charity_ein else ""
+    if org.is_sponsored:
+        return (
+            f"{org.legal_name} is a fiscally sponsored project of {org.sponsor_name}{ein}, a 501(c)(3) public "
+            f"charity, which received these funds for the benefit of {org.legal_name}."
+        )
+    return f"{org.legal_name}{ein} is a 501(c)(3) public charity."
 
 
 def _plan_lines(settings: Settings, plan_id: int, plan_amount: str) -> list[str]:
