@@ -289,6 +289,9 @@ class _TextWriter(HTMLParser):
             self.href = None
 
     def handle_data(self, data):
+        if not data.strip() and "\n" in data:
+            return  # the line breaks Markdown puts between blocks; blocks add their own
+        data = data.replace("\n", " ")
         if self.href is not None:
             self.link_text.append(data)
         self.parts.append(data)

@@ -432,6 +432,7 @@ def after_donor_change(session: Session, gift_ids: list[int]) -> DonorChange:
     new: list[IssuedReceipt] = []
     gifts = session.scalars(select(Gift).where(Gift.id.in_(gift_ids)).order_by(Gift.id)) if gift_ids else []
     for gift in gifts:
+        session.expire(gift, ["donor"])  # donor_id was just changed under the loaded relationship
         donor = gift.donor
         sent = [e for e in earlier_receipts(session, gift) if donor is None or e.donor_id != donor.id]
         if not sent:
