@@ -363,7 +363,7 @@ def queue_for_gift(session: Session, gift: Gift, *, reason: Reason = Reason.FIRS
     """Put the gift's receipt (and, the first time, any dedication notice) in the outbox, in the
     caller's transaction. The first receipt goes once however often this is called; a correction,
     resend or new donor gets a receipt of its own that states the gift's figures as they are now.
-    Raises ReceiptRefused for a void or fully refunded gift."""
+    A void or fully refunded gift gets none: asked for again, ReceiptRefused says why."""
     from .settings import current_settings
 
     settings = current_settings()
@@ -376,6 +376,10 @@ def queue_for_gift(session: Session, gift: Gift, *, reason: Reason = Reason.FIRS
     if reason == Reason.FIRST and earlier:
         return []
     refused = why_not_receiptable(session, gift)
+    if refused and reason == Reason.FIRST:
+        # Nothing left to receipt (e.g. refunded before its payment was recorded); a webhook
+        # must not fail, and be retried forever, over that.
+        return []
     if refused:
         raise ReceiptRefused(refused)
     to_same_donor = [e for e in earlier if e.donor_id == donor.id or (e.donor_id is None and e.to_email == donor.email)]

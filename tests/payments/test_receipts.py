@@ -309,6 +309,12 @@ def test_merged_donor_gets_a_receipt_and_staff_learn_the_old_record_had_one(sess
     assert "rparks@old.example" in notice and f"receipt {gift.id}" in notice and new.number in notice
 
 
+def test_a_gift_with_nothing_left_gets_no_first_receipt_and_no_error(session):
+    gift = _gift(session)
+    ledger.refund_gift(session, gift, 12_500)  # e.g. the refund was applied before the receipt was queued
+    assert receipts.queue_for_gift(session, gift) == []
+
+
 # ----------------------------------------------------------------------------- the outbox
 
 
