@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from html.parser import HTMLParser
@@ -250,7 +251,7 @@ def render_body(body_md: str, values: dict[str, str]) -> tuple[str, str]:
         return key
 
     source = _PLACEHOLDER.sub(token, body_md)
-    rendered = markdown.markdown(source, extensions=["sane_lists"], output_format="html")
+    rendered = _markdown().reset().convert(source)
     clean = nh3.clean(
         rendered, tags=ALLOWED_TAGS, attributes={"a": {"href"}},
         url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer",
@@ -260,6 +261,17 @@ def render_body(body_md: str, values: dict[str, str]) -> tuple[str, str]:
         clean = clean.replace(key, html.escape(value))
         text = text.replace(key, value)
     return clean, text
+
+
+_local = threading.local()
+
+
+def _markdown() -> markdown.Markdown:
+    """This thread's Markdown converter: building one per receipt cost more than the conversion."""
+    converter = getattr(_local, "markdown", None)
+    if converter is None:
+        converter = _local.markdown = markdown.Markdown(extensions=["sane_lists"], output_format="html")
+    return converter
 
 
 class _TextWriter(HTMLParser):

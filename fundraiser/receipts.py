@@ -25,6 +25,7 @@ from email.utils import make_msgid
 from enum import StrEnum
 from functools import partial
 
+from babel import Locale
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup
@@ -136,8 +137,9 @@ def kind_of(gift: Gift) -> ReceiptKind:
     return ReceiptKind.OFFLINE
 
 
-def facts_for(session: Session, gift: Gift, donor_name: str) -> ReceiptFacts:
-    """The facts of a gift's receipt, read from its ledger now (a resend states today's figures)."""
+def facts_for(session: Session, gift: Gift, donor_name: str, net_cents: int) -> ReceiptFacts:
+    """The facts of a gift's receipt with what is left of it now, `net_cents` (ledger.gift_net):
+    a resend states today's figures."""
     campaign_id = ledger.current_campaign_id(session, gift)
     campaign = session.get(Campaign, campaign_id) if campaign_id else None
     plan = session.get(RecurringPlan, gift.recurring_plan_id) if gift.recurring_plan_id else None
@@ -151,7 +153,7 @@ def facts_for(session: Session, gift: Gift, donor_name: str) -> ReceiptFacts:
         )
     event = gift.event
     return ReceiptFacts(
-        kind=kind_of(gift), donor_name=donor_name, amount_cents=ledger.gift_net(session, gift),
+        kind=kind_of(gift), donor_name=donor_name, amount_cents=net_cents,
         currency=gift.currency, received_at=gift.received_at, campaign=campaign.title if campaign else None,
         method=gift.method, description=gift.description, goods_value_cents=gift.goods_value_cents or None,
         plan_id=plan.id if plan else None, plan_amount_cents=plan.amount_cents if plan else None,
@@ -166,7 +168,7 @@ def compose(
 ) -> Composed:
     """Subject, plain text and HTML of one receipt: the admin's wording, then the lines the law
     asks for (IRS Publication 1771), which are added here whatever the wording says."""
-    money = partial(_money, currency=facts.currency, locale=settings.locale)
+    money = partial(format_money, currency=facts.currency, locale=Locale.parse(settings.locale))
     day = facts.received_at.astimezone(settings.tz).strftime("%B %-d, %Y")
     is_property = facts.kind in PROPERTY_KINDS
     description = facts.description or ("in-kind gift" if facts.kind == ReceiptKind.IN_KIND else "property")
@@ -306,10 +308,6 @@ def _plan_lines(settings: Settings, plan_id: int, plan_amount: str) -> list[str]
     ]
 
 
-def _money(cents: int, *, currency: str, locale: str) -> str:
-    return format_money(cents, currency, locale)
-
-
 def dedication_text(gift: Gift, settings: Settings, *, donor_name: str, show_donor: bool) -> tuple[str, str]:
     """The notice to the person a dedication names: who gave (unless anonymous), never the amount."""
     org = current_organisation()
@@ -337,11 +335,11 @@ class ReceiptRefused(ValueError):
     """A receipt that must not go out (a void or fully refunded gift); the message says why."""
 
 
-def why_not_receiptable(session: Session, gift: Gift) -> str | None:
-    """Why this gift can't be receipted (again), or None when it can."""
+def why_not_receiptable(session: Session, gift: Gift, net_cents: int | None = None) -> str | None:
+    """Why this gift can't be receipted (again), or None when it can (`net_cents`: gift_net, if known)."""
     if ledger.is_voided(session, gift):
         return f"Gift {gift.id} was voided, so no receipt can be sent for it."
-    if ledger.gift_net(session, gift) <= 0:
+    if (ledger.gift_net(session, gift) if net_cents is None else net_cents) <= 0:
         return f"Nothing is left of gift {gift.id} (it was refunded in full), so no receipt can be sent for it."
     return None
 
@@ -375,7 +373,8 @@ def queue_for_gift(session: Session, gift: Gift, *, reason: Reason = Reason.FIRS
     earlier = earlier_receipts(session, gift)
     if reason == Reason.FIRST and earlier:
         return []
-    refused = why_not_receiptable(session, gift)
+    net_cents = ledger.gift_net(session, gift)
+    refused = why_not_receiptable(session, gift, net_cents)
     if refused and reason == Reason.FIRST:
         # Nothing left to receipt (e.g. refunded before its payment was recorded); a webhook
         # must not fail, and be retried forever, over that.
@@ -385,7 +384,7 @@ def queue_for_gift(session: Session, gift: Gift, *, reason: Reason = Reason.FIRS
     to_same_donor = [e for e in earlier if e.donor_id == donor.id or (e.donor_id is None and e.to_email == donor.email)]
     replaces = to_same_donor[-1] if to_same_donor and reason != Reason.DONOR_CHANGE else None
     number = str(gift.id) if not earlier else f"{gift.id}-{len(earlier) + 1}"
-    facts = facts_for(session, gift, donor.name)
+    facts = facts_for(session, gift, donor.name, net_cents)
     composed = compose(
         facts, receipt_wording.load(session, facts.kind), number=number, replaces=replaces,
         org=current_organisation(), settings=settings,
@@ -415,8 +414,9 @@ def queue_for_gift(session: Session, gift: Gift, *, reason: Reason = Reason.FIRS
 
 
 def after_correction(session: Session, gift: Gift) -> IssuedReceipt | None:
-    """A corrected amount sends a corrected receipt, when the donor had one, naming the one it replaces."""
-    if not earlier_receipts(session, gift):
+    """A corrected amount sends a corrected receipt, when the donor had one, naming the one it replaces
+    (not for property: its receipt states no value, so a corrected value changes nothing on it)."""
+    if kind_of(gift) in PROPERTY_KINDS or not earlier_receipts(session, gift):
         return None
     return _issued(session, queue_for_gift(session, gift, reason=Reason.CORRECTION))
 

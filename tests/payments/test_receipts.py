@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from fundraiser import donors, gifts, ledger, receipts
 from fundraiser.audit import Actor
@@ -260,6 +260,13 @@ def test_correction_sends_a_corrected_receipt_naming_the_one_it_replaces(session
     assert f"This receipt replaces receipt {gift.id} (sent on" in message.body_text
     assert f"Receipt number: {gift.id}-2" in message.body_text
     assert html_parts(message.body_html).rows["Amount"] == "$150.00"
+
+
+def test_correcting_the_value_of_property_sends_no_new_receipt(session):
+    gift = CASES["in_kind"](session)
+    receipts.queue_for_gift(session, gift)
+    assert gifts.correct(session, ACTOR, gift, "900.00", "Appraised value")[1] is None
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
 
 
 def test_correction_of_a_gift_never_receipted_sends_nothing(session):
