@@ -220,7 +220,10 @@ def compose(
         statements.append(f"Your gift was made {honour} {facts.dedication_name}.")
     if facts.plan_id is not None and facts.plan_amount_cents is not None:
         statements += _plan_lines(settings, facts.plan_id, money(facts.plan_amount_cents))
-    statements += [_charity_statement(org, facts.kind), f"{org.charity_name}, Tax ID (EIN): {org.charity_ein}"]
+    statements += [
+        _charity_statement(org, facts.kind),
+        f"{org.charity_name}, Tax ID (EIN): {org.charity_ein}" if org.charity_ein else f"Charity of record: {org.charity_name}",
+    ]
 
     contact = [org.name, *org.address_lines, *[v for v in (org.contact_email, org.contact_phone, org.website) if v]]
     subject = receipt_wording.fill_subject(wording.subject, values)
