@@ -221,7 +221,7 @@ def compose(
     if facts.plan_id is not None and facts.plan_amount_cents is not None:
         statements += _plan_lines(settings, facts.plan_id, money(facts.plan_amount_cents))
     statements += [
-        _charity_statement(org, facts.kind),
+        _charity_statement(org, facts),
         f"{org.charity_name}, Tax ID (EIN): {org.charity_ein}" if org.charity_ein else f"Charity of record: {org.charity_name}",
     ]
 
@@ -257,7 +257,7 @@ def _legal_statements(facts: ReceiptFacts, money, org: Organisation, description
             )
         return lines
     lines = []
-    if facts.kind == ReceiptKind.DAF:
+    if facts.method == GiftMethod.DAF:
         lines.append(
             "This grant came from a donor-advised fund. The fund's sponsoring organization has already "
             "received the tax deduction, so please do not claim this gift as a charitable deduction on "
@@ -287,10 +287,10 @@ def _legal_statements(facts: ReceiptFacts, money, org: Organisation, description
     return lines
 
 
-def _charity_statement(org: Organisation, kind: ReceiptKind) -> str:
+def _charity_statement(org: Organisation, facts: ReceiptFacts) -> str:
     """Who received the money; the sponsor statement's "tax-deductible" would be wrong where the
     sender claims no deduction (a DAF grant, proceeds passed on by a host)."""
-    if kind not in (ReceiptKind.DAF, ReceiptKind.EVENT_PROCEEDS):
+    if facts.method != GiftMethod.DAF and facts.kind != ReceiptKind.EVENT_PROCEEDS:
         return org.sponsor_statement
     ein = f" (EIN {org.charity_ein})" if org.charity_ein else ""
     if org.is_sponsored:

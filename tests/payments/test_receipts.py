@@ -183,6 +183,14 @@ def test_goods_received_state_the_good_faith_estimate_and_deductible_part_over_a
     assert "No goods or services" not in message.body_text
 
 
+def test_a_daf_grant_that_bought_a_ticket_still_says_not_to_claim_a_deduction(session):
+    gift = _gift(session, amount=20_000, goods_value_cents=8_000, method=GiftMethod.DAF)
+    [message] = receipts.queue_for_gift(session, gift)
+    assert "please do not claim this gift as a charitable deduction" in message.body_text
+    assert "estimated fair market value of $80.00" in message.body_text
+    assert "is tax-deductible to the extent allowed by law" not in message.body_text
+
+
 def test_golden_one_time_receipt_is_delivered_once_by_smtp_as_text_and_html(smtp_app, smtp_port):
     with smtp_app.app_context():
         session = new_session()
