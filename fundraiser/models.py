@@ -567,6 +567,8 @@ class IssuedReceipt(Base):
     outbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_messages.id"))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    outbox_message: Mapped[OutboxMessage | None] = relationship()
+
 
 # --- board rollups: caches of the ledger, kept by ledger.py in the same transaction ---
 

@@ -371,19 +371,22 @@ def queue_for_gift(session: Session, gift: Gift, *, reason: Reason = Reason.FIRS
     donor = gift.donor
     if donor is None or not donor.email:
         return []
-    # Two staff pressing "resend" at once must not both take the next number.
-    session.execute(select(Gift.id).where(Gift.id == gift.id).with_for_update())
-    earlier = earlier_receipts(session, gift)
-    if reason == Reason.FIRST and earlier:
-        return []
     net_cents = ledger.gift_net(session, gift)
-    refused = why_not_receiptable(session, gift, net_cents)
-    if refused and reason == Reason.FIRST:
-        # Nothing left to receipt (e.g. refunded before its payment was recorded); a webhook
-        # must not fail, and be retried forever, over that.
-        return []
-    if refused:
-        raise ReceiptRefused(refused)
+    if reason == Reason.FIRST:
+        # Queued with the gift (the webhook's hot path): its dedupe key says whether it went, and a
+        # gift with nothing left (refunded before its payment was recorded) gets none, quietly:
+        # a webhook must not fail, and be retried forever, over that.
+        key = f"receipt:{gift.id}"
+        if net_cents <= 0 or session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
+            return []
+        earlier = []
+    else:
+        # Two staff pressing "resend" at once must not both take the next number.
+        session.execute(select(Gift.id).where(Gift.id == gift.id).with_for_update())
+        refused = why_not_receiptable(session, gift, net_cents)
+        if refused:
+            raise ReceiptRefused(refused)
+        earlier = earlier_receipts(session, gift)
     to_same_donor = [e for e in earlier if e.donor_id == donor.id or (e.donor_id is None and e.to_email == donor.email)]
     replaces = to_same_donor[-1] if to_same_donor and reason != Reason.DONOR_CHANGE else None
     number = str(gift.id) if not earlier else f"{gift.id}-{len(earlier) + 1}"
@@ -405,11 +408,10 @@ def queue_for_gift(session: Session, gift: Gift, *, reason: Reason = Reason.FIRS
                           to_email=gift.dedication_notify_email, subject=subject, body_text=body)
         )
     session.add_all(messages)
-    session.flush()
     session.add(IssuedReceipt(
         gift_id=gift.id, number=number, kind=facts.kind.value, reason=reason.value, donor_id=donor.id,
         to_email=donor.email, amount_cents=None if facts.kind in PROPERTY_KINDS else facts.amount_cents,
-        currency=gift.currency, replaces_id=replaces.id if replaces else None, outbox_message_id=message.id,
+        currency=gift.currency, replaces_id=replaces.id if replaces else None, outbox_message=message,
         issued_at=utcnow(),
     ))
     session.flush()
