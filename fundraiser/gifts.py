@@ -32,6 +32,7 @@ from .models import (
     GiftChannel,
     GiftCredit,
     GiftMethod,
+    IssuedReceipt,
     LedgerEntry,
 )
 from .money import MoneyError, format_money, parse_amount
@@ -57,7 +58,7 @@ def method_name(gift: Gift) -> str:
 GIFT_FIELDS = (
     "campaign_id", "donor_id", "event_id", "amount_cents", "currency", "received_at", "channel", "method",
     "reference", "is_anonymous", "dedication_kind", "dedication_name", "private_note", "description",
-    "goods_value_cents",
+    "goods_value_cents", "proceeds_are_hosts_gift",
 )
 EARLIEST = date(2000, 1, 1)
 TEXT_MAX = 200
@@ -97,6 +98,8 @@ class OfflineGift:
     goods_value_cents: int | None = None
     private_note: str | None = None
     credits: list[tuple[str, int | None]] = field(default_factory=list)
+    # Event proceeds only: the host gave this money itself (receipted), not passed on others'.
+    proceeds_are_hosts_gift: bool = False
 
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
@@ -325,6 +328,7 @@ def record_entry(
         raise AlreadySaved([gift.id])
     # Staff typed this gift in themselves: nothing on it waits for donor-wall approval.
     gift.wall_reviewed = True
+    gift.proceeds_are_hosts_gift = entry.proceeds_are_hosts_gift
     for name, cents in entry.credits:
         session.add(GiftCredit(gift_id=gift.id, name=name, amount_cents=cents))
     session.flush()
@@ -442,8 +446,13 @@ def gifts_of_submission(session: Session, token: str) -> list[Gift]:
 # ------------------------------------------------------------------ after a gift is recorded
 
 
-def correct(session: Session, actor: Actor, gift: Gift, new_amount_text: str, reason: str) -> LedgerEntry:
-    """A correcting entry for a mistyped amount, with the reason, in the ledger and the audit log."""
+def correct(
+    session: Session, actor: Actor, gift: Gift, new_amount_text: str, reason: str
+) -> tuple[LedgerEntry, IssuedReceipt | None]:
+    """A correcting entry for a mistyped amount, with the reason, in the ledger and the audit log;
+    a donor who had a receipt gets a corrected one (returned) naming the one it replaces."""
+    from .receipts import after_correction
+
     try:
         new_amount = parse_amount(new_amount_text, gift.currency)
     except MoneyError as exc:
@@ -454,7 +463,7 @@ def correct(session: Session, actor: Actor, gift: Gift, new_amount_text: str, re
         session, actor, "gift.correct", "gift", gift.id,
         before={"amount_cents": before}, after={"amount_cents": new_amount, "reason": reason.strip(), "entry_id": entry.id},
     )
-    return entry
+    return entry, after_correction(session, gift)
 
 
 def void(session: Session, actor: Actor, gift: Gift, reason: str) -> LedgerEntry:
@@ -489,10 +498,11 @@ def unattributed(session: Session) -> list[Gift]:
 
 
 def resend_receipt(session: Session, actor: Actor, gift: Gift) -> bool:
-    """Queue the gift's receipt again (worded as today's rules say); False when the donor has no email."""
-    from .receipts import queue_for_gift
+    """Queue the gift's receipt again with today's figures and wording; False when the donor has no
+    email. Raises receipts.ReceiptRefused for a void or fully refunded gift."""
+    from .receipts import Reason, queue_for_gift
 
-    messages = queue_for_gift(session, gift, resend=True)
+    messages = queue_for_gift(session, gift, reason=Reason.RESEND)
     if not messages:
         return False
     audit.record(session, actor, "gift.resend_receipt", "gift", gift.id, after={"to": messages[0].to_email})

@@ -322,6 +322,9 @@ class Gift(Base):
     # In-kind description; goods_value is the fair value of anything the donor received back.
     description: Mapped[str | None] = mapped_column(String(500))
     goods_value_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # Event proceeds are the host's own gift (receipted to the host) only when staff say so;
+    # otherwise the host passed on money collected from others and gets an acknowledgment.
+    proceeds_are_hosts_gift: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
     # Stripe ids that later events (refunds, disputes, fees) use to find this gift.
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -728,6 +731,43 @@ class PayoutLine(Base):
 
     payout: Mapped[Payout] = relationship(back_populates="lines")
     gift: Mapped[Gift | None] = relationship()
+class ReceiptWording(Base):
+    """An admin's wording of one kind of receipt (receipt_wording.py); kinds without a row use
+    the default wording. The legally required lines are added by code, never stored here."""
+
+    __tablename__ = "receipt_wordings"
+
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body_md: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class IssuedReceipt(Base):
+    """Each receipt (or acknowledgment) sent for a gift, with the figure it stated, so a later
+    one can say which it replaces and staff can see who was told what."""
+
+    __tablename__ = "issued_receipts"
+    __table_args__ = (Index("ix_issued_receipts_gift", "gift_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"))
+    # What the donor reads: the gift id for its first receipt, "<gift id>-<n>" for later ones.
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    # Why it was issued: "first", "correction", "resend", "donor_change".
+    reason: Mapped[str] = mapped_column(String(20))
+    donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id"))
+    to_email: Mapped[str] = mapped_column(String(254))
+    # The amount it stated (None for property, whose value we never state).
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("issued_receipts.id"))
+    outbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_messages.id"))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    outbox_message: Mapped[OutboxMessage | None] = relationship()
 
 
 # --- board rollups: caches of the ledger, kept by ledger.py in the same transaction ---
@@ -857,6 +897,7 @@ __all__ = [
     "GiftCredit",
     "GiftMethod",
     "GiftSizeRollup",
+    "IssuedReceipt",
     "LedgerEntry",
     "LoginFailure",
     "MessageStatus",
@@ -866,6 +907,7 @@ __all__ = [
     "Payout",
     "PayoutLine",
     "PlanStatus",
+    "ReceiptWording",
     "RecurringPlan",
     "Role",
     "StatementChannel",

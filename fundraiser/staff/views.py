@@ -28,6 +28,7 @@ from .. import (
     imports,
     letters,
     matches,
+    receipts,
     security,
     statements,
     wall,
@@ -360,6 +361,7 @@ def render_gift(gift, errors=None, values=None, status=200):
         method_name=gifts.method_name(gift),
         disputes=disputes.cases_for_gift(session, gift), costs=disputes.costs_for_gift(session, gift),
         payout_lines=payouts.lines_for_gift(session, gift),
+        receipts_sent=receipts.earlier_receipts(session, gift), receipt_refused=receipts.why_not_receiptable(session, gift),
     ), status
 
 
@@ -368,12 +370,13 @@ def gift_correct(gift_id: int):
     session = get_session()
     gift = get_or_404(Gift, gift_id, "gift")
     try:
-        gifts.correct(session, actor(), gift, request.form.get("amount", ""), request.form.get("reason", ""))
+        _entry, corrected = gifts.correct(session, actor(), gift, request.form.get("amount", ""), request.form.get("reason", ""))
     except LedgerError as exc:
         session.rollback()
         return render_gift(gift, errors={"correct": str(exc)}, values=request.form.to_dict(), status=400)
     session.commit()
-    flash(f"Corrected gift {gift.id}; the original amount stays on record with your correction.", "success")
+    sent = f" Corrected receipt {corrected.number} is on its way to {corrected.to_email}." if corrected else ""
+    flash(f"Corrected gift {gift.id}; the original amount stays on record with your correction.{sent}", "success")
     return redirect(url_for("staff.gift_detail", gift_id=gift.id))
 
 
@@ -416,7 +419,12 @@ def gift_assign(gift_id: int):
 def gift_resend(gift_id: int):
     session = get_session()
     gift = get_or_404(Gift, gift_id, "gift")
-    if gifts.resend_receipt(session, actor(), gift):
+    try:
+        sent = gifts.resend_receipt(session, actor(), gift)
+    except receipts.ReceiptRefused as exc:
+        session.rollback()
+        return render_gift(gift, errors={"resend": str(exc)}, status=400)
+    if sent:
         session.commit()
         flash(f"The receipt for gift {gift.id} is on its way to {gift.donor.email}.", "success")
     else:
@@ -735,6 +743,7 @@ def donor_merge(donor_id: int):
         if request.form.get("confirm") != "yes":
             raise ValueError(f"Please tick the box to confirm that {duplicate.name} is the same donor as {keep.name}.")
         moved = donors.merge(session, actor(), duplicate, keep)
+        change = receipts.after_donor_change(session, moved)
     except (ValueError, LedgerError) as exc:
         session.rollback()
         return render_template(
@@ -743,6 +752,9 @@ def donor_merge(donor_id: int):
         ), 400
     session.commit()
     flash(f"Merged {duplicate.name} (donor {duplicate.id}) into {keep.name}: {len(moved)} gift{'s' if len(moved) != 1 else ''} moved.", "success")
+    notice = receipts.donor_change_notice(change, current_settings())
+    if notice:
+        flash(notice, "info")
     return redirect(url_for("staff.donor_detail", donor_id=keep.id))
 
 
@@ -890,3 +902,4 @@ from . import settings_views  # noqa: F401
 # Paperwork pages (letters, year-end statements) register their routes on this blueprint.
 from . import document_views  # noqa: F401
 from . import payouts as payout_pages  # noqa: F401 - its routes join this blueprint
+from . import receipt_views  # noqa: F401  (its routes join this blueprint)
