@@ -590,7 +590,9 @@ class GiftFilters:
         return {k: str(v) for k, v in pairs.items() if v is not None}
 
 
-def filtered_gifts(session: Session, filters: GiftFilters, tz, *, limit: int | None = None, newest_first: bool = False):
+def filtered_gifts(
+    session: Session, filters: GiftFilters, tz, *, limit: int | None = None, newest_first: bool = False, offset: int = 0
+):
     """Gifts matching the filters, with what is left of each (list page and CSV export)."""
     from .statements import gift_lines
 
@@ -611,4 +613,4 @@ def filtered_gifts(session: Session, filters: GiftFilters, tz, *, limit: int | N
     if filters.donor_text:
         matching = [d.id for d in find_donors(session, filters.donor_text, limit=500)]
         where.append(Gift.donor_id.in_(matching))
-    return gift_lines(session, and_(*where), limit=limit, newest_first=newest_first)
+    return gift_lines(session, and_(*where), limit=limit, newest_first=newest_first, offset=offset)

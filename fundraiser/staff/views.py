@@ -15,9 +15,9 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
+from markupsafe import Markup
 
 from .. import (
     audit,
@@ -215,12 +215,14 @@ def _gift_form_context(values, errors):
     )
 
 
-def _saved_message(gift: Gift) -> str:
+def _saved_message(gift: Gift) -> Markup:
+    """The confirmation after a save, linking to the gift so a mistake is one click from its fix."""
     who = gift.donor.name if gift.donor else "no donor record"
     ref = f" #{gift.reference}" if gift.reference else ""
     campaign = gift.campaign.title if gift.campaign else "no campaign"
-    return (
-        f"Saved gift {gift.id}: {format_money(gift.amount_cents, gift.currency)} "
+    link = Markup('<a href="{}">Saved gift {}</a>').format(url_for("staff.gift_detail", gift_id=gift.id), gift.id)
+    return link + Markup.escape(
+        f": {format_money(gift.amount_cents, gift.currency)} "
         f"{gifts.METHOD_NAMES[gift.method].lower()}{ref} from {who} to {campaign}."
     )
 
@@ -316,8 +318,9 @@ GIFT_LIST_LIMIT = 200
 
 
 def csv_response(filename: str, chunks):
-    """A CSV download, streamed row by row."""
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    """A CSV download, written out while the request's database session is still open (a
+    streamed body would read the database after the session closed at the end of the request)."""
+    response = Response("".join(chunks), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -326,9 +329,14 @@ def csv_response(filename: str, chunks):
 def gift_list():
     session = get_session()
     filters = gifts.GiftFilters.from_args(request.args)
-    lines = gifts.filtered_gifts(session, filters, current_settings().tz, limit=GIFT_LIST_LIMIT, newest_first=True)
+    page = max(request.args.get("page", 1, type=int), 1)
+    lines = gifts.filtered_gifts(
+        session, filters, current_settings().tz, limit=GIFT_LIST_LIMIT + 1, newest_first=True,
+        offset=(page - 1) * GIFT_LIST_LIMIT,
+    )
     return render_template(
-        "staff/gifts.html", lines=lines, filters=filters, args=request.args, limit=GIFT_LIST_LIMIT,
+        "staff/gifts.html", lines=lines[:GIFT_LIST_LIMIT], filters=filters, args=request.args, limit=GIFT_LIST_LIMIT,
+        page=page, more=len(lines) > GIFT_LIST_LIMIT,
         campaigns=campaign_choices(campaign_admin.all_campaigns(session)),
         methods=[(m.value, gifts.METHOD_NAMES[m]) for m in GiftMethod], channels=[(c.value, c.value) for c in GiftChannel],
     )
@@ -669,7 +677,8 @@ def donor_list():
 def donor_export():
     session = get_session()
     found = donors.search(session, request.args.get("q", "")[:100], limit=None)
-    return csv_response(f"donors-{today().isoformat()}.csv", exports.to_csv(exports.DONOR_HEADER, exports.donor_rows(found)))
+    header, rows = exports.donor_export(session, found, current_settings().tz)
+    return csv_response(f"donors-{today().isoformat()}.csv", exports.to_csv(header, rows))
 
 
 def render_donor_form(donor, values, errors, status=200):
