@@ -81,7 +81,8 @@ class OfflineGift:
     donor_id: int | None = None
     new_donor: NewDonor | None = None
     reference: str | None = None
-    is_anonymous: bool = False
+    # Private by default: a name entered by staff goes public only when the donor agreed.
+    is_anonymous: bool = True
     dedication_kind: DedicationKind | None = None
     dedication_name: str | None = None
     description: str | None = None
@@ -252,7 +253,7 @@ def parse_offline_gift(
     return OfflineGift(
         campaign=campaign, amount_cents=amount, received_on=day, method=method, donor_id=donor_id,
         new_donor=new_donor, reference=_text(form, f"{prefix}reference"),
-        is_anonymous=form.get(f"{prefix}is_anonymous") in ("yes", "on", "1"),
+        is_anonymous=form.get(f"{prefix}show_publicly") not in ("yes", "on", "1"),
         dedication_kind=dedication_kind, dedication_name=dedication_name, description=description,
         goods_value_cents=goods, private_note=_text(form, f"{prefix}note", NOTE_MAX),
     )
@@ -314,8 +315,6 @@ def record_entry(
         # The same form, submitted twice at once, won the race in another request (which wrote its
         # audit row with the gift): this request must save nothing, not even its new donor.
         raise AlreadySaved([gift.id])
-    # Staff typed this gift in themselves: nothing on it waits for donor-wall approval.
-    gift.wall_reviewed = True
     for name, cents in entry.credits:
         session.add(GiftCredit(gift_id=gift.id, name=name, amount_cents=cents))
     session.flush()

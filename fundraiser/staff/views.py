@@ -881,3 +881,7 @@ def wall_moderate(gift_id: int):
     session.commit()
     flash(f"Gift {gift.id}: done; the campaign page shows the change now.", "success")
     return redirect(url_for("staff.wall_queue", show=request.form.get("show") or None))
+
+
+# Routes kept in their own modules, registered on this blueprint.
+from . import housekeeping  # noqa: E402, F401

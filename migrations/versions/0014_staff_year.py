@@ -1,0 +1,54 @@
+"""the staff's year: numbered deposit batches, dedications staff can hide
+
+Revision ID: 0014_staff_year
+Revises: 0006_org_identity
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import fundraiser.db
+
+
+revision = "0014_staff_year"
+down_revision = "0006_org_identity"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "deposit_batches",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("status", sa.Enum("open", "closed", name="depositstatus", native_enum=False, length=24), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("slip_total_cents", sa.BigInteger(), nullable=True),
+        sa.Column("memo", sa.String(length=500), nullable=False),
+        sa.Column("opened_by_id", sa.Integer(), nullable=True),
+        sa.Column("opened_at", fundraiser.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_by_id", sa.Integer(), nullable=True),
+        sa.Column("closed_at", fundraiser.db.UTCDateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "slip_total_cents IS NULL OR slip_total_cents >= 0", name=op.f("ck_deposit_batches_slip_not_negative")
+        ),
+        sa.ForeignKeyConstraint(["opened_by_id"], ["users.id"], name=op.f("fk_deposit_batches_opened_by_id_users")),
+        sa.ForeignKeyConstraint(["closed_by_id"], ["users.id"], name=op.f("fk_deposit_batches_closed_by_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deposit_batches")),
+        sa.UniqueConstraint("number", name=op.f("uq_deposit_batches_number")),
+    )
+    with op.batch_alter_table("gifts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("dedication_hidden", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column("deposit_batch_id", sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_gifts_deposit_batch_id"), ["deposit_batch_id"], unique=False)
+        batch_op.create_foreign_key(
+            batch_op.f("fk_gifts_deposit_batch_id_deposit_batches"), "deposit_batches", ["deposit_batch_id"], ["id"]
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("gifts", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_gifts_deposit_batch_id_deposit_batches"), type_="foreignkey")
+        batch_op.drop_index(batch_op.f("ix_gifts_deposit_batch_id"))
+        batch_op.drop_column("deposit_batch_id")
+        batch_op.drop_column("dedication_hidden")
+    op.drop_table("deposit_batches")
