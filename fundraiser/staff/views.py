@@ -53,7 +53,7 @@ from ..models import (
 from ..money import format_money
 from ..organisation import current_organisation
 from ..settings import current_settings
-from . import forms
+from . import confirm, forms
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -143,6 +143,11 @@ def user_change(user_id: int):
     session = get_session()
     user = get_or_404(User, user_id, "account")
     change = request.form.get("change")
+    if change == "deactivate" and not confirm.confirmed():
+        return confirm.ask(
+            f"Deactivate {user.email}?", f"{user.email} will be signed out everywhere and can't sign in until an "
+            "admin reactivates the account.", "Yes, deactivate", url_for("staff.user_list"),
+        )
     link = None
     try:
         if change == "role":
@@ -384,6 +389,12 @@ def gift_correct(gift_id: int):
 def gift_void(gift_id: int):
     session = get_session()
     gift = get_or_404(Gift, gift_id, "gift")
+    if not confirm.confirmed() and request.form.get("reason", "").strip():
+        return confirm.ask(
+            f"Void gift {gift.id}?", f"Gift {gift.id} ({format_money(gift.amount_cents, gift.currency)}) will stop counting "
+            "toward every total. It stays on record, marked void; this can't be undone.", "Yes, void this gift",
+            url_for("staff.gift_detail", gift_id=gift.id),
+        )
     try:
         gifts.void(session, actor(), gift, request.form.get("reason", ""))
     except LedgerError as exc:
@@ -492,6 +503,11 @@ def campaign_form(campaign):
 def campaign_status(campaign_id: int):
     session = get_session()
     campaign = get_or_404(Campaign, campaign_id, "campaign")
+    if request.form.get("action") == "close" and not confirm.confirmed():
+        return confirm.ask(
+            f"Close “{campaign.title}”?", "Its page stops taking gifts online (staff can still enter late checks). "
+            "You can reopen it later.", "Yes, close the campaign", url_for("staff.campaign_edit", campaign_id=campaign.id),
+        )
     try:
         campaign_admin.change_status(session, actor(), campaign, request.form.get("action", ""))
     except campaign_admin.CampaignError as exc:

@@ -12,6 +12,16 @@
     });
   });
 
+  // --- actions that are hard to take back ask first; without this script the server asks on a page.
+  document.querySelectorAll("button[data-confirm]").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      if (!window.confirm(button.dataset.confirm)) { event.preventDefault(); return; }
+      var form = button.form, yes = form.querySelector("input[name=confirm]");
+      if (!yes) { yes = document.createElement("input"); yes.type = "hidden"; yes.name = "confirm"; form.appendChild(yes); }
+      yes.value = "yes";
+    });
+  });
+
   // --- donor picker
   function setupPicker(box) {
     var input = box.querySelector("input[role=combobox]");
