@@ -124,6 +124,8 @@ class Campaign(Base):
     cover_image: Mapped[str | None] = mapped_column(String(200))
     # The Stripe Product that monthly gifts to this campaign are priced against.
     stripe_product_id: Mapped[str | None] = mapped_column(String(255))
+    # One of the demo's campaigns (demo.py): removed with the rest of the demo.
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -3,10 +3,13 @@ and removing the demo data. Registered on the staff blueprint (imported from sta
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, request, url_for
 
-from .. import wall
+from .. import demo, wall
+from ..auth.access import roles_required
 from ..db import get_session
+from ..models import Role
+from . import confirm
 from .views import actor, bp
 
 
@@ -26,3 +29,20 @@ def wall_bulk():
     what = "approved" if request.form.get("action") == "approve" else "hidden from the wall"
     flash(f"{done} entr{'y' if done == 1 else 'ies'} {what}; campaign pages show the change now.", "success")
     return redirect(url_for("staff.wall_queue", show=show))
+
+
+@bp.post("/demo/remove")
+@roles_required(Role.ADMIN)
+def demo_remove():
+    """The admin's "Remove the demo data" button: asks first, then removes it all in one transaction."""
+    if not confirm.confirmed():
+        return confirm.ask(
+            "Remove the demo data?", "Every demo campaign, sample donor, sample gift and sample event will be deleted, "
+            "and the totals rebuilt. Real gifts, donors and campaigns stay as they are. This can't be undone.",
+            "Yes, remove the demo data", url_for("staff.index"),
+        )
+    session = get_session()
+    report = demo.remove_demo(session, actor())
+    session.commit()
+    flash(report, "success")
+    return redirect(url_for("staff.index"))

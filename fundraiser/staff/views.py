@@ -65,7 +65,7 @@ def staff_only():
     if user is None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if user.role not in STAFF_ROLES:
-        abort(403, description="The staff console is for staff and admin accounts.")
+        abort(403, description="This page is for staff and admins.")
     return None
 
 
@@ -900,4 +900,4 @@ def wall_moderate(gift_id: int):
 
 
 # Routes kept in their own modules, registered on this blueprint.
-from . import housekeeping  # noqa: E402, F401
+from . import housekeeping  # noqa: F401

@@ -1,4 +1,4 @@
-"""the staff's year: numbered deposit batches, dedications staff can hide
+"""the staff's year: numbered deposit batches, dedications staff can hide, demo campaigns marked
 
 Revision ID: 0014_staff_year
 Revises: 0006_org_identity
@@ -36,6 +36,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deposit_batches")),
         sa.UniqueConstraint("number", name=op.f("uq_deposit_batches_number")),
     )
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("is_sample", sa.Boolean(), server_default=sa.false(), nullable=False))
+    # Demo campaigns seeded before this column existed: the ones holding the demo's sample gifts.
+    op.execute(
+        "UPDATE campaigns SET is_sample = true WHERE slug IN ('five-year-anniversary', "
+        "'restrained-and-secluded-documentary', 'giving-tuesday', 'support-our-mission') "
+        "AND id IN (SELECT campaign_id FROM gifts WHERE is_sample = true AND campaign_id IS NOT NULL)"
+    )
     with op.batch_alter_table("gifts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("dedication_hidden", sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column("deposit_batch_id", sa.Integer(), nullable=True))
@@ -51,4 +59,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_gifts_deposit_batch_id"))
         batch_op.drop_column("deposit_batch_id")
         batch_op.drop_column("dedication_hidden")
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.drop_column("is_sample")
     op.drop_table("deposit_batches")

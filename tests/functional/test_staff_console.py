@@ -3,7 +3,6 @@
 import io
 
 import pytest
-
 from sqlalchemy import func, select
 
 from fundraiser.db import utcnow
