@@ -22,6 +22,7 @@ from markupsafe import Markup
 from .. import (
     audit,
     campaign_admin,
+    deposits,
     donors,
     events,
     exports,
@@ -288,18 +289,22 @@ def deposit():
     row_count = max(BATCH_ROWS, request.form.get("row_count", type=int) or 0)
     if batch.ok:
         try:
-            saved = gifts.record_batch(session, actor(), batch, values.get("token", ""), current_settings().tz)
+            # The whole deposit at once becomes a numbered deposit batch, closed against its slip.
+            numbered = deposits.open_batch(session, actor(), batch.rows[0].campaign.currency)
+            saved = gifts.record_batch(session, actor(), batch, values.get("token", ""), current_settings().tz,
+                                       deposit_batch_id=numbered.id)
+            deposits.close_batch(session, actor(), numbered, batch.slip_total_cents)
         except gifts.AlreadySaved:
             session.rollback()
             flash("That deposit was already saved (it was sent twice); nothing was recorded a second time.", "info")
             return redirect(url_for("staff.deposit_saved", token=values.get("token", "")))
-        except LedgerError as exc:
+        except (LedgerError, deposits.DepositError) as exc:
             session.rollback()
             batch.errors.add("rows", str(exc))
         else:
             session.commit()
             total = format_money(sum(g.amount_cents for g in saved), saved[0].currency)
-            flash(f"Saved {len(saved)} gift{'s' if len(saved) != 1 else ''} totalling {total}.", "success")
+            flash(f"Saved {len(saved)} gift{'s' if len(saved) != 1 else ''} totalling {total} as deposit {numbered.number}.", "success")
             return redirect(url_for("staff.deposit_saved", token=values.get("token", "")))
     row_errors = {}
     for row in batch.rows:
@@ -900,4 +905,4 @@ def wall_moderate(gift_id: int):
 
 
 # Routes kept in their own modules, registered on this blueprint.
-from . import housekeeping  # noqa: F401
+from . import deposit_views, housekeeping  # noqa: F401
