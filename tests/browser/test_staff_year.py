@@ -116,7 +116,7 @@ def test_on_a_320px_phone_no_focused_field_hides_behind_the_sticky_total(app, ar
 
 
 def test_voiding_asks_first_with_a_dialog(app, arrange, live_server, page):
-    campaign_id, donor_id = staff_with_campaign(arrange)
+    campaign_id, _ = staff_with_campaign(arrange)
     with arrange() as session:
         gift_id = give(session, session.get(Campaign, campaign_id), 2_500, method=GiftMethod.CASH).id
     sign_in(page, live_server.url, "staff@example.org", PASSWORD)
