@@ -173,6 +173,7 @@ def parse_proceeds(
         campaign=campaign, amount_cents=amount, received_on=day, method=method, donor_id=event.host_donor_id,
         reference=(form.get("reference") or "").strip()[:200] or None, description=f"Proceeds: {event.name}",
         goods_value_cents=goods, private_note=(form.get("note") or "").strip() or None, credits=credits,
+        is_anonymous=form.get("show_publicly") not in ("yes", "on", "1"),
     )
 
 
