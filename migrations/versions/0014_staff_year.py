@@ -36,21 +36,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deposit_batches")),
         sa.UniqueConstraint("number", name=op.f("uq_deposit_batches_number")),
     )
-    with op.batch_alter_table("campaigns", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("is_sample", sa.Boolean(), server_default=sa.false(), nullable=False))
+    # Plain ADD COLUMN (no batch copy of the table): SQLite can add these in place, and copying
+    # `gifts` or `campaigns` would drop a table that other tables' rows point at.
+    op.add_column("campaigns", sa.Column("is_sample", sa.Boolean(), server_default=sa.false(), nullable=False))
     # Demo campaigns seeded before this column existed: the ones holding the demo's sample gifts.
     op.execute(
         "UPDATE campaigns SET is_sample = true WHERE slug IN ('five-year-anniversary', "
         "'restrained-and-secluded-documentary', 'giving-tuesday', 'support-our-mission') "
         "AND id IN (SELECT campaign_id FROM gifts WHERE is_sample = true AND campaign_id IS NOT NULL)"
     )
-    with op.batch_alter_table("gifts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("dedication_hidden", sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.add_column(sa.Column("deposit_batch_id", sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f("ix_gifts_deposit_batch_id"), ["deposit_batch_id"], unique=False)
-        batch_op.create_foreign_key(
-            batch_op.f("fk_gifts_deposit_batch_id_deposit_batches"), "deposit_batches", ["deposit_batch_id"], ["id"]
+    op.add_column("gifts", sa.Column("dedication_hidden", sa.Boolean(), server_default=sa.false(), nullable=False))
+    if op.get_bind().dialect.name == "sqlite":
+        # Alembic adds a foreign key on SQLite only by copying the table; SQLite itself takes one inline.
+        op.execute(
+            "ALTER TABLE gifts ADD COLUMN deposit_batch_id INTEGER "
+            "CONSTRAINT fk_gifts_deposit_batch_id_deposit_batches REFERENCES deposit_batches (id)"
         )
+    else:
+        op.add_column("gifts", sa.Column(
+            "deposit_batch_id", sa.Integer(),
+            sa.ForeignKey("deposit_batches.id", name=op.f("fk_gifts_deposit_batch_id_deposit_batches")), nullable=True,
+        ))
+    op.create_index(op.f("ix_gifts_deposit_batch_id"), "gifts", ["deposit_batch_id"], unique=False)
 
 
 def downgrade() -> None:
