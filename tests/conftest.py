@@ -168,7 +168,7 @@ def arrange(app):
 def staff_http(app, arrange, live_server):
     """A real HTTP client signed in to the live server as a new staff (or other role) account."""
     from fundraiser.auth.users import create_user
-    from tests.http import HttpClient
+    from tests.http_client import HttpClient
 
     def sign_in(role: str = "staff", email: str | None = None):
         email = email or f"{role}-http@example.org"
