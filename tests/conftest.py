@@ -107,7 +107,11 @@ def runner(app):
 
 @pytest.fixture
 def session(app) -> Iterator[Session]:
-    """The app's own request/command session, inside an app context."""
+    """The app's own request/command session, inside an app context.
+
+    While it is open, test-client requests share this context and its session, which a running
+    server never does: tests of downloads, streams and background work use `arrange` and
+    `live_server` (or `staff_http`) instead."""
     from fundraiser.db import get_session
 
     with app.app_context():
