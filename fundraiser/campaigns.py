@@ -187,14 +187,16 @@ def recent_supporters(
     result = []
     for gift in gifts:
         held = approve_first and not gift.wall_reviewed
-        if gift.is_anonymous or gift.donor is None or gift.name_hidden or held:
+        private = gift.is_anonymous or gift.donor is None or gift.name_hidden or held
+        if private:
             name = "Anonymous"
         elif gift.event is not None and gift.donor.id == gift.event.host_donor_id:
             name = f"{gift.donor.name} ({gift.event.name})"
         else:
             name = gift.donor.name
         dedication = None
-        if gift.dedication_kind and gift.dedication_name:
+        # A dedication names people too: it shows only with the donor's name, and staff can hide it.
+        if gift.dedication_kind and gift.dedication_name and not private and not gift.dedication_hidden:
             prefix = "In honour of" if gift.dedication_kind == "honour" else "In memory of"
             dedication = f"{prefix} {gift.dedication_name}"
         result.append(

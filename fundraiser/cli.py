@@ -73,6 +73,21 @@ def seed_demo_command() -> None:
     click.echo(report)
 
 
+@click.command("remove-demo")
+@click.option("--yes", is_flag=True, help="Don't ask for confirmation.")
+@with_appcontext
+def remove_demo_command(yes: bool) -> None:
+    """Delete the demo's sample campaigns, donors, gifts and events (nothing else); totals are rebuilt."""
+    from .audit import Actor
+    from .demo import remove_demo
+
+    if not yes:
+        click.confirm("Remove every demo campaign, sample donor, gift and event?", abort=True)
+    report = remove_demo(get_session(), Actor(None))
+    get_session().commit()
+    click.echo(report)
+
+
 @click.command("create-user")
 @click.argument("email")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
@@ -250,3 +265,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(rebuild_rollups_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(year_end_command)
+    app.cli.add_command(remove_demo_command)

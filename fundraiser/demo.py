@@ -9,22 +9,29 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, union, update
 from sqlalchemy.orm import Session
 
-from . import ledger
+from . import audit, ledger
+from .audit import Actor
 from .db import get_session, utcnow
 from .models import (
     Campaign,
+    CampaignDonorTotal,
     CampaignStatus,
+    CampaignTotals,
     CommunityEvent,
     DedicationKind,
+    DonationAttempt,
     Donor,
     DonorKind,
     Gift,
     GiftChannel,
+    GiftCredit,
     GiftMethod,
+    LedgerEntry,
     MatchingChallenge,
+    RecurringPlan,
 )
 from .settings import current_settings
 
@@ -101,9 +108,9 @@ def _start_of_local_day(day: date) -> datetime:
 
 
 def _campaign_specs(today: date) -> list[dict]:
+    # This year's Giving Tuesday: ahead of it the demo counts down to it; after it (the rest of
+    # the season, through December) it shows the day just past, never next year's.
     gt = giving_tuesday(today.year)
-    if gt < today:
-        gt = giving_tuesday(today.year + 1)
     return [
         dict(
             slug="five-year-anniversary", title="Five Year Anniversary Fundraiser",
@@ -124,7 +131,7 @@ def _campaign_specs(today: date) -> list[dict]:
             slug="giving-tuesday", title=f"Giving Tuesday {gt.year}",
             summary="One day, one community: help families facing restraint and seclusion.",
             story_md=GIVING_TUESDAY_STORY, goal_cents=1_000_000, stretch_goal_cents=1_500_000,
-            starts=today - timedelta(days=14), ends=gt,
+            starts=min(today, gt) - timedelta(days=14), ends=gt,
             suggested=[2000, 4000, 10000], sample_gifts=45,
         ),
         dict(
@@ -151,7 +158,7 @@ def seed_demo(session: Session, today: date | None = None) -> str:
                 goal_cents=spec["goal_cents"], stretch_goal_cents=spec["stretch_goal_cents"], currency="USD",
                 starts_at=_start_of_local_day(spec["starts"]),
                 ends_at=_end_of_local_day(spec["ends"]) if spec["ends"] else None,
-                status=CampaignStatus.ACTIVE, suggested_amounts=spec["suggested"],
+                status=CampaignStatus.ACTIVE, suggested_amounts=spec["suggested"], is_sample=True,
             )
             session.add(campaign)
             session.flush()
@@ -165,7 +172,8 @@ def seed_demo(session: Session, today: date | None = None) -> str:
         for n in range(spec["sample_gifts"]):
             key = f"demo:{spec['slug']}:{n}"
             donor = rng.choice(donors)
-            days_ago = rng.randint(0, max(0, (today - spec["starts"]).days))
+            last = min(today, spec["ends"]) if spec["ends"] else today  # no gifts after a campaign ended
+            days_ago = (today - last).days + rng.randint(0, max(0, (last - spec["starts"]).days))
             received = _start_of_local_day(today - timedelta(days=days_ago)) + timedelta(
                 minutes=rng.randint(8 * 60, 22 * 60)
             )
@@ -290,3 +298,55 @@ def seed_demo_if_empty() -> None:
     if session.scalar(select(func.count()).select_from(Campaign)) == 0:
         seed_demo(session)
         session.commit()
+
+
+def remove_demo(session: Session, actor: Actor) -> str:
+    """Delete the demo's sample gifts, donors, events and campaigns, and nothing else; return a report.
+
+    Totals and rollups are rebuilt from the ledger that is left (ledger.remove_sample_gifts). A demo
+    donor, event or campaign that real records point at (a real gift given to a demo campaign, a
+    monthly plan, a donor merged into a sample donor) is kept, so no real gift loses its record.
+    The audit log keeps its rows and gains one saying what was removed.
+    """
+    gifts = ledger.remove_sample_gifts(session)
+    quick = {"synchronize_session": False}
+    used_events = select(Gift.event_id).where(Gift.event_id.is_not(None))
+    events = session.execute(
+        delete(CommunityEvent).where(CommunityEvent.is_sample.is_(True), CommunityEvent.id.not_in(used_events)),
+        execution_options=quick,
+    ).rowcount
+    used_campaigns = union(
+        select(Gift.campaign_id).where(Gift.campaign_id.is_not(None)),
+        select(LedgerEntry.campaign_id).where(LedgerEntry.campaign_id.is_not(None)),
+        select(RecurringPlan.campaign_id).where(RecurringPlan.campaign_id.is_not(None)),
+        select(DonationAttempt.campaign_id),
+        select(CommunityEvent.campaign_id),
+    )
+    doomed = list(session.scalars(
+        select(Campaign.id).where(Campaign.is_sample.is_(True), Campaign.id.not_in(used_campaigns))
+    ))
+    if doomed:
+        session.execute(update(MatchingChallenge).where(MatchingChallenge.campaign_id.in_(doomed)).values(follows_id=None), execution_options=quick)
+        for model, column in ((MatchingChallenge, MatchingChallenge.campaign_id), (CampaignDonorTotal, CampaignDonorTotal.campaign_id),
+                              (CampaignTotals, CampaignTotals.campaign_id), (Campaign, Campaign.id)):
+            session.execute(delete(model).where(column.in_(doomed)), execution_options=quick)
+    used_donors = union(
+        select(Gift.donor_id).where(Gift.donor_id.is_not(None)),
+        select(GiftCredit.donor_id).where(GiftCredit.donor_id.is_not(None)),
+        select(RecurringPlan.donor_id).where(RecurringPlan.donor_id.is_not(None)),
+        select(CommunityEvent.host_donor_id).where(CommunityEvent.host_donor_id.is_not(None)),
+        select(Donor.merged_into_id).where(Donor.merged_into_id.is_not(None)),
+    )
+    sample_donors = select(Donor.id).where(Donor.is_sample.is_(True), Donor.id.not_in(used_donors))
+    session.execute(delete(CampaignDonorTotal).where(CampaignDonorTotal.donor_id.in_(sample_donors), CampaignDonorTotal.net_cents == 0), execution_options=quick)
+    donors = session.execute(
+        delete(Donor).where(Donor.is_sample.is_(True), Donor.id.not_in(used_donors)), execution_options=quick
+    ).rowcount
+    session.expire_all()
+    removed = {"campaigns": len(doomed), "gifts": gifts, "donors": donors, "events": events}
+    audit.record(session, actor, "demo.remove", "demo", "all", after=removed)
+    session.flush()
+    return (
+        f"Removed the demo: {len(doomed)} campaign(s), {gifts} sample gift(s), {donors} sample donor(s) "
+        f"and {events} sample event(s). Every total was rebuilt from the ledger."
+    )

@@ -21,7 +21,7 @@ def _handle_http(exc: HTTPException):
     status = exc.code or 500
     if wants_json():
         return json_error(status, exc.description or exc.name)
-    template = "errors/404.html" if status == 404 else "errors/error.html"
+    template = {404: "errors/404.html", 403: "errors/403.html"}.get(status, "errors/error.html")
     return render_template(template, status=status, title=exc.name, message=exc.description), status
 
 

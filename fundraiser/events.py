@@ -174,6 +174,7 @@ def parse_proceeds(
         reference=(form.get("reference") or "").strip()[:200] or None, description=f"Proceeds: {event.name}",
         goods_value_cents=goods, private_note=(form.get("note") or "").strip() or None, credits=credits,
         proceeds_are_hosts_gift=form.get("hosts_own_gift") in ("yes", "on"),
+        is_anonymous=form.get("show_publicly") not in ("yes", "on", "1"),
     )
 
 

@@ -96,6 +96,29 @@ def donor_rows(donors: Iterable[Donor]) -> Iterator[list[object]]:
         ]
 
 
+def donor_export(session: Session, donors: Iterable[Donor], tz) -> tuple[list[str], Iterator[list[object]]]:
+    """The donors CSV: each donor's details, then their lifetime giving (a total column per
+    currency ever given in, so amounts in different currencies are never added together)."""
+    from .statements import lifetime_giving
+
+    giving = lifetime_giving(session)
+    currencies = sorted({c for g in giving.values() for c in g.totals_by_currency})
+    header = DONOR_HEADER + ["gift_count", "first_gift_on", "last_gift_on"] + [f"lifetime_total_{c}" for c in currencies]
+
+    def rows() -> Iterator[list[object]]:
+        for row, donor in zip(donor_rows(donors), donors, strict=True):
+            g = giving.get(donor.id)
+            if g is None:
+                yield row + [0, "", ""] + [_amount(0, c) for c in currencies]
+                continue
+            yield row + [
+                g.gift_count, g.first_gift_at.astimezone(tz).date().isoformat(),
+                g.last_gift_at.astimezone(tz).date().isoformat(),
+            ] + [_amount(g.totals_by_currency.get(c, 0), c) for c in currencies]
+
+    return header, rows()
+
+
 EVENT_HEADER = ["event_id", "name", "host", "host_donor_id", "date", "place", "campaign", "currency", "raised"]
 
 

@@ -78,6 +78,11 @@ class NewDonor:
     name: str
     email: str | None
     kind: DonorKind
+    # A postal address, when staff copy it from the check (for receipts and year-end statements).
+    address: dict[str, str] = field(default_factory=dict)
+
+
+ADDRESS_FIELDS = (("address_line1", 200), ("city", 100), ("region", 100), ("postal_code", 20))
 
 
 @dataclass
@@ -91,7 +96,8 @@ class OfflineGift:
     donor_id: int | None = None
     new_donor: NewDonor | None = None
     reference: str | None = None
-    is_anonymous: bool = False
+    # Private by default: a name entered by staff goes public only when the donor agreed.
+    is_anonymous: bool = True
     dedication_kind: DedicationKind | None = None
     dedication_name: str | None = None
     description: str | None = None
@@ -183,7 +189,10 @@ def parse_donor(session: Session, form: Mapping[str, str], errors: FormErrors, p
                     f"{existing.name} already has this email; search for them instead of adding a new donor.",
                 )
                 return None, None
-        return None, NewDonor(name=new_name[:TEXT_MAX], email=email, kind=kind)
+        address = {
+            name: text for name, limit in ADDRESS_FIELDS if (text := (form.get(f"{prefix}new_donor_{name}") or "").strip()[:limit])
+        }
+        return None, NewDonor(name=new_name[:TEXT_MAX], email=email, kind=kind, address=address)
     if query:
         matches = find_donors(session, query, exact=True)
         if len(matches) == 1:
@@ -264,7 +273,7 @@ def parse_offline_gift(
     return OfflineGift(
         campaign=campaign, amount_cents=amount, received_on=day, method=method, donor_id=donor_id,
         new_donor=new_donor, reference=_text(form, f"{prefix}reference"),
-        is_anonymous=form.get(f"{prefix}is_anonymous") in ("yes", "on", "1"),
+        is_anonymous=form.get(f"{prefix}show_publicly") not in ("yes", "on", "1"),
         dedication_kind=dedication_kind, dedication_name=dedication_name, description=description,
         goods_value_cents=goods, private_note=_text(form, f"{prefix}note", NOTE_MAX),
     )
@@ -282,16 +291,20 @@ def _already_saved(session: Session, token: str) -> list[int]:
 
 
 def _create_donor(session: Session, actor: Actor, new: NewDonor) -> Donor:
-    donor = Donor(name=new.name, email=normalise_email(new.email), kind=new.kind)
+    donor = Donor(name=new.name, email=normalise_email(new.email), kind=new.kind, **new.address)
     session.add(donor)
     session.flush()
-    audit.record(session, actor, "donor.create", "donor", donor.id, after=audit.snapshot(donor, ("name", "email", "kind")))
+    audit.record(
+        session, actor, "donor.create", "donor", donor.id,
+        after=audit.snapshot(donor, ("name", "email", "kind", *new.address)),
+    )
     return donor
 
 
 def record_entry(
     session: Session, actor: Actor, entry: OfflineGift, source_key: str, tz, *,
     channel: GiftChannel = GiftChannel.OFFLINE, event_id: int | None = None, send_receipt: bool = True,
+    deposit_batch_id: int | None = None,
 ) -> Gift:
     """Record one validated gift under its idempotency key, creating its new donor, audit logged.
 
@@ -326,9 +339,8 @@ def record_entry(
         # The same form, submitted twice at once, won the race in another request (which wrote its
         # audit row with the gift): this request must save nothing, not even its new donor.
         raise AlreadySaved([gift.id])
-    # Staff typed this gift in themselves: nothing on it waits for donor-wall approval.
-    gift.wall_reviewed = True
     gift.proceeds_are_hosts_gift = entry.proceeds_are_hosts_gift
+    gift.deposit_batch_id = deposit_batch_id
     for name, cents in entry.credits:
         session.add(GiftCredit(gift_id=gift.id, name=name, amount_cents=cents))
     session.flush()
@@ -378,8 +390,13 @@ def row_is_blank(form: Mapping[str, str], prefix: str) -> bool:
     return not any((form.get(f"{prefix}{name}") or "").strip() for name in ("donor_query", "donor_id", "new_donor_name", "amount", "reference", "note"))
 
 
-def parse_batch(session: Session, form: Mapping[str, str], *, today: date, campaigns: Sequence[Campaign]) -> Batch:
-    """Validate a whole deposit: header (date, slip total, default campaign and method) and each typed row."""
+def parse_batch(
+    session: Session, form: Mapping[str, str], *, today: date, campaigns: Sequence[Campaign], slip_required: bool = True
+) -> Batch:
+    """Validate a whole deposit: header (date, slip total, default campaign and method) and each typed row.
+
+    Without `slip_required` (checks added to an open deposit batch, whose slip is checked when it
+    closes) there is no slip total to match."""
     errors = FormErrors()
     by_id = {str(c.id): c for c in campaigns}
     default_campaign = by_id.get((form.get("campaign_id") or "").strip())
@@ -392,7 +409,8 @@ def parse_batch(session: Session, form: Mapping[str, str], *, today: date, campa
     currency = default_campaign.currency if default_campaign else "USD"
     slip = None
     try:
-        slip = parse_amount(form.get("slip_total"), currency)
+        if slip_required:
+            slip = parse_amount(form.get("slip_total"), currency)
     except MoneyError as exc:
         errors.add("slip_total", f"Deposit slip total: {exc}")
     defaults = {
@@ -427,14 +445,19 @@ def parse_batch(session: Session, form: Mapping[str, str], *, today: date, campa
     return batch
 
 
-def record_batch(session: Session, actor: Actor, batch: Batch, token: str, tz) -> list[Gift]:
+def record_batch(
+    session: Session, actor: Actor, batch: Batch, token: str, tz, *, deposit_batch_id: int | None = None
+) -> list[Gift]:
     """Record every gift of a checked deposit in the caller's transaction: all of them or, on error, none."""
     if not batch.ok:
         raise ValueError("Only a batch without errors can be recorded.")
     saved = _already_saved(session, token)
     if saved:
         raise AlreadySaved(saved)
-    return [record_entry(session, actor, row, f"form:{token}:{i}", tz) for i, row in enumerate(batch.rows)]
+    return [
+        record_entry(session, actor, row, f"form:{token}:{i}", tz, deposit_batch_id=deposit_batch_id)
+        for i, row in enumerate(batch.rows)
+    ]
 
 
 def gifts_of_submission(session: Session, token: str) -> list[Gift]:
@@ -609,7 +632,9 @@ class GiftFilters:
         return {k: str(v) for k, v in pairs.items() if v is not None}
 
 
-def filtered_gifts(session: Session, filters: GiftFilters, tz, *, limit: int | None = None, newest_first: bool = False):
+def filtered_gifts(
+    session: Session, filters: GiftFilters, tz, *, limit: int | None = None, newest_first: bool = False, offset: int = 0
+):
     """Gifts matching the filters, with what is left of each (list page and CSV export)."""
     from .statements import gift_lines
 
@@ -630,4 +655,4 @@ def filtered_gifts(session: Session, filters: GiftFilters, tz, *, limit: int | N
     if filters.donor_text:
         matching = [d.id for d in find_donors(session, filters.donor_text, limit=500)]
         where.append(Gift.donor_id.in_(matching))
-    return gift_lines(session, and_(*where), limit=limit, newest_first=newest_first)
+    return gift_lines(session, and_(*where), limit=limit, newest_first=newest_first, offset=offset)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -765,6 +765,28 @@ def rebuild_totals(session: Session) -> None:
     for (campaign_id, donor_id), net in wanted_nets.items():
         session.add(CampaignDonorTotal(campaign_id=campaign_id, donor_id=donor_id, net_cents=net))
     session.flush()
+
+
+def remove_sample_gifts(session: Session) -> int:
+    """Delete the demo's sample gifts with their entries, credits and queued emails, then rebuild
+    every cached total and rollup from the ledger that is left; returns the gifts removed.
+
+    The one place gifts are ever deleted: sample data is not money anybody gave. Real gifts are
+    never touched (a mistake in one is corrected or voided by a new entry)."""
+    from .models import GiftCredit, OutboxMessage
+    from .rollups import rebuild_rollups
+
+    sample = select(Gift.id).where(Gift.is_sample.is_(True))
+    count = session.scalar(select(func.count()).select_from(sample.subquery())) or 0
+    quick = {"synchronize_session": False}
+    session.execute(delete(LedgerEntry).where(LedgerEntry.gift_id.in_(sample)), execution_options=quick)
+    session.execute(delete(GiftCredit).where(GiftCredit.gift_id.in_(sample)), execution_options=quick)
+    session.execute(delete(OutboxMessage).where(OutboxMessage.gift_id.in_(sample)), execution_options=quick)
+    session.execute(delete(Gift).where(Gift.is_sample.is_(True)), execution_options=quick)
+    session.expire_all()
+    rebuild_rollups(session)
+    rebuild_totals(session)
+    return count
 
 
 def recent_gift_count(session: Session, campaign_id: int, since: datetime) -> int:

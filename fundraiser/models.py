@@ -128,6 +128,8 @@ class Campaign(Base):
     cover_image: Mapped[str | None] = mapped_column(String(200))
     # The Stripe Product that monthly gifts to this campaign are priced against.
     stripe_product_id: Mapped[str | None] = mapped_column(String(255))
+    # One of the demo's campaigns (demo.py): removed with the rest of the demo.
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -319,6 +321,10 @@ class Gift(Base):
     name_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     wall_reviewed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     private_note: Mapped[str | None] = mapped_column(Text)
+    # Staff hid the dedication ("In memory of ...") from the public wall.
+    dedication_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The numbered bank deposit this check or cash went to the bank in (deposits.py).
+    deposit_batch_id: Mapped[int | None] = mapped_column(ForeignKey("deposit_batches.id"), index=True)
     # In-kind description; goods_value is the fair value of anything the donor received back.
     description: Mapped[str | None] = mapped_column(String(500))
     goods_value_cents: Mapped[int | None] = mapped_column(BigInteger)
@@ -350,6 +356,36 @@ class Gift(Base):
     @property
     def net_cents(self) -> int | None:
         return self.amount_cents - self.fee_cents if self.fee_in_gift_currency else None
+
+
+class DepositStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class DepositBatch(Base):
+    """A numbered bank deposit: checks and cash gathered as they arrive, closed when they add up
+    to the deposit slip. Each gift keeps its own received date (a check received on 30 December
+    counts in that year, even when it is deposited in January)."""
+
+    __tablename__ = "deposit_batches"
+    __table_args__ = (
+        CheckConstraint("slip_total_cents IS NULL OR slip_total_cents >= 0", name="slip_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    status: Mapped[DepositStatus] = mapped_column(_enum(DepositStatus), default=DepositStatus.OPEN)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    slip_total_cents: Mapped[int | None] = mapped_column(BigInteger)
+    memo: Mapped[str] = mapped_column(String(500), default="")
+    opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    opened_by: Mapped[User | None] = relationship(foreign_keys=[opened_by_id])
+    closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
 
 
 class LedgerEntry(Base):
@@ -882,6 +918,8 @@ __all__ = [
     "CostKind",
     "DailyRollup",
     "DedicationKind",
+    "DepositBatch",
+    "DepositStatus",
     "DonateCounter",
     "DonationAttempt",
     "DonationFrequency",

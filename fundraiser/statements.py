@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -61,7 +61,9 @@ class GiftLine:
         return self.net_cents - self.goods_cents
 
 
-def gift_lines(session: Session, where, limit: int | None = None, newest_first: bool = False) -> list[GiftLine]:
+def gift_lines(
+    session: Session, where, limit: int | None = None, newest_first: bool = False, offset: int = 0
+) -> list[GiftLine]:
     """Gifts matching a condition, oldest first, each with its net and the campaign it counts toward now."""
     nets = (
         select(LedgerEntry.gift_id, func.sum(LedgerEntry.amount_cents).label("net"))
@@ -82,6 +84,7 @@ def gift_lines(session: Session, where, limit: int | None = None, newest_first: 
         .where(where)
         .order_by(*((Gift.received_at.desc(), Gift.id.desc()) if newest_first else (Gift.received_at, Gift.id)))
         .limit(limit)
+        .offset(offset or None)
     ).all()
     titles = dict(session.execute(select(Campaign.id, Campaign.title)).all())
     result = []
@@ -113,6 +116,42 @@ def summary(session: Session, donor: Donor) -> DonorSummary:
         first_gift_at=standing[0].gift.received_at if standing else None,
         last_gift_at=standing[-1].gift.received_at if standing else None,
     )
+
+
+@dataclass
+class LifetimeGiving:
+    """A donor's giving for exports: what stands per currency, and their standing gifts' count and dates."""
+
+    totals_by_currency: dict[str, int] = field(default_factory=dict)
+    gift_count: int = 0
+    first_gift_at: datetime | None = None
+    last_gift_at: datetime | None = None
+
+
+def lifetime_giving(session: Session) -> dict[int, LifetimeGiving]:
+    """Every donor's lifetime giving in one query: gifts that still stand (net above zero) count."""
+    nets = (
+        select(LedgerEntry.gift_id, func.sum(LedgerEntry.amount_cents).label("net"))
+        .group_by(LedgerEntry.gift_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Gift.donor_id, Gift.currency, func.sum(nets.c.net), func.count(), func.min(Gift.received_at),
+            func.max(Gift.received_at),
+        )
+        .join(nets, nets.c.gift_id == Gift.id)
+        .where(Gift.donor_id.is_not(None), nets.c.net > 0)
+        .group_by(Gift.donor_id, Gift.currency)
+    ).all()
+    giving: dict[int, LifetimeGiving] = {}
+    for donor_id, currency, total, count, first, last in rows:
+        g = giving.setdefault(donor_id, LifetimeGiving())
+        g.totals_by_currency[currency] = int(total)
+        g.gift_count += count
+        g.first_gift_at = min(filter(None, (g.first_gift_at, first)))
+        g.last_gift_at = max(filter(None, (g.last_gift_at, last)))
+    return giving
 
 
 @dataclass(frozen=True)

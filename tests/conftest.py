@@ -108,7 +108,11 @@ def runner(app):
 
 @pytest.fixture
 def session(app) -> Iterator[Session]:
-    """The app's own request/command session, inside an app context."""
+    """The app's own request/command session, inside an app context.
+
+    While it is open, test-client requests share this context and its session, which a running
+    server never does: tests of downloads, streams and background work use `arrange` and
+    `live_server` (or `staff_http`) instead."""
     from fundraiser.db import get_session
 
     with app.app_context():
@@ -144,3 +148,37 @@ def live_server(app) -> Iterator[LiveServer]:
     server = LiveServer(app).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def arrange(app):
+    """Build test data in an application context that ends before the test acts, so requests to
+    the live server (downloads, streams, background work) run as they do in production: each in
+    its own context, with its own database session closed at teardown."""
+    from contextlib import contextmanager
+
+    from fundraiser.db import get_session
+
+    @contextmanager
+    def scope() -> Iterator[Session]:
+        with app.app_context():
+            session = get_session()
+            yield session
+            session.commit()
+
+    return scope
+
+
+@pytest.fixture
+def staff_http(app, arrange, live_server):
+    """A real HTTP client signed in to the live server as a new staff (or other role) account."""
+    from fundraiser.auth.users import create_user
+    from tests.http_client import HttpClient
+
+    def sign_in(role: str = "staff", email: str | None = None):
+        email = email or f"{role}-http@example.org"
+        with arrange() as session:
+            create_user(session, email, role, "a very good password")
+        return HttpClient(live_server.url).sign_in(email, "a very good password")
+
+    return sign_in

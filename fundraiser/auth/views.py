@@ -42,7 +42,7 @@ def _safe_next(target: str | None) -> str | None:
 
 def home_for(role: Role) -> str:
     """Where each role lands after signing in."""
-    endpoint = "board.index" if role == Role.BOARD else "staff.index"
+    endpoint = "board.overview" if role == Role.BOARD else "staff.index"
     try:
         return url_for(endpoint)
     except BuildError:  # that audience's pages are not registered in this app
@@ -72,7 +72,10 @@ def login():
             throttle.clear_account(session, email)
             session.commit()
             sign_in(user)
-            return redirect(_safe_next(request.args.get("next")) or home_for(user.role))
+            target = _safe_next(request.args.get("next"))
+            if user.role == Role.BOARD and target and target.startswith("/staff"):
+                target = None  # a board member following an old staff link lands on the board instead
+            return redirect(target or home_for(user.role))
         throttle.record_failure(session, email, address)
         session.commit()
         error = "That email and password don't match an active account."

@@ -83,7 +83,8 @@ def _csv(charts, chart_id: str, name: str) -> Response:
     chart = next((c for c in charts if c.id == chart_id), None)
     if chart is None:
         abort(404, description="There is no chart with that name.")
-    response = Response(to_csv(chart), mimetype="text/csv")
+    # The byte-order mark tells Excel the file is UTF-8 (names like "Zoë" otherwise garble).
+    response = Response("\ufeff" + to_csv(chart), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}-{chart_id}.csv"'
     return response
 

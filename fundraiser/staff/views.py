@@ -17,10 +17,12 @@ from flask import (
     request,
     url_for,
 )
+from markupsafe import Markup
 
 from .. import (
     audit,
     campaign_admin,
+    deposits,
     donors,
     events,
     exports,
@@ -55,7 +57,7 @@ from ..money import format_money
 from ..organisation import current_organisation
 from ..payments import disputes, payouts
 from ..settings import current_settings
-from . import forms
+from . import confirm, forms
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -67,7 +69,7 @@ def staff_only():
     if user is None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if user.role not in STAFF_ROLES:
-        abort(403, description="The staff console is for staff and admin accounts.")
+        abort(403, description="This page is for staff and admins.")
     return None
 
 
@@ -145,6 +147,11 @@ def user_change(user_id: int):
     session = get_session()
     user = get_or_404(User, user_id, "account")
     change = request.form.get("change")
+    if change == "deactivate" and not confirm.confirmed():
+        return confirm.ask(
+            f"Deactivate {user.email}?", f"{user.email} will be signed out everywhere and can't sign in until an "
+            "admin reactivates the account.", "Yes, deactivate", url_for("staff.user_list"),
+        )
     link = None
     try:
         if change == "role":
@@ -217,12 +224,14 @@ def _gift_form_context(values, errors):
     )
 
 
-def _saved_message(gift: Gift) -> str:
+def _saved_message(gift: Gift) -> Markup:
+    """The confirmation after a save, linking to the gift so a mistake is one click from its fix."""
     who = gift.donor.name if gift.donor else "no donor record"
     ref = f" #{gift.reference}" if gift.reference else ""
     campaign = gift.campaign.title if gift.campaign else "no campaign"
-    return (
-        f"Saved gift {gift.id}: {format_money(gift.amount_cents, gift.currency)} "
+    link = Markup('<a href="{}">Saved gift {}</a>').format(url_for("staff.gift_detail", gift_id=gift.id), gift.id)
+    return link + Markup.escape(
+        f": {format_money(gift.amount_cents, gift.currency)} "
         f"{gifts.METHOD_NAMES[gift.method].lower()}{ref} from {who} to {campaign}."
     )
 
@@ -283,18 +292,22 @@ def deposit():
     row_count = max(BATCH_ROWS, request.form.get("row_count", type=int) or 0)
     if batch.ok:
         try:
-            saved = gifts.record_batch(session, actor(), batch, values.get("token", ""), current_settings().tz)
+            # The whole deposit at once becomes a numbered deposit batch, closed against its slip.
+            numbered = deposits.open_batch(session, actor(), batch.rows[0].campaign.currency)
+            saved = gifts.record_batch(session, actor(), batch, values.get("token", ""), current_settings().tz,
+                                       deposit_batch_id=numbered.id)
+            deposits.close_batch(session, actor(), numbered, batch.slip_total_cents)
         except gifts.AlreadySaved:
             session.rollback()
             flash("That deposit was already saved (it was sent twice); nothing was recorded a second time.", "info")
             return redirect(url_for("staff.deposit_saved", token=values.get("token", "")))
-        except LedgerError as exc:
+        except (LedgerError, deposits.DepositError) as exc:
             session.rollback()
             batch.errors.add("rows", str(exc))
         else:
             session.commit()
             total = format_money(sum(g.amount_cents for g in saved), saved[0].currency)
-            flash(f"Saved {len(saved)} gift{'s' if len(saved) != 1 else ''} totalling {total}.", "success")
+            flash(f"Saved {len(saved)} gift{'s' if len(saved) != 1 else ''} totalling {total} as deposit {numbered.number}.", "success")
             return redirect(url_for("staff.deposit_saved", token=values.get("token", "")))
     row_errors = {}
     for row in batch.rows:
@@ -329,9 +342,14 @@ def csv_response(filename: str, chunks):
 def gift_list():
     session = get_session()
     filters = gifts.GiftFilters.from_args(request.args)
-    lines = gifts.filtered_gifts(session, filters, current_settings().tz, limit=GIFT_LIST_LIMIT, newest_first=True)
+    page = max(request.args.get("page", 1, type=int), 1)
+    lines = gifts.filtered_gifts(
+        session, filters, current_settings().tz, limit=GIFT_LIST_LIMIT + 1, newest_first=True,
+        offset=(page - 1) * GIFT_LIST_LIMIT,
+    )
     return render_template(
-        "staff/gifts.html", lines=lines, filters=filters, args=request.args, limit=GIFT_LIST_LIMIT,
+        "staff/gifts.html", lines=lines[:GIFT_LIST_LIMIT], filters=filters, args=request.args, limit=GIFT_LIST_LIMIT,
+        page=page, more=len(lines) > GIFT_LIST_LIMIT,
         campaigns=campaign_choices(campaign_admin.all_campaigns(session)),
         methods=[(m.value, gifts.METHOD_NAMES[m]) for m in GiftMethod], channels=[(c.value, c.value) for c in GiftChannel],
     )
@@ -384,6 +402,12 @@ def gift_correct(gift_id: int):
 def gift_void(gift_id: int):
     session = get_session()
     gift = get_or_404(Gift, gift_id, "gift")
+    if not confirm.confirmed() and request.form.get("reason", "").strip():
+        return confirm.ask(
+            f"Void gift {gift.id}?", f"Gift {gift.id} ({format_money(gift.amount_cents, gift.currency)}) will stop counting "
+            "toward every total. It stays on record, marked void; this can't be undone.", "Yes, void this gift",
+            url_for("staff.gift_detail", gift_id=gift.id),
+        )
     try:
         gifts.void(session, actor(), gift, request.form.get("reason", ""))
     except LedgerError as exc:
@@ -498,6 +522,11 @@ def campaign_form(campaign):
 def campaign_status(campaign_id: int):
     session = get_session()
     campaign = get_or_404(Campaign, campaign_id, "campaign")
+    if request.form.get("action") == "close" and not confirm.confirmed():
+        return confirm.ask(
+            f"Close “{campaign.title}”?", "Its page stops taking gifts online (staff can still enter late checks). "
+            "You can reopen it later.", "Yes, close the campaign", url_for("staff.campaign_edit", campaign_id=campaign.id),
+        )
     try:
         campaign_admin.change_status(session, actor(), campaign, request.form.get("action", ""))
     except campaign_admin.CampaignError as exc:
@@ -683,7 +712,8 @@ def donor_list():
 def donor_export():
     session = get_session()
     found = donors.search(session, request.args.get("q", "")[:100], limit=None)
-    return csv_response(f"donors-{today().isoformat()}.csv", exports.to_csv(exports.DONOR_HEADER, exports.donor_rows(found)))
+    header, rows = exports.donor_export(session, found, current_settings().tz)
+    return csv_response(f"donors-{today().isoformat()}.csv", exports.to_csv(header, rows))
 
 
 def render_donor_form(donor, values, errors, status=200):
@@ -903,3 +933,5 @@ from . import settings_views  # noqa: F401
 from . import document_views  # noqa: F401
 from . import payouts as payout_pages  # noqa: F401 - its routes join this blueprint
 from . import receipt_views  # noqa: F401  (its routes join this blueprint)
+# Routes kept in their own modules, registered on this blueprint.
+from . import deposit_views, housekeeping  # noqa: F401

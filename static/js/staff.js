@@ -12,6 +12,21 @@
     });
   });
 
+  // --- actions that are hard to take back ask first; without this script the server asks on a page.
+  document.querySelectorAll("button[data-confirm]").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      if (!window.confirm(button.dataset.confirm)) { event.preventDefault(); return; }
+      var form = button.form, yes = form.querySelector("input[name=confirm]");
+      if (!yes) { yes = document.createElement("input"); yes.type = "hidden"; yes.name = "confirm"; form.appendChild(yes); }
+      yes.value = "yes";
+    });
+  });
+
+  document.querySelectorAll("button[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
+
   // --- donor picker
   function setupPicker(box) {
     var input = box.querySelector("input[role=combobox]");
@@ -87,7 +102,8 @@
         var c = toCents(input.value);
         if (c === null) bad = true; else total += c;
       });
-      var slip = toCents(deposit.querySelector("[name=slip_total]").value);
+      var slipInput = deposit.querySelector("[name=slip_total]");
+      var slip = slipInput ? toCents(slipInput.value) : null;
       deposit.querySelector("[data-entered]").textContent = bad ? "check amounts" : show(total);
       deposit.querySelector("[data-slip]").textContent = show(slip);
       var diff = deposit.querySelector("[data-difference]");
@@ -98,6 +114,10 @@
     };
     deposit.addEventListener("input", update);
     update();
+    // Keep a focused field clear of the sticky total bar (WCAG 2.4.11): scroll padding as tall as the bar.
+    var bar = deposit.querySelector(".batch-total");
+    var pad = function () { document.documentElement.style.scrollPaddingBottom = (bar.offsetHeight + 8) + "px"; };
+    if (bar) { pad(); window.addEventListener("resize", pad); }
     var add = deposit.querySelector("[data-add-rows]");
     var count = deposit.querySelector("[data-row-count]");
     add.hidden = false;
@@ -113,7 +133,8 @@
             if (v) el.setAttribute(attr, v.replace(/rows-\d+-/, "rows-" + n + "-"));
           });
         });
-        row.querySelectorAll("input").forEach(function (el) { el.value = ""; el.removeAttribute("aria-invalid"); });
+        row.querySelectorAll("input").forEach(function (el) { if (el.type === "checkbox") el.checked = false; else el.value = ""; el.removeAttribute("aria-invalid"); });
+        row.querySelectorAll("details").forEach(function (el) { el.open = false; });
         row.querySelectorAll("select").forEach(function (el) { el.selectedIndex = 0; });
         row.querySelectorAll(".field-error").forEach(function (el) { el.remove(); });
         row.firstElementChild.textContent = String(n + 1);

@@ -44,7 +44,7 @@ def test_volunteer_records_a_deposit_and_event_proceeds_then_board_can_only_look
     page.get_by_label("Amount, row 2", exact=True).fill("150")
     expect(page.locator("[data-difference]")).to_have_text("Matches the slip")
     page.get_by_role("button", name="Save deposit").dblclick()  # a double-click must not save twice
-    expect(page.get_by_text("Saved 2 gifts totalling $250.00.")).to_be_visible()
+    expect(page.get_by_text("Saved 2 gifts totalling $250.00 as deposit 1.")).to_be_visible()
     assert session.scalar(select(func.count()).select_from(Gift)) == 2
 
     page.goto(f"{base}/staff/events/{event.id}")

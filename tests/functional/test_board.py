@@ -135,6 +135,12 @@ def test_overview_can_pick_campaigns(client, session, spring):
     assert picked["raised"] == "$20.00" and picked["goal"] == "$500.00 (4.0%)"
 
 
+def without_bom(text: str) -> str:
+    """The CSV text after the UTF-8 byte-order mark every download starts with (for Excel)."""
+    assert text.startswith("\ufeff")
+    return text[1:]
+
+
 def test_chart_csv_holds_the_chart_data_and_defuses_formulas(client, session, spring):
     event = make_event(session, spring, name='=HYPERLINK("http://evil.example","click")')
     give(session, spring, 7_500, channel=GiftChannel.EVENT, method=GiftMethod.CASH, event_id=event.id)
@@ -142,7 +148,7 @@ def test_chart_csv_holds_the_chart_data_and_defuses_formulas(client, session, sp
     sign_in(client, session, Role.BOARD)
     response = client.get("/board/campaigns/spring/charts/events.csv")
     assert response.headers["Content-Disposition"] == 'attachment; filename="spring-events.csv"'
-    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.reader(io.StringIO(without_bom(response.get_data(as_text=True)))))
     assert rows[0] == ["Event", "Date", "Campaign", "Gifts", "Raised (USD)"]
     assert rows[1][0] == "'" + event.name
     assert rows[1][2:] == ["Spring appeal", "1", "75.00"]
@@ -200,7 +206,7 @@ def test_progress_csv_has_every_local_day_and_the_projection(client, session):
     give(session, campaign, 2_000, received_at=start + timedelta(hours=1))
     session.commit()
     sign_in(client, session, Role.BOARD)
-    rows = list(csv.reader(io.StringIO(client.get("/board/campaigns/short/charts/progress.csv").get_data(as_text=True))))
+    rows = list(csv.reader(io.StringIO(without_bom(client.get("/board/campaigns/short/charts/progress.csv").get_data(as_text=True)))))
     assert rows[0] == ["Day", "Raised to date (USD)"]
     days = [r[0] for r in rows[1:-1]]
     assert len(days) in (4, 5)  # three days ago to today, in New York

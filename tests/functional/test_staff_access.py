@@ -205,7 +205,7 @@ def test_admin_changes_role_deactivates_and_resets_with_audit(app, session):
     assert volunteer.get("/staff/").status_code == 403
     admin.post(f"/staff/users/{user.id}", data={"change": "reset"})
     assert volunteer.get("/staff/").status_code == 302  # the reset signed them out
-    admin.post(f"/staff/users/{user.id}", data={"change": "deactivate"})
+    admin.post(f"/staff/users/{user.id}", data={"change": "deactivate", "confirm": "yes"})
     session.refresh(user)
     assert not user.is_active
     actions = session.scalars(select(AuditLog.action).where(AuditLog.object_id == str(user.id)).order_by(AuditLog.id)).all()
@@ -219,7 +219,7 @@ def test_the_last_admin_cannot_be_demoted_or_deactivate_themself(app, session):
     me = session.scalar(select(User).where(User.email == "admin@example.org"))
     response = admin.post(f"/staff/users/{me.id}", data={"change": "role", "role": "staff"})
     assert response.status_code == 400 and "only active admin" in response.get_data(as_text=True)
-    response = admin.post(f"/staff/users/{me.id}", data={"change": "deactivate"})
+    response = admin.post(f"/staff/users/{me.id}", data={"change": "deactivate", "confirm": "yes"})
     assert response.status_code == 400
     session.refresh(me)
     assert me.role == Role.ADMIN and me.is_active

@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 from sqlalchemy import func, select
 
 from fundraiser.db import utcnow
@@ -98,7 +99,7 @@ def test_correct_then_void_from_the_gift_page(app, session):
     missing = client.post(f"/staff/gifts/{gift.id}/correct", data={"amount": "150", "reason": ""})
     assert missing.status_code == 400 and "give a reason" in missing.get_data(as_text=True)
     client.post(f"/staff/gifts/{gift.id}/correct", data={"amount": "150", "reason": "typo"})
-    page = client.post(f"/staff/gifts/{gift.id}/void", data={"reason": "bounced"}, follow_redirects=True).get_data(as_text=True)
+    page = client.post(f"/staff/gifts/{gift.id}/void", data={"reason": "bounced", "confirm": "yes"}, follow_redirects=True).get_data(as_text=True)
     assert "void" in page and "gift.void" in page and "bounced" in page
     assert session.get(CampaignTotals, campaign.id).raised_cents == 0
 
@@ -271,3 +272,30 @@ def test_an_event_host_typed_but_not_picked_must_match_exactly(app, session):
     client.post("/staff/events/new", data={**form, "host_donor_query": "acme bakers"})
     assert session.scalar(select(CommunityEvent.host_donor_id)) == host.id
     assert session.scalar(select(func.count()).select_from(Donor)) == 1
+
+
+@pytest.mark.parametrize("what", ["void", "close", "deactivate"])
+def test_hard_to_undo_actions_ask_first_without_javascript(app, session, what):
+    from fundraiser.models import GiftMethod, User
+
+    campaign = make_campaign(session, title="Spring")
+    gift = give(session, campaign, 5000, method=GiftMethod.CHECK)
+    session.commit()
+    client = sign_in_as(app, session, "admin")
+    other = sign_in_as(app, session, "staff")
+    assert other
+    target = session.query(User).filter_by(email="staff@example.org").one()
+    path, form = {
+        "void": (f"/staff/gifts/{gift.id}/void", {"reason": "bounced"}),
+        "close": (f"/staff/campaigns/{campaign.id}/status", {"action": "close"}),
+        "deactivate": (f"/staff/users/{target.id}", {"change": "deactivate"}),
+    }[what]
+    asked = client.post(path, data=form)
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and 'name="confirm" value="yes"' in page and "No, go back" in page
+    session.expire_all()
+    assert not gift.entries[1:] and campaign.status == "active" and target.is_active
+    assert client.post(path, data=form | {"confirm": "yes"}).status_code == 302
+    session.expire_all()
+    assert {"void": lambda: gift.entries[-1].kind == "void", "close": lambda: campaign.status == "closed",
+            "deactivate": lambda: not target.is_active}[what]()

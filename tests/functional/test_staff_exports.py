@@ -1,4 +1,5 @@
-"""CSV exports: current filters apply, and nothing a donor typed runs as a spreadsheet formula."""
+"""CSV exports, fetched from a running server: current filters apply, and nothing a donor typed
+runs as a spreadsheet formula."""
 
 import csv
 import io
@@ -10,7 +11,6 @@ from fundraiser.db import utcnow
 from fundraiser.exports import safe_cell
 from fundraiser.models import GiftChannel, GiftMethod
 from tests.factories import give, make_campaign, make_donor, make_event
-from tests.functional.staff_helpers import sign_in_as
 
 
 @pytest.mark.parametrize(
@@ -25,39 +25,40 @@ def test_formula_like_text_is_neutralised(value, expected):
     assert safe_cell(value) == expected
 
 
-def read_csv(response) -> list[dict]:
-    text = response.get_data(as_text=True)
+def read_csv(reply) -> list[dict]:
+    assert reply.status == 200, reply.text[:300]
+    text = reply.text
     assert text.startswith("\ufeff")
     return list(csv.DictReader(io.StringIO(text[1:])))
 
 
-def test_gift_export_follows_filters_and_keeps_amounts_as_numbers(app, session):
-    campaign = make_campaign(session, title="Spring")
-    other = make_campaign(session, title="Autumn")
-    evil = make_donor(session, name="=cmd|' /C calc'!A0", email="evil@example.org")
-    gift = give(session, campaign, 12550, donor=evil, method=GiftMethod.CASH, private_note="-1+1")
-    give(session, campaign, 999, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
-    give(session, other, 5000, received_at=utcnow() - timedelta(days=400))
-    session.commit()
-    client = sign_in_as(app, session, "staff")
+def test_gift_export_follows_filters_and_keeps_amounts_as_numbers(arrange, staff_http):
+    with arrange() as session:
+        campaign = make_campaign(session, title="Spring")
+        other = make_campaign(session, title="Autumn")
+        evil = make_donor(session, name="=cmd|' /C calc'!A0", email="evil@example.org")
+        gift = give(session, campaign, 12550, donor=evil, method=GiftMethod.CASH, private_note="-1+1")
+        give(session, campaign, 999, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
+        give(session, other, 5000, received_at=utcnow() - timedelta(days=400))
+    client = staff_http()
     rows = read_csv(client.get(f"/staff/gifts.csv?campaign={campaign.id}&channel=offline"))
     assert len(rows) == 1
     row = rows[0]
     assert row["gift_id"] == str(gift.id) and row["amount"] == "125.50" and row["counts_toward_totals"] == "125.50"
     assert row["donor_name"] == "'=cmd|' /C calc'!A0" and row["note"] == "'-1+1"
-    assert client.get("/staff/gifts?channel=offline&campaign=%d" % campaign.id).get_data(as_text=True).count("gift_detail") == 0
+    assert client.get("/staff/gifts?channel=offline&campaign=%d" % campaign.id).text.count("gift_detail") == 0
     recent = read_csv(client.get(f"/staff/gifts.csv?from={(utcnow() - timedelta(days=30)).date().isoformat()}"))
     assert len(recent) == 2
 
 
-def test_donor_and_event_exports(app, session):
-    campaign = make_campaign(session)
-    make_donor(session, name="@Org", email="org@example.org")
-    make_donor(session, name="Bea")
-    event = make_event(session, campaign, name="Fun Run")
-    give(session, campaign, 4000, event_id=event.id, channel=GiftChannel.EVENT)
-    session.commit()
-    client = sign_in_as(app, session, "staff")
+def test_donor_and_event_exports(arrange, staff_http):
+    with arrange() as session:
+        campaign = make_campaign(session)
+        make_donor(session, name="@Org", email="org@example.org")
+        make_donor(session, name="Bea")
+        event = make_event(session, campaign, name="Fun Run")
+        give(session, campaign, 4000, event_id=event.id, channel=GiftChannel.EVENT)
+    client = staff_http()
     donors = read_csv(client.get("/staff/donors.csv?q=org%40example"))
     assert [d["name"] for d in donors] == ["'@Org"]
     events = read_csv(client.get("/staff/events.csv"))

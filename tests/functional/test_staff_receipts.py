@@ -103,7 +103,7 @@ def test_resend_after_a_partial_refund_uses_the_amount_kept(app, session):
 def test_void_and_fully_refunded_gifts_have_no_resend_button_and_the_post_is_refused(app, session):
     voided = _receipted_gift(session)
     client = sign_in_as(app, session, "staff")
-    client.post(f"/staff/gifts/{voided.id}/void", data={"reason": "Entered twice"})
+    client.post(f"/staff/gifts/{voided.id}/void", data={"reason": "Entered twice", "confirm": "yes"})
     donor = make_donor(session, name="Ann Archer", email="ann@example.org")
     refunded = give(session, make_campaign(session), 5_000, donor=donor)
     receipts.queue_for_gift(session, refunded)
