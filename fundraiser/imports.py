@@ -369,7 +369,7 @@ def mapping_from_headers(
     if default_campaign is not None:
         values["default_campaign"] = str(default_campaign.id)
     mapping, more = parse_mapping(values, header, campaigns, csv_file)
-    errors.update(more)
+    errors = {**more, **errors}  # a wrong override explains itself, not as a missing column
     return (None if errors else mapping), errors
 
 
