@@ -910,14 +910,17 @@ class _Donors:
 def import_rows(
     session: Session, actor: Actor, check: Check, filename: str, *,
     on_batch: Callable[[int, ImportSummary], None] | None = None, batch_rows: int = BATCH_ROWS,
+    send_receipts: bool = False,
 ) -> ImportSummary:
     """Record every importable row through the ledger: new gifts (with the refunds the export
     shows) a batch at a time, then refunds of gifts imported before, then refund rows of their own.
 
     After each batch `on_batch(rows done, summary)` lets the caller commit and report progress;
     source keys make a re-run after an interruption add only what is missing. Imported gifts are
-    often old ones already thanked elsewhere, so no receipts are queued.
+    often old ones already thanked elsewhere, so receipts are queued only when asked.
     """
+    from .receipts import queue_for_gift
+
     summary = ImportSummary(already=check.count("already"), skipped=check.count("skipped"), problems=check.count("problem"))
     donors = _Donors(session, summary)
     new = [r for r in check.rows if r.importable and r.refund_of is None and not r.already_imported]
@@ -941,6 +944,9 @@ def import_rows(
         summary.imported += len(written)
         summary.refunds += sum(1 for r in batch if r.source_key in written and r.entry.refund_cents)
         summary.gift_ids.extend(written.values())
+        if send_receipts:
+            for gift in session.scalars(select(Gift).where(Gift.id.in_(list(written.values())))):
+                queue_for_gift(session, gift)
         done += len(batch)
         if on_batch is not None:
             on_batch(done, summary)

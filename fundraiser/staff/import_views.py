@@ -158,7 +158,8 @@ def run_job(job_id: int, who: Actor) -> None:
             job.done_rows, job.imported, job.refunds = done, summary.imported, summary.refunds
             session.commit()
 
-        summary = imports.import_rows(session, who, check, job.filename, on_batch=on_batch)
+        summary = imports.import_rows(session, who, check, job.filename, on_batch=on_batch,
+                                      send_receipts=values.get("send_receipts") == "yes")
         job.summary = summary.lines(check)[:2000]
         job.status = "done"
     except Exception as exc:  # the page must say the import stopped, not spin forever

@@ -82,7 +82,7 @@ def test_dry_run_lists_every_problem_then_imports_valid_rows_once(inline_app, se
     assert session.scalar(select(Gift.donor_id).where(Gift.source_key == "import:T-1")) == session.scalar(
         select(Donor.id).where(Donor.email == "ann@example.org"))  # matched by email, not duplicated
     assert session.scalar(select(AuditLog.after).where(AuditLog.action == "gifts.import"))["skipped"] == 5
-    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # no receipts for old gifts
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # receipts only when asked
     again = text_of(upload(client, GOOD_AND_BAD.encode()).get_data(as_text=True))
     assert "0 rows to import" in again and "2 imported before (nothing added)" in again
 
@@ -116,6 +116,18 @@ def test_staff_map_each_campaign_value_and_download_the_rejected_rows(inline_app
     progress = client.get(f"{url}/progress.json").get_json()
     assert progress["status"] == "done" and progress["done_rows"] == progress["total_rows"] == 7
     assert client.post(url, data={**form, "action": "import"}).headers["Location"].endswith(f"{url}/progress")
+
+
+def test_receipts_go_out_only_when_asked(inline_app, session):
+    campaign = make_campaign(session, slug="spring")
+    session.commit()
+    client = sign_in_as(inline_app, session, "staff")
+    content = b"Date,Name,Email,Amount\n2025-01-02,Ann,ann@example.org,10\n2025-01-03,Ben,,20\n"
+    url = confirm_url(upload(client, content).get_data(as_text=True))
+    client.post(url, data={"map_received_on": "0", "map_donor_name": "1", "map_donor_email": "2", "map_amount": "3",
+                           "default_campaign": campaign.id, "send_receipts": "yes", "action": "import"})
+    assert session.scalar(select(OutboxMessage.to_email)) == "ann@example.org"  # Ben has no address
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
 
 
 def test_rows_without_an_id_column_are_not_duplicated_on_reimport(inline_app, session):
