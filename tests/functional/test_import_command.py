@@ -68,7 +68,7 @@ def test_preview_and_command_agree(app, runner, session):
         form = guessed_form(",".join(imports.read_csv(data).header), default_campaign=str(spring.id), action="preview")
         html = client.post(url, data=form).get_data(as_text=True)
         to_import = int(re.search(r"(\d+) rows? to import", text_of(html)).group(1))
-        on_page = re.findall(r"<tr>\s*<td>(\d+)</td>(?:(?!</tr>).)*?(problem|skipped):", html, re.S)
+        on_page = re.findall(r"<tr>\s*<td>(\d+)</td>(?:(?!</tr>).)*?(problem|skipped):", html, re.DOTALL)
         dry = runner.invoke(args=["import-gifts", str(FIXTURES / f"{name}.csv"), "--campaign", "spring", "--dry-run"])
         assert f"Dry run: {to_import} row(s) would be imported" in dry.output, (name, dry.output)
         assert re.findall(r"Row (\d+): (problem|skipped)", dry.output) == on_page, name

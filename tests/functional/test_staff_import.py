@@ -73,7 +73,7 @@ def test_dry_run_lists_every_problem_then_imports_valid_rows_once(inline_app, se
     assert set(guessed) == {"map_external_id", "map_received_on", "map_donor_name", "map_donor_email", "map_amount",
                             "map_campaign", "map_method"}
     for name, column in guessed.items():
-        assert re.search(rf'<select id="{name}"[^>]*>(?:(?!</select>).)*<option value="{column}" selected', html, re.S)
+        assert re.search(rf'<select id="{name}"[^>]*>(?:(?!</select>).)*<option value="{column}" selected', html, re.DOTALL)
     done = client.post(url, data={**guessed, "filename": "gifts.csv", "action": "import"}, follow_redirects=True)
     page = text_of(done.get_data(as_text=True))
     assert "Imported 2 gifts; recorded 0 refunds." in page and "Donors: 1 matched by email, 1 created." in page
@@ -97,7 +97,7 @@ def test_staff_map_each_campaign_value_and_download_the_rejected_rows(inline_app
     assert "Read as Windows-1252; columns guessed for Donorbox." in text
     assert "Spring Appeal 2025" in text and "isn&#39;t matched to one of ours" in html
     # "General Fund" is matched by its title already; "Spring Appeal 2025" is staff's to map.
-    assert re.search(r'id="campaign_value_0"[^>]*>(?:(?!</select>).)*<option value="%d" selected' % general.id, html, re.S)
+    assert re.search(rf'id="campaign_value_0"[^>]*>(?:(?!</select>).)*<option value="{general.id}" selected', html, re.DOTALL)
     url = confirm_url(html)
     form = guessed_form(",".join(imports.read_csv((FIXTURES / "donorbox.csv").read_bytes()).header),
                         source="donorbox", filename="donorbox.csv", campaign_value_0=str(general.id),

@@ -11,7 +11,15 @@ from sqlalchemy import func, select
 from fundraiser import imports
 from fundraiser.audit import Actor
 from fundraiser.ledger import gift_net, verify_totals
-from fundraiser.models import CampaignTotals, Donor, EntryKind, Gift, GiftChannel, GiftMethod, LedgerEntry
+from fundraiser.models import (
+    CampaignTotals,
+    Donor,
+    EntryKind,
+    Gift,
+    GiftChannel,
+    GiftMethod,
+    LedgerEntry,
+)
 from fundraiser.money import MoneyError, parse_export_amount
 from fundraiser.rollups import verify_rollups
 from tests.factories import make_campaign, make_donor
@@ -40,7 +48,7 @@ def check_file(session, name, campaigns, overrides=None, values=None):
 
 
 def import_file(session, name, campaigns, **kwargs):
-    csv_file, check = check_file(session, name, campaigns, **kwargs)
+    _, check = check_file(session, name, campaigns, **kwargs)
     summary = imports.import_rows(session, Actor(user_id=None), check, f"{name}.csv")
     session.commit()
     return check, summary
@@ -134,7 +142,7 @@ def test_stripe_payments_export_with_a_stray_windows_byte(session, campaigns):
 
 
 def test_paypal_refund_rows_take_money_back_from_the_gift_they_name(session, campaigns):
-    check, summary = import_file(session, "paypal", campaigns)
+    check, _ = import_file(session, "paypal", campaigns)
     assert check.rows[4].skipped.startswith("type “General Withdrawal”")
     assert check.rows[3].skipped.startswith("status “Pending”")
     mia = by_key(session, "import:paypal:5TY01234AB567890C")
