@@ -35,6 +35,10 @@ def _paths(token: str):
     return folder / f"{token}.csv", folder / f"{token}.json"
 
 
+def _rejected_path(token: str):
+    return _folder() / f"{token}.rejected.csv"
+
+
 def _valid(token: str) -> bool:
     return token.isalnum() and len(token) <= 64 and _paths(token)[0].exists()
 
@@ -107,12 +111,12 @@ def import_upload():
 @bp.post("/import/<token>")
 def import_confirm(token: str):
     """Step 2: check again with the chosen columns and campaigns, or start the import."""
+    session = get_session()
+    if session.scalar(select(ImportJob.id).where(ImportJob.token == token[:64])) is not None:
+        return redirect(url_for("staff.import_progress", token=token))  # sent twice: it is running or done
     if not _valid(token):
         flash("That upload has expired; please upload the file again.", "error")
         return redirect(url_for("staff.import_upload"))
-    session = get_session()
-    if session.scalar(select(ImportJob.id).where(ImportJob.token == token)) is not None:
-        return redirect(url_for("staff.import_progress", token=token))
     csv_file, _ = _load(token)
     values = {k: v for k, v in request.form.items() if k != "csrf_token"}
     _paths(token)[1].write_text(json.dumps(values))
@@ -162,6 +166,11 @@ def run_job(job_id: int, who: Actor) -> None:
                                       send_receipts=values.get("send_receipts") == "yes")
         job.summary = summary.lines(check)[:2000]
         job.status = "done"
+        # The upload holds donors' details: once imported, keep only the rows still to fix.
+        data_path, values_path = _paths(job.token)
+        _rejected_path(job.token).write_bytes(imports.rejected_csv(csv_file, check).encode())
+        data_path.unlink(missing_ok=True)
+        values_path.unlink(missing_ok=True)
     except Exception as exc:  # the page must say the import stopped, not spin forever
         log.exception("Import %s failed", job_id)
         session.rollback()
@@ -204,16 +213,23 @@ def import_progress_json(token: str):
 @bp.get("/import/<token>/rejected.csv")
 def import_rejected(token: str):
     """The rows with problems, as they were, plus a reason column: fix them and upload this file again."""
-    if not _valid(token):
+    done = _rejected_path(token) if token.isalnum() else None
+    if done is not None and done.exists():
+        body = done.read_bytes().decode()
+        job = _job_or_404(token)
+        name = job.filename
+    elif _valid(token):
+        csv_file, values = _load(token)
+        _, _, errors, check = _check(csv_file, values)
+        if check is None:
+            flash("Choose the columns first: " + "; ".join(errors.values()), "error")
+            return redirect(url_for("staff.import_upload"))
+        body, name = imports.rejected_csv(csv_file, check), values.get("filename", "upload.csv")
+    else:
         flash("That upload has expired; please upload the file again.", "error")
         return redirect(url_for("staff.import_upload"))
-    csv_file, values = _load(token)
-    _, _, errors, check = _check(csv_file, values)
-    if check is None:
-        flash("Choose the columns first: " + "; ".join(errors.values()), "error")
-        return redirect(url_for("staff.import_upload"))
-    name = values.get("filename", "upload.csv").rsplit(".", 1)[0][:60]
+    name = name.rsplit(".", 1)[0][:60]
     return Response(
-        "\ufeff" + imports.rejected_csv(csv_file, check), mimetype="text/csv",
+        "\ufeff" + body, mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}-rejected.csv"'},
     )

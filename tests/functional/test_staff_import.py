@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from fundraiser import imports
 from fundraiser.ledger import verify_totals
 from fundraiser.models import AuditLog, CampaignTotals, Donor, Gift, ImportJob, OutboxMessage
+from fundraiser.settings import current_settings
 from tests.factories import make_campaign, make_donor
 from tests.functional.staff_helpers import PASSWORD, sign_in_as
 
@@ -116,6 +117,10 @@ def test_staff_map_each_campaign_value_and_download_the_rejected_rows(inline_app
     progress = client.get(f"{url}/progress.json").get_json()
     assert progress["status"] == "done" and progress["done_rows"] == progress["total_rows"] == 7
     assert client.post(url, data={**form, "action": "import"}).headers["Location"].endswith(f"{url}/progress")
+    # The upload (donors' details) is gone once imported; the rows still to fix can still be downloaded.
+    folder = current_settings().instance_path / "imports"
+    assert [p.name for p in folder.glob("*")] == [f"{url.rsplit('/', 1)[1]}.rejected.csv"]
+    assert client.get(f"{url}/rejected.csv").get_data(as_text=True) == body
 
 
 def test_receipts_go_out_only_when_asked(inline_app, session):
