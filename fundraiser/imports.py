@@ -580,7 +580,6 @@ def check_rows(
     notes = [f"Read as {csv_file.encoding}; columns guessed for {SOURCES[source]}."]
     if day_first:
         notes.append("Dates are read day first (31/01/2025 is 31 January), as some dates in the file can only be.")
-    lookup_campaigns = {**{v: c for v, c in mapping.campaign_values.items()}}
     fingerprints: Counter = Counter()
     first_line: dict[str, int] = {}
     ids_seen: dict[str, int] = {}
@@ -589,11 +588,13 @@ def check_rows(
         number = offset + 2  # as the spreadsheet numbers it, after the header row
         cells = {name: (row[i].strip() if i < len(row) else "") for name, i in mapping.columns.items()}
         external = cells.get("external_id", "")[:200]
+        line = "\x1f".join(c.strip() for c in row)
         if external:
             key = f"{prefix}{external}"
         else:
-            line = "\x1f".join(c.strip() for c in row)
-            fingerprint = hashlib.sha256(line.encode()).hexdigest()[:40]
+            # Of the mapped cells, as before: files imported by earlier versions keep their keys.
+            values = "\x1f".join(f"{k}={cells[k]}" for k in sorted(cells))
+            fingerprint = hashlib.sha256(values.encode()).hexdigest()[:40]
             fingerprints[fingerprint] += 1
             key = f"import:row:{fingerprint}:{fingerprints[fingerprint]}"
         result = RowResult(number=number, cells=cells, source_key=key)
@@ -608,19 +609,17 @@ def check_rows(
                 result.skipped = f"repeats transaction {external[:40]} of row {ids_seen[external]}; imported once"
                 continue
             ids_seen[external] = number
+        elif line in first_line:
+            result.warnings.append(f"identical to row {first_line[line]}: check it isn't entered twice")
         else:
-            fp_line = "\x1f".join(c.strip() for c in row)
-            if fp_line in first_line:
-                result.warnings.append(f"identical to row {first_line[fp_line]}: check it isn't entered twice")
-            else:
-                first_line[fp_line] = number
-        _check_one(session, result, cells, mapping, lookup_campaigns, header_of, day_first, today, tz)
+            first_line[line] = number
+        _check_one(result, cells, mapping, mapping.campaign_values, header_of, day_first, today, tz)
     _mark_already_imported(session, results)
     _match_donors(session, results)
     return Check(rows=results, source=source, notes=notes)
 
 
-def _check_one(session, result: RowResult, cells, mapping: ColumnMapping, lookup, header_of, day_first, today, tz) -> None:
+def _check_one(result: RowResult, cells, mapping: ColumnMapping, lookup, header_of, day_first, today, tz) -> None:
     status = squash(cells.get("status", ""))
     kind = squash(cells.get("kind", ""))
     if status in SKIPPED_STATUSES:
