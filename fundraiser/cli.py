@@ -247,6 +247,60 @@ def year_end_command(year: int, out_dir: Path, resend: bool, dry_run: bool) -> N
         if batch_failed or not batch_sent:
             break
     click.echo(f"Emailed {sent} message(s) now." + (" Some could not be sent yet; send-receipts retries them." if failed else ""))
+@click.command("import-gifts")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--campaign", "campaign_slug", help="Web address (slug) of the campaign for rows whose campaign isn't matched.")
+@click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
+@click.option("--map", "overrides", multiple=True, metavar="FIELD=HEADER",
+              help="Use this column for a field (e.g. --map donor_email='Customer Email'); FIELD= leaves it out.")
+@with_appcontext
+def import_gifts_command(file: Path, campaign_slug: str | None, dry_run: bool, overrides: tuple[str, ...]) -> None:
+    """Import gifts from a platform's CSV export (the same engine as the staff import page)."""
+    from sqlalchemy import select
+
+    from . import imports
+    from .audit import Actor
+    from .gifts import open_campaigns
+    from .models import Campaign
+    from .settings import current_settings
+
+    session = get_session()
+    tz = current_settings().tz
+    try:
+        csv_file = imports.read_csv(file.read_bytes())
+    except imports.ImportProblem as exc:
+        click.echo(f"Nothing imported: {exc}", err=True)
+        sys.exit(1)
+    campaigns = open_campaigns(session)
+    default = None
+    if campaign_slug:
+        default = session.scalar(select(Campaign).where(Campaign.slug == campaign_slug))
+        if default is None:
+            click.echo(f"Nothing imported: there is no campaign with the web address “{campaign_slug}”.", err=True)
+            sys.exit(1)
+    pairs = dict(item.split("=", 1) if "=" in item else (item, "") for item in overrides)
+    mapping, errors = imports.mapping_from_headers(csv_file.header, pairs, campaigns, default, csv_file)
+    if mapping is None:
+        for message in errors.values():
+            click.echo(f"Nothing imported: {message}", err=True)
+        sys.exit(1)
+    check = imports.check_rows(session, csv_file, mapping, campaigns, utcnow().astimezone(tz).date(), tz)
+    for note in check.notes:
+        click.echo(note)
+    for value, chosen in mapping.campaign_values.items():
+        click.echo(f"Campaign “{value}” -> {chosen.slug if chosen else (default.slug if default else '?')}")
+    if dry_run:
+        click.echo(f"Dry run: {len(check.importable)} row(s) would be imported; nothing written.")
+        for r in check.rows:
+            if r.errors or r.skipped:
+                click.echo(f"Row {r.number}: {r.outcome}")
+        return
+    summary = imports.import_rows(
+        session, Actor(user_id=None), check, file.name, on_batch=lambda _done, _summary: session.commit()
+    )
+    session.commit()
+    for line in summary.lines(check):
+        click.echo(line)
 
 
 def init_app(app: Flask) -> None:
@@ -266,3 +320,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(year_end_command)
     app.cli.add_command(remove_demo_command)
+    app.cli.add_command(import_gifts_command)

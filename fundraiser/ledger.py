@@ -9,14 +9,15 @@ the board's rollups (rollups.py) in that same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .db import utcnow
+from .db import dialect_insert, utcnow
 from .models import (
     Campaign,
     CampaignDonorTotal,
@@ -31,7 +32,18 @@ from .models import (
     LedgerEntry,
 )
 from .money import format_money
-from .rollups import ARRIVAL_KINDS, apply_entry, apply_fee, move_donor
+from .rollups import (
+    ARRIVAL_KINDS,
+    Deltas,
+    GiftFacts,
+    apply_batch,
+    apply_entry,
+    apply_fee,
+    entry_deltas,
+    local_day,
+    move_donor,
+)
+from .settings import current_settings
 
 
 class LedgerError(ValueError):
@@ -141,6 +153,158 @@ def record_gift(
         created_by_id=recorded_by_id,
     )
     return gift
+
+
+@dataclass
+class NewGift:
+    """One gift of a batch (an import), with the refund its source already shows, if any."""
+
+    campaign: Campaign
+    amount_cents: int
+    currency: str
+    received_at: datetime
+    channel: GiftChannel
+    method: GiftMethod
+    source_key: str
+    donor_id: int | None = None
+    reference: str | None = None
+    fee_cents: int | None = None
+    is_anonymous: bool = False
+    public_comment: str | None = None
+    private_note: str | None = None
+    refund_cents: int = 0
+    refund_reason: str | None = None
+    recorded_by_id: int | None = None
+
+
+def record_gift_batch(session: Session, new_gifts: Sequence[NewGift]) -> dict[str, int]:
+    """Record many gifts (and the refunds they come with) in a few statements, with the same
+    totals and rollups as `record_gift` + `refund_gift` one by one; returns {source_key: gift id}
+    for the gifts written. A source key already recorded (or racing in) is skipped, not doubled.
+
+    Each refund is the gift's own entry keyed "<source_key>:refund", so a later export that shows
+    a refund adds just that entry through `refund_gift` with the same key.
+    """
+    if not new_gifts:
+        return {}
+    for g in new_gifts:
+        if g.amount_cents <= 0:
+            raise LedgerError("A gift must be more than zero.")
+        if g.fee_cents is not None and not 0 <= g.fee_cents <= g.amount_cents:
+            raise LedgerError("The fee must be between zero and the gift amount.")
+        if g.campaign.currency != g.currency.upper():
+            raise LedgerError(f"This campaign takes {g.campaign.currency}; the gift is in {g.currency.upper()}.")
+        if g.received_at.tzinfo is None:
+            raise LedgerError("The date received needs a time zone.")
+        if not 0 <= g.refund_cents <= g.amount_cents:
+            raise LedgerError("A refund can't be more than the gift.")
+    campaign_ids = sorted({g.campaign.id for g in new_gifts})
+    # Lock the campaigns' totals first, in id order, as every single money change does.
+    locked = {
+        t.campaign_id: t
+        for t in session.scalars(
+            select(CampaignTotals).where(CampaignTotals.campaign_id.in_(campaign_ids))
+            .order_by(CampaignTotals.campaign_id).with_for_update()
+        )
+    }
+    for campaign_id in campaign_ids:
+        if campaign_id not in locked:
+            locked[campaign_id] = CampaignTotals(campaign_id=campaign_id, raised_cents=0, gift_count=0, donor_count=0, version=0)
+            session.add(locked[campaign_id])
+    session.flush()
+    now = utcnow()
+    table = Gift.__table__
+    statement = dialect_insert(session.get_bind().dialect.name, table).on_conflict_do_nothing(
+        index_elements=["source_key"]
+    ).returning(table.c.id, table.c.source_key)
+    rows = [
+        {
+            "campaign_id": g.campaign.id, "donor_id": g.donor_id, "event_id": None, "recurring_plan_id": None,
+            "amount_cents": g.amount_cents, "currency": g.currency.upper(), "received_at": g.received_at,
+            "channel": g.channel, "method": g.method, "reference": g.reference, "source_key": g.source_key,
+            "fee_cents": g.fee_cents, "is_anonymous": g.is_anonymous, "show_amount": False, "dedication_kind": None,
+            "dedication_name": None, "dedication_notify_email": None, "public_comment": g.public_comment,
+            "comment_hidden": False, "name_hidden": False, "wall_reviewed": True, "private_note": g.private_note,
+            "description": None, "goods_value_cents": None, "is_sample": False, "stripe_payment_intent_id": None,
+            "stripe_charge_id": None, "recorded_by_id": g.recorded_by_id, "created_at": now,
+        }
+        for g in new_gifts
+    ]
+    ids = {key: gift_id for gift_id, key in session.connection().execute(statement, rows)}
+    written = [g for g in new_gifts if g.source_key in ids]
+    entries = []
+    for g in written:
+        entries.append({
+            "gift_id": ids[g.source_key], "campaign_id": g.campaign.id, "kind": EntryKind.GIFT,
+            "amount_cents": g.amount_cents, "currency": g.currency.upper(), "occurred_at": g.received_at,
+            "reason": None, "reference": g.reference, "source_key": None, "created_by_id": g.recorded_by_id,
+            "created_at": now,
+        })
+        if g.refund_cents:
+            entries.append({
+                "gift_id": ids[g.source_key], "campaign_id": g.campaign.id, "kind": EntryKind.REFUND,
+                "amount_cents": -g.refund_cents, "currency": g.currency.upper(), "occurred_at": g.received_at,
+                "reason": g.refund_reason, "reference": g.reference, "source_key": f"{g.source_key}:refund",
+                "created_by_id": g.recorded_by_id, "created_at": now,
+            })
+    if entries:
+        session.connection().execute(LedgerEntry.__table__.insert(), entries)
+    _apply_batch_to_totals(session, locked, written, now)
+    tz = current_settings().tz
+    deltas: Deltas = {}
+    for g in written:
+        facts = GiftFacts(g.channel, g.method, g.donor_id, None, False, g.fee_cents)
+        day = local_day(g.received_at, tz)
+        entry_deltas(deltas, campaign_id=g.campaign.id, kind=EntryKind.GIFT, amount_cents=g.amount_cents, day=day,
+                     arrival_day=day, before_cents=0, gift=facts)
+        if g.refund_cents:
+            entry_deltas(deltas, campaign_id=g.campaign.id, kind=EntryKind.REFUND, amount_cents=-g.refund_cents,
+                         day=day, arrival_day=day, before_cents=g.amount_cents, gift=facts)
+    apply_batch(session, deltas)
+    return ids
+
+
+def _apply_batch_to_totals(session: Session, locked: dict[int, CampaignTotals], written: Sequence[NewGift], now) -> None:
+    """The totals a batch of new gifts changes: raised, standing gifts, donors (by their net per campaign)."""
+    donor_nets: dict[tuple[int, int], int] = {}
+    for g in written:
+        totals = locked[g.campaign.id]
+        net = g.amount_cents - g.refund_cents
+        totals.raised_cents += net
+        totals.gift_count += 1 if net > 0 else 0
+        if g.donor_id is None:
+            totals.donor_count += 1 if net > 0 else 0
+        else:
+            key = (g.campaign.id, g.donor_id)
+            donor_nets[key] = donor_nets.get(key, 0) + net
+        if totals.last_gift_at is None or g.received_at > totals.last_gift_at:
+            totals.last_gift_at = g.received_at
+    keys = sorted(donor_nets)
+    existing: dict[tuple[int, int], CampaignDonorTotal] = {}
+    for start in range(0, len(keys), 400):
+        chunk = keys[start:start + 400]
+        for row in session.scalars(
+            select(CampaignDonorTotal).where(
+                tuple_(CampaignDonorTotal.campaign_id, CampaignDonorTotal.donor_id).in_(chunk)
+            )
+        ):
+            existing[(row.campaign_id, row.donor_id)] = row
+    new_rows = []
+    for key in keys:
+        row = existing.get(key)
+        before = row.net_cents if row is not None else 0
+        after = before + donor_nets[key]
+        locked[key[0]].donor_count += _crossing(before, after)
+        if row is None:
+            new_rows.append({"campaign_id": key[0], "donor_id": key[1], "net_cents": after})
+        else:
+            row.net_cents = after
+    if new_rows:
+        session.connection().execute(CampaignDonorTotal.__table__.insert(), new_rows)
+    for totals in locked.values():
+        totals.version += 1
+        totals.updated_at = now
+    session.flush()
 
 
 def set_fee(

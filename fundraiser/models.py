@@ -904,6 +904,27 @@ class EventRollup(Base):
     gift_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ImportJob(Base):
+    """A CSV import running in the background: its progress (updated each batch) and its outcome."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The upload it imports (the file waits under the instance folder by this name).
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12), default="running")  # running, done, failed
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    done_rows: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    refunds: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 __all__ = [
     "ALL_CAMPAIGNS",
     "ALL_CHANNELS",
@@ -935,6 +956,7 @@ __all__ = [
     "GiftCredit",
     "GiftMethod",
     "GiftSizeRollup",
+    "ImportJob",
     "IssuedReceipt",
     "LedgerEntry",
     "LoginFailure",

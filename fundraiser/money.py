@@ -158,3 +158,25 @@ def format_input(cents: int, currency: str) -> str:
     if currency.upper() in WHOLE_ONLY:
         amount = amount.quantize(Decimal(1))
     return str(amount)
+
+
+_EXPORT_CLEAN = re.compile(r"[\s,$€£¥]|[A-Z]{3}$|^[A-Z]{3}", re.IGNORECASE)
+
+
+def parse_export_amount(text: str | None, currency: str) -> int:
+    """An amount as exports write it ("$1,000.00", "1,000", "-25.00", "(25.00)"): signed minor units,
+    zero allowed (a refund is negative); MoneyError with a readable message otherwise."""
+    raw = (text or "").strip()
+    if not raw:
+        raise MoneyError("missing")
+    negative = raw.startswith("(") and raw.endswith(")")
+    cleaned = _EXPORT_CLEAN.sub("", raw.strip("()"))
+    if cleaned.startswith("-"):
+        negative, cleaned = not negative, cleaned[1:]
+    if not re.fullmatch(r"\d+(\.\d+)?|\.\d+", cleaned):
+        raise MoneyError(f"“{raw[:40]}” isn't an amount of money")
+    value = Decimal(cleaned)
+    if value > Decimal(1000000000):
+        raise MoneyError("that amount is too large")
+    cents = to_cents(value, currency)
+    return -cents if negative else cents

@@ -449,3 +449,64 @@ def rebuild_rollups(session: Session, computed: Deltas | None = None) -> int:
             session.execute(insert(model), rows[start:start + 10_000])
     session.flush()
     return sum(len(rows) for rows in grouped.values())
+
+
+def apply_batch(session: Session, deltas: Deltas) -> None:
+    """Apply many entries' deltas at once (an import); called only by ledger.py.
+
+    The same counting rule as `apply_entry`; the donor bitmaps of every donor-month that changed
+    are then set in one pass: a few statements per batch instead of four per gift."""
+    _write(session, deltas)
+    changed = [key for model, key in deltas if model is DonorMonthRollup]
+    if not changed:
+        return
+    touched: dict[tuple[int, date], set[tuple[int, str]]] = defaultdict(set)
+    for campaign_id, month, channel, donor_id in changed:
+        touched[(donor_id, month)].update(scopes(campaign_id, channel))
+    donors = sorted({d for d, _ in touched})
+    months = sorted({m for _, m in touched})
+    active: dict[tuple[int, date], set[tuple[int, str]]] = defaultdict(set)
+    for start in range(0, len(donors), 900):
+        for campaign_id, channel, donor_id, month in session.execute(
+            select(DonorMonthRollup.campaign_id, DonorMonthRollup.channel, DonorMonthRollup.donor_id, DonorMonthRollup.month)
+            .where(DonorMonthRollup.donor_id.in_(donors[start:start + 900]), DonorMonthRollup.month.in_(months),
+                   DonorMonthRollup.gift_count > 0)
+        ):
+            if (donor_id, month) in touched:
+                active[(donor_id, month)].add((campaign_id, str(channel)))
+    wanted = {pair: bitmap_scopes(active[pair]) for pair in touched}
+    to_create = sorted({
+        (c, ch, month) for (donor_id, month), scopes_ in touched.items() for c, ch in scopes_
+        if (c, ch) in wanted[(donor_id, month)]
+    }, key=str)
+    if to_create:
+        session.connection().execute(
+            upsert_insert(session, DonorBitmap).on_conflict_do_nothing(),
+            [{"campaign_id": c, "channel": ch, "month": m, "bits": b""} for c, ch, m in to_create],
+        )
+    scope_set = {(c, ch, m) for (_, m), scopes_ in touched.items() for c, ch in scopes_}
+    campaigns = sorted({c for c, _, _ in scope_set})
+    rows = session.execute(
+        select(DonorBitmap.campaign_id, DonorBitmap.channel, DonorBitmap.month, DonorBitmap.bits)
+        .where(DonorBitmap.month.in_(months), DonorBitmap.campaign_id.in_(campaigns))
+        .order_by(DonorBitmap.campaign_id == ALL_CAMPAIGNS, DonorBitmap.channel == ALL_CHANNELS,
+                  DonorBitmap.campaign_id, DonorBitmap.channel, DonorBitmap.month)
+        .with_for_update()
+    )
+    by_scope: dict[tuple[int, str, date], list[int]] = defaultdict(list)
+    for (donor_id, month), scopes_ in touched.items():
+        for c, ch in scopes_:
+            by_scope[(c, ch, month)].append(donor_id)
+    updates = []
+    for scope_campaign, scope_channel, month, current in rows:
+        key = (scope_campaign, str(scope_channel), month)
+        if key not in by_scope:
+            continue
+        bits = new = bits_of(current)
+        for donor_id in by_scope[key]:
+            bit = 1 << donor_id
+            new = new | bit if (scope_campaign, str(scope_channel)) in wanted[(donor_id, month)] else new & ~bit
+        if new != bits:
+            updates.append({"c": scope_campaign, "ch": scope_channel, "m": month, "b": bytes_of(new)})
+    if updates:
+        session.connection().execute(_BITMAP_UPDATE, updates)

@@ -27,7 +27,6 @@ from .. import (
     events,
     exports,
     gifts,
-    imports,
     letters,
     matches,
     receipts,
@@ -815,92 +814,6 @@ def donor_statement_pdf(donor_id: int, year: int):
     return body, 200, {"Content-Type": "application/pdf", "Content-Disposition": f'inline; filename="{filename}"'}
 
 
-# ------------------------------------------------------------------------------ import
-
-
-def _import_folder():
-    return current_settings().instance_path / "imports"
-
-
-def render_import_preview(token, filename, csv_file, form_values, errors, results, status=200):
-    session = get_session()
-    importable = [r for r in results if r.importable]
-    currency = importable[0].entry.campaign.currency if importable else "USD"
-    return render_template(
-        "staff/import_preview.html", token=token, filename=filename, header=csv_file.header, targets=imports.TARGETS,
-        values=form_values, errors=errors, results=results, importable=importable,
-        total=sum(r.entry.amount_cents for r in importable), currency=currency,
-        skipped=sum(1 for r in results if r.already_imported), failed=sum(1 for r in results if r.errors),
-        campaigns=campaign_choices(gifts.open_campaigns(session)), methods=METHOD_CHOICES,
-    ), status
-
-
-@bp.route("/import", methods=["GET", "POST"])
-def import_upload():
-    """Step 1: upload a CSV file; it is kept under the instance folder until imported."""
-    if request.method == "GET":
-        return render_template("staff/import.html", error=None)
-    upload = request.files.get("file")
-    data = upload.read(imports.MAX_BYTES + 1) if upload else b""
-    try:
-        csv_file = imports.read_csv(data)
-    except imports.ImportProblem as exc:
-        return render_template("staff/import.html", error=str(exc)), 400
-    token = gifts.new_submission_token()
-    folder = _import_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{token}.csv").write_bytes(data)
-    values = {f"map_{k}": v for k, v in imports.guess_mapping(csv_file.header).items()}
-    values["default_method"] = GiftMethod.CHECK.value
-    page, _, _ = _check_import(token, (upload.filename or "upload.csv")[:100], csv_file, values)
-    return page
-
-
-def _check_import(token, filename, csv_file, values, status=200):
-    """The preview page for the chosen columns, with the checked rows (nothing written)."""
-    session = get_session()
-    campaigns = gifts.open_campaigns(session)
-    mapping, errors = imports.parse_mapping(values, csv_file.header, campaigns)
-    results = imports.check_rows(session, csv_file, mapping, campaigns, today()) if mapping else []
-    return render_import_preview(token, filename, csv_file, values, errors, results, status), mapping, results
-
-
-@bp.post("/import/<token>")
-def import_confirm(token: str):
-    """Step 2: check again with the chosen columns, or import every valid row in one transaction."""
-    session = get_session()
-    path = _import_folder() / f"{token}.csv"
-    if not token.isalnum() or not path.exists():
-        flash("That upload has already been imported or has expired; please upload the file again.", "error")
-        return redirect(url_for("staff.import_upload"))
-    csv_file = imports.read_csv(path.read_bytes())
-    values = request.form.to_dict()
-    filename = values.get("filename", "upload.csv")
-    page, mapping, results = _check_import(token, filename, csv_file, values)
-    if request.form.get("action") != "import" or mapping is None:
-        return page if mapping else (page[0], 400)
-    try:
-        recorded = imports.import_rows(
-            session, actor(), results, current_settings().tz, filename,
-            send_receipts=request.form.get("send_receipts") == "yes",
-        )
-    except (LedgerError, gifts.AlreadySaved) as exc:
-        session.rollback()
-        flash(f"Nothing was imported: {exc}", "error")
-        return page[0], 400
-    session.commit()
-    path.unlink(missing_ok=True)
-    skipped = sum(1 for r in results if r.already_imported)
-    failed = sum(1 for r in results if r.errors)
-    flash(
-        f"Imported {len(recorded)} gift{'s' if len(recorded) != 1 else ''} from {filename}."
-        + (f" {skipped} already imported before were skipped." if skipped else "")
-        + (f" {failed} row{'s' if failed != 1 else ''} with problems were not imported." if failed else ""),
-        "success",
-    )
-    return redirect(url_for("staff.gift_list"))
-
-
 # ------------------------------------------------------------------------------ donor wall
 
 
@@ -935,3 +848,4 @@ from . import payouts as payout_pages  # noqa: F401 - its routes join this bluep
 from . import receipt_views  # noqa: F401  (its routes join this blueprint)
 # Routes kept in their own modules, registered on this blueprint.
 from . import deposit_views, housekeeping  # noqa: F401
+from . import import_views  # noqa: F401  (the import pages, on this blueprint)

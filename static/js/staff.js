@@ -145,3 +145,35 @@
     });
   }
 })();
+
+// --- import progress: poll the job's JSON until it is done, then show what it did.
+(function () {
+  "use strict";
+  var box = document.querySelector("[data-import-progress]");
+  if (!box) return;
+  var statusLine = document.getElementById("import-status");
+  var bar = document.getElementById("import-bar");
+  var list = document.getElementById("import-summary");
+  function poll() {
+    fetch(box.dataset.importProgress, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.json(); })
+      .then(function (job) {
+        bar.max = job.total_rows || 1;
+        bar.value = job.status === "running" ? job.done_rows : job.total_rows;
+        if (job.status === "running") {
+          statusLine.textContent = "Importing… " + job.done_rows + " of " + job.total_rows + " rows";
+          setTimeout(poll, 1000);
+          return;
+        }
+        statusLine.textContent = job.status === "done" ? "Done." : "The import stopped.";
+        list.textContent = "";
+        job.summary.forEach(function (line) {
+          var li = document.createElement("li");
+          li.textContent = line;
+          list.appendChild(li);
+        });
+      })
+      .catch(function () { setTimeout(poll, 3000); });
+  }
+  if (/Importing/.test(statusLine.textContent)) poll();
+})();
