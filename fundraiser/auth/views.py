@@ -12,10 +12,18 @@ from wtforms.validators import DataRequired, Email, Length
 
 from ..db import get_session
 from ..models import Role
+from ..organisation import current_organisation
 from ..settings import current_settings
 from . import throttle
 from .access import current_user, sign_in, sign_out
-from .users import AccountError, authenticate, choose_password, normalise_email, user_for_token
+from .users import (
+    AccountError,
+    HashingBusy,
+    authenticate,
+    choose_password,
+    normalise_email,
+    user_for_token,
+)
 
 bp = Blueprint("auth", __name__)
 
@@ -58,8 +66,12 @@ def login():
         session = get_session()
         email = normalise_email(form.email.data)
         address = request.remote_addr or "unknown"
-        wait = throttle.seconds_to_wait(session, email, address)
+        throttle.forget_old(session)
+        session.commit()
+        # Counted (and committed) before the password is hashed: parallel guesses can't slip past.
+        wait = throttle.claim_attempt(session, email, address)
         if wait:
+            session.rollback()
             minutes = -(-wait // 60)
             error = (
                 "Too many failed sign-ins. Please wait "
@@ -67,13 +79,18 @@ def login():
             )
             page = render_template("auth/login.html", form=form, error=error)
             return page, 429, {"Retry-After": str(wait)}
-        user = authenticate(session, email, form.password.data)
+        session.commit()
+        try:
+            user = authenticate(session, email, form.password.data)
+        except HashingBusy as exc:
+            session.rollback()
+            page = render_template("auth/login.html", form=form, error=str(exc))
+            return page, 503, {"Retry-After": str(exc.retry_after_seconds)}
         if user is not None:
-            throttle.clear_account(session, email)
+            throttle.forgive(session, email, address)
             session.commit()
             sign_in(user)
             return redirect(_safe_next(request.args.get("next")) or home_for(user.role))
-        throttle.record_failure(session, email, address)
         session.commit()
         error = "That email and password don't match an active account."
         status = 401
@@ -93,8 +110,10 @@ def choose(token: str):
     error = None
     if form.validate_on_submit():
         try:
-            choose_password(session, user, form.password.data, form.confirm.data)
+            choose_password(session, user, form.password.data, form.confirm.data, current_organisation().name)
         except AccountError as exc:
+            error = str(exc)
+        except HashingBusy as exc:
             error = str(exc)
         else:
             session.commit()
@@ -106,4 +125,5 @@ def choose(token: str):
 @bp.post("/logout")
 def logout():
     sign_out()
+    get_session().commit()
     return redirect(url_for("public.index"))
