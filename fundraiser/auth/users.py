@@ -102,10 +102,16 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active user with this email and password, or None (same work either way: an unknown
-    email is checked against a dummy hash, in the same hashing slots). Raises HashingBusy."""
-    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+def find_account(session: Session, email: str) -> User | None:
+    """The account a sign-in names, if any (active or not: authenticate decides)."""
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def authenticate(user: User | None, password: str) -> User | None:
+    """The user, if active and this is their password, or None (same work either way: an unknown
+    email is checked against a dummy hash, in the same hashing slots). No database work, so the
+    caller hashes outside any transaction: on SQLite a write transaction holds the writer lock,
+    and every other write would wait for the hash. Raises HashingBusy."""
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     with _hash_slot():
         try:

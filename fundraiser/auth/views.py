@@ -21,6 +21,7 @@ from .users import (
     HashingBusy,
     authenticate,
     choose_password,
+    find_account,
     normalise_email,
     user_for_token,
 )
@@ -79,9 +80,10 @@ def login():
             )
             page = render_template("auth/login.html", form=form, error=error)
             return page, 429, {"Retry-After": str(wait)}
-        session.commit()
+        account = find_account(session, email)
+        session.commit()  # the password is hashed outside any transaction (users.authenticate)
         try:
-            user = authenticate(session, email, form.password.data)
+            user = authenticate(account, form.password.data)
         except HashingBusy as exc:
             session.rollback()
             page = render_template("auth/login.html", form=form, error=str(exc))
@@ -91,7 +93,6 @@ def login():
             session.commit()
             sign_in(user)
             return redirect(_safe_next(request.args.get("next")) or home_for(user.role))
-        session.commit()
         error = "That email and password don't match an active account."
         status = 401
     elif current_user() is not None and request.method == "GET":
