@@ -14,6 +14,7 @@ from .backup import BackupError, backup, default_backup_path, restore
 from .db import get_engine, get_session, utcnow
 from .ledger import rebuild_totals, verify_totals
 from .models import Role
+from .organisation import current_organisation
 
 
 @click.command("verify-totals")
@@ -101,7 +102,7 @@ def create_user_command(email: str, role: str, name: str, password: str) -> None
     """Create a sign-in account with a role: admin, staff or board."""
     session = get_session()
     try:
-        user = create_user(session, email, role, password, name=name)
+        user = create_user(session, email, role, password, name=name, org_name=current_organisation().name)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     session.commit()

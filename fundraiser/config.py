@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -366,8 +367,35 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
     return settings
 
 
+# A SECRET_KEY signs every session: below these it can be guessed (e.g. "x" * 40, "abab…").
+MIN_SECRET_DISTINCT_CHARACTERS = 10
+MIN_SECRET_BITS = 100
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """Why a secret key is too guessable, or None. The estimate is the key's length times the
+    entropy of its own character distribution: a random hex key of 32 characters has ~120
+    bits, token_urlsafe(48) ~350, 40 repeated characters none."""
+    distinct = len(set(key))
+    if distinct < MIN_SECRET_DISTINCT_CHARACTERS:
+        return f"it uses only {distinct} different character{'' if distinct == 1 else 's'}"
+    for period in range(1, len(key) // 2 + 1):
+        if all(key[i] == key[i % period] for i in range(len(key))):
+            return f"it repeats the same {period} characters"
+    counts = [key.count(c) for c in set(key)]
+    bits = -sum(n * math.log2(n / len(key)) for n in counts)
+    if bits < MIN_SECRET_BITS:
+        return f"it holds about {bits:.0f} bits of randomness (at least {MIN_SECRET_BITS} needed)"
+    return None
+
+
 def check_production(settings: Settings) -> None:
     """Refuse to run in production with settings that would leak data or money."""
+    if _bool(settings.extra, "FLASK_DEBUG", False):
+        raise ConfigError(
+            "FLASK_DEBUG must be off in production: the debugger shows code and settings on error pages "
+            "and lets visitors run commands. Remove FLASK_DEBUG (or set it to 0) and don't start with --debug."
+        )
     if settings.secret_key_is_generated:
         raise ConfigError(
             "SECRET_KEY must be set explicitly in production (e.g. `python -c \"import secrets; "
@@ -375,6 +403,12 @@ def check_production(settings: Settings) -> None:
         )
     if len(settings.secret_key) < 32:
         raise ConfigError("SECRET_KEY is too short for production: use at least 32 random characters.")
+    weakness = secret_key_weakness(settings.secret_key)
+    if weakness:
+        raise ConfigError(
+            f"SECRET_KEY is too easy to guess for production ({weakness}): generate one with "
+            "`python -c \"import secrets; print(secrets.token_urlsafe(48))\"`."
+        )
     if not settings.base_url.startswith("https://"):
         raise ConfigError("BASE_URL must start with https:// in production (it is used in receipts and Stripe redirects).")
     if settings.auto_seed_demo:

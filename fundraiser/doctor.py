@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import Settings
+from .config import Settings, secret_key_weakness
 from .schema import pending_revisions
 
 
@@ -50,6 +50,9 @@ def check_secret_key(app: Flask, settings: Settings) -> list[Finding]:
             "." if ok else "; set SECRET_KEY explicitly so every worker shares it."))]
     if len(settings.secret_key) < 32:
         return [Finding("secret key", False, "SECRET_KEY is shorter than 32 characters: use a long random value.")]
+    weakness = secret_key_weakness(settings.secret_key)
+    if weakness:
+        return [Finding("secret key", False, f"SECRET_KEY is too easy to guess ({weakness}): use a long random value.")]
     return [Finding("secret key", True, "Set and long enough.")]
 
 

@@ -457,6 +457,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Raised by signing out, a password change or reset: sessions and set-password links carry
+    # the value they were made with, so raising it ends them all.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AuditLog(Base):
@@ -478,15 +481,17 @@ class AuditLog(Base):
     user: Mapped[User | None] = relationship()
 
 
-class LoginFailure(Base):
-    """A failed sign-in, kept briefly so repeated guesses per account and per address are slowed."""
+class LoginThrottle(Base):
+    """Sign-in attempts of one account or one network address, counted in one row so parallel
+    attempts can't slip past the limit (throttle.py claims an attempt with a single UPDATE)."""
 
-    __tablename__ = "login_failures"
+    __tablename__ = "login_throttles"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), index=True)
-    ip_address: Mapped[str] = mapped_column(String(45), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # "account:<email>" or "address:<ip>"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class GiftCredit(Base):
@@ -959,7 +964,7 @@ __all__ = [
     "ImportJob",
     "IssuedReceipt",
     "LedgerEntry",
-    "LoginFailure",
+    "LoginThrottle",
     "MessageStatus",
     "MonthlyRollup",
     "OrgSetting",

@@ -10,7 +10,7 @@ from flask import abort, has_request_context, redirect, request, session, url_fo
 
 from ..db import get_session, utcnow
 from ..models import Role, User
-from .users import password_stamp
+from .users import end_sessions, password_stamp
 
 SESSION_KEY = "user_id"
 # However active the person is, a session ends this long after signing in (idle sessions end
@@ -56,6 +56,12 @@ def sign_in(user: User) -> None:
 
 
 def sign_out() -> None:
+    """End the session on the server too, so a copied cookie stops working (this raises the
+    person's session generation: their sessions on other devices end as well). The caller commits."""
+    user = current_user()
+    if user is not None:
+        end_sessions(user)
+        get_session().flush()
     session.clear()
     request.environ[CACHE_KEY] = None
 

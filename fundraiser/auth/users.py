@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from .. import audit
 from ..audit import Actor
@@ -20,6 +24,13 @@ _hasher = PasswordHasher()
 # A hash to verify against when the email is unknown, so both cases take the same time.
 _DUMMY_HASH = _hasher.hash("not a real password")
 MIN_PASSWORD_LENGTH = 12
+# Each Argon2id hash holds 64 MiB (argon2-cffi's default memory_cost) while it runs. Bounding the
+# hashes a process runs at once bounds that memory, however many sign-ins arrive together:
+# with docs/deploy.md's 2 workers, 2 × 2 × 64 MiB = 256 MiB at most. A sign-in that waits longer
+# than HASH_WAIT_SECONDS for a slot is answered "busy, try again shortly" (503, Retry-After).
+CONCURRENT_HASHES = 2
+HASH_WAIT_SECONDS = 5.0
+_hash_slots = threading.BoundedSemaphore(CONCURRENT_HASHES)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -27,41 +38,90 @@ class AccountError(ValueError):
     """An account change that can't be made; the message says why."""
 
 
+class HashingBusy(RuntimeError):
+    """Every password-hashing slot of this process stayed taken: many sign-ins at once."""
+
+    retry_after_seconds = 10
+
+
+@contextmanager
+def _hash_slot() -> Iterator[None]:
+    if not _hash_slots.acquire(timeout=HASH_WAIT_SECONDS):
+        raise HashingBusy("Many people are signing in right now. Please try again in a few seconds.")
+    try:
+        yield
+    finally:
+        _hash_slots.release()
+
+
 def normalise_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
-def hash_password(password: str) -> str:
+def _letters(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def check_password(password: str, email: str, org_name: str) -> None:
+    """Refuse short, common or guessable passwords, saying why (zxcvbn's dictionaries of common
+    passwords, words and names, plus the person's email and the organisation's name)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.")
-    return _hasher.hash(password)
+    local_part = _letters(email.partition("@")[0])
+    if len(local_part) >= 3 and local_part in _letters(password):
+        raise AccountError("Please choose a password that doesn't contain your email address.")
+    org = _letters(org_name)
+    if org and org in _letters(password):
+        raise AccountError("Please choose a password that doesn't contain the organisation's name.")
+    # zxcvbn refuses inputs past 72 characters; a longer password's first 72 decide.
+    estimate = zxcvbn(password[:72], user_inputs=[email, local_part, *org_name.lower().split()])
+    if estimate["score"] < 3:
+        hint = " ".join(part for part in (estimate["feedback"]["warning"], *estimate["feedback"]["suggestions"]) if part)
+        raise AccountError(f"That password is too easy to guess. {hint or 'Add a few more uncommon words.'}".strip())
 
 
-def create_user(session: Session, email: str, role: Role | str, password: str, name: str = "") -> User:
-    """Add an account; the email must be new and the password long enough."""
+def hash_password(password: str) -> str:
+    """The Argon2id hash of a password, computed in one of the process's hashing slots."""
+    with _hash_slot():
+        return _hasher.hash(password)
+
+
+def create_user(
+    session: Session, email: str, role: Role | str, password: str, name: str = "", org_name: str = ""
+) -> User:
+    """Add an account; the email must be new and the password hard to guess."""
     email = normalise_email(email)
     if not EMAIL_RE.match(email):
         raise AccountError(f"{email!r} is not an email address.")
     if session.scalar(select(User).where(User.email == email)) is not None:
         raise AccountError(f"There is already an account for {email}.")
+    check_password(password, email, org_name)
     user = User(email=email, name=name, role=Role(role), password_hash=hash_password(password))
     session.add(user)
     session.flush()
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active user with this email and password, or None (same work either way)."""
-    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+def find_account(session: Session, email: str) -> User | None:
+    """The account a sign-in names, if any (active or not: authenticate decides)."""
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def authenticate(user: User | None, password: str) -> User | None:
+    """The user, if active and this is their password, or None (same work either way: an unknown
+    email is checked against a dummy hash, in the same hashing slots). No database work, so the
+    caller hashes outside any transaction: on SQLite a write transaction holds the writer lock,
+    and every other write would wait for the hash. Raises HashingBusy."""
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
-    try:
-        _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    if user is None or not user.is_active or not user.password_hash:
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    with _hash_slot():
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if user is None or not user.is_active or not user.password_hash:
+            return None
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
     user.last_login_at = utcnow()
     return user
 
@@ -73,8 +133,15 @@ USER_FIELDS = ("email", "name", "role", "is_active")
 
 
 def password_stamp(user: User) -> str:
-    """Changes whenever the password does: sessions and set-password links carry it, so a reset ends them."""
-    return hashlib.sha256((user.password_hash or f"none:{user.id}").encode()).hexdigest()[:16]
+    """Changes whenever the password or the session generation does: sessions and set-password
+    links carry it, so signing out, a password change or a reset ends them."""
+    seed = f"{user.password_hash or 'none'}:{user.id}:{user.session_generation or 0}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+
+def end_sessions(user: User) -> None:
+    """Sign the person out everywhere and void their set-password links (flushed by the caller)."""
+    user.session_generation = (user.session_generation or 0) + 1
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
@@ -145,17 +212,22 @@ def set_active(session: Session, actor: Actor, user: User, active: bool) -> None
 
 
 def reset_password(session: Session, actor: Actor, user: User) -> None:
-    """Forget the password (ending the person's sessions); they choose a new one through a fresh link."""
+    """Forget the password (ending the person's sessions and older links); they choose a new one
+    through a fresh link."""
     user.password_hash = None
+    end_sessions(user)
     session.flush()
     audit.record(session, actor, "user.reset_password", "user", user.id, after={"password": "reset"})
 
 
-def choose_password(session: Session, user: User, password: str, confirm: str) -> None:
-    """The person sets their own password from an invitation or reset link."""
+def choose_password(session: Session, user: User, password: str, confirm: str, org_name: str) -> None:
+    """The person sets their own password from an invitation or reset link (which it uses up,
+    along with any other session of theirs)."""
     if password != confirm:
         raise AccountError("The two passwords are different; type the same one twice.")
+    check_password(password, user.email, org_name)
     user.password_hash = hash_password(password)
+    end_sessions(user)
     audit.record(session, Actor(user.id), "user.set_password", "user", user.id, after={"password": "set"})
 
 

@@ -12,10 +12,19 @@ from wtforms.validators import DataRequired, Email, Length
 
 from ..db import get_session
 from ..models import Role
+from ..organisation import current_organisation
 from ..settings import current_settings
 from . import throttle
 from .access import current_user, sign_in, sign_out
-from .users import AccountError, authenticate, choose_password, normalise_email, user_for_token
+from .users import (
+    AccountError,
+    HashingBusy,
+    authenticate,
+    choose_password,
+    find_account,
+    normalise_email,
+    user_for_token,
+)
 
 bp = Blueprint("auth", __name__)
 
@@ -58,8 +67,12 @@ def login():
         session = get_session()
         email = normalise_email(form.email.data)
         address = request.remote_addr or "unknown"
-        wait = throttle.seconds_to_wait(session, email, address)
+        throttle.forget_old(session)
+        session.commit()
+        # Counted (and committed) before the password is hashed: parallel guesses can't slip past.
+        wait = throttle.claim_attempt(session, email, address)
         if wait:
+            session.rollback()
             minutes = -(-wait // 60)
             error = (
                 "Too many failed sign-ins. Please wait "
@@ -67,17 +80,22 @@ def login():
             )
             page = render_template("auth/login.html", form=form, error=error)
             return page, 429, {"Retry-After": str(wait)}
-        user = authenticate(session, email, form.password.data)
+        account = find_account(session, email)
+        session.commit()  # the password is hashed outside any transaction (users.authenticate)
+        try:
+            user = authenticate(account, form.password.data)
+        except HashingBusy as exc:
+            session.rollback()
+            page = render_template("auth/login.html", form=form, error=str(exc))
+            return page, 503, {"Retry-After": str(exc.retry_after_seconds)}
         if user is not None:
-            throttle.clear_account(session, email)
+            throttle.forgive(session, email, address)
             session.commit()
             sign_in(user)
             target = _safe_next(request.args.get("next"))
             if user.role == Role.BOARD and target and target.startswith("/staff"):
                 target = None  # a board member following an old staff link lands on the board instead
             return redirect(target or home_for(user.role))
-        throttle.record_failure(session, email, address)
-        session.commit()
         error = "That email and password don't match an active account."
         status = 401
     elif current_user() is not None and request.method == "GET":
@@ -96,8 +114,10 @@ def choose(token: str):
     error = None
     if form.validate_on_submit():
         try:
-            choose_password(session, user, form.password.data, form.confirm.data)
+            choose_password(session, user, form.password.data, form.confirm.data, current_organisation().name)
         except AccountError as exc:
+            error = str(exc)
+        except HashingBusy as exc:
             error = str(exc)
         else:
             session.commit()
@@ -109,4 +129,5 @@ def choose(token: str):
 @bp.post("/logout")
 def logout():
     sign_out()
+    get_session().commit()
     return redirect(url_for("public.index"))

@@ -35,7 +35,7 @@ from .. import (
     wall,
 )
 from ..audit import Actor
-from ..auth import users
+from ..auth import throttle, users
 from ..auth.access import STAFF_ROLES, current_user, roles_required
 from ..campaigns import render_story
 from ..db import get_session, utcnow
@@ -111,7 +111,7 @@ def render_users(values, errors, status=200, link=None):
     people = session.query(User).order_by(User.is_active.desc(), User.email).all()
     return render_template(
         "staff/users.html", people=people, values=values, errors=errors.errors,
-        role_choices=forms.ROLE_CHOICES, link=link,
+        role_choices=forms.ROLE_CHOICES, link=link, blocked=throttle.blocked_accounts(session),
     ), status
 
 
@@ -142,7 +142,7 @@ def user_invite():
 @bp.post("/users/<int:user_id>")
 @roles_required(Role.ADMIN)
 def user_change(user_id: int):
-    """One account change at a time: role, deactivate, reactivate or reset password."""
+    """One account change at a time: role, deactivate, reactivate, unlock sign-in or reset password."""
     session = get_session()
     user = get_or_404(User, user_id, "account")
     change = request.form.get("change")
@@ -162,6 +162,9 @@ def user_change(user_id: int):
         elif change in ("deactivate", "reactivate"):
             users.set_active(session, actor(), user, change == "reactivate")
             message = f"{user.email} is {'active again' if user.is_active else 'deactivated and signed out everywhere'}."
+        elif change == "unlock":
+            throttle.unlock_account(session, actor(), user)
+            message = f"{user.email} can sign in again now."
         elif change == "reset":
             users.reset_password(session, actor(), user)
             link = (user.email, _password_link(user))

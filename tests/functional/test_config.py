@@ -5,6 +5,8 @@ import pytest
 from fundraiser.config import ConfigError, load_settings
 from fundraiser.organisation import from_settings
 
+GOOD_KEY = "kR7vQ2xLp9ZtW4mN8cYb3HsJ6fDg1AeU"  # a random 32-character key
+
 
 def test_defaults_use_embedded_sqlite_and_a_kept_secret(tmp_path):
     settings = load_settings({}, tmp_path)
@@ -32,8 +34,12 @@ def test_database_url_set_means_no_auto_seed_and_psycopg(tmp_path):
     [
         ({}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY is too short"),
-        ({"SECRET_KEY": "x" * 40, "BASE_URL": "http://example.org"}, "BASE_URL must start with https"),
-        ({"SECRET_KEY": "x" * 40, "BASE_URL": "https://e.org"}, "AUTO_SEED_DEMO must be off"),
+        ({"SECRET_KEY": "x" * 40}, r"SECRET_KEY is too easy to guess for production \(it uses only 1 different character\)"),
+        ({"SECRET_KEY": "abcab" * 8}, r"SECRET_KEY is too easy to guess .*only 3 different characters"),
+        ({"SECRET_KEY": "abcdefghijkl" * 4}, r"SECRET_KEY is too easy to guess .*repeats the same 12 characters"),
+        ({"SECRET_KEY": GOOD_KEY, "FLASK_DEBUG": "1"}, "FLASK_DEBUG must be off in production"),
+        ({"SECRET_KEY": GOOD_KEY, "BASE_URL": "http://example.org"}, "BASE_URL must start with https"),
+        ({"SECRET_KEY": GOOD_KEY, "BASE_URL": "https://e.org"}, "AUTO_SEED_DEMO must be off"),
     ],
 )
 def test_production_refuses_unsafe_settings_and_names_them(tmp_path, env, setting):
@@ -43,11 +49,32 @@ def test_production_refuses_unsafe_settings_and_names_them(tmp_path, env, settin
 
 def test_production_with_safe_settings_starts(tmp_path):
     settings = load_settings(
-        {"FUNDRAISER_ENV": "production", "SECRET_KEY": "x" * 40, "BASE_URL": "https://give.example.org",
+        {"FUNDRAISER_ENV": "production", "SECRET_KEY": GOOD_KEY, "BASE_URL": "https://give.example.org",
          "DATABASE_URL": "postgresql://u@h/db"},
         tmp_path,
     )
     assert settings.is_production
+
+
+def test_production_starts_with_a_random_hex_key_and_debug_off(tmp_path):
+    import secrets
+
+    settings = load_settings(
+        {"FUNDRAISER_ENV": "production", "SECRET_KEY": secrets.token_hex(16), "FLASK_DEBUG": "0",
+         "BASE_URL": "https://give.example.org", "DATABASE_URL": "postgresql://u@h/db"},
+        tmp_path,
+    )
+    assert settings.is_production
+
+
+def test_flask_debug_from_the_command_line_is_refused_in_production(tmp_path, monkeypatch):
+    """`flask run --debug` sets FLASK_DEBUG=1 before the app is built."""
+    from fundraiser import create_app
+
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    with pytest.raises(ConfigError, match="FLASK_DEBUG must be off"):
+        create_app({"FUNDRAISER_ENV": "production", "SECRET_KEY": GOOD_KEY, "BASE_URL": "https://give.example.org",
+                    "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "FUNDRAISER_INSTANCE_PATH": str(tmp_path)})
 
 
 @pytest.mark.parametrize(

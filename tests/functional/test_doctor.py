@@ -78,3 +78,9 @@ def test_doctor_reports_a_refund_waiting_days_for_its_payment(app, runner):
     assert result.exit_code == 1
     assert "FIX  stripe events: 1 Stripe event(s) have waited over a day" in result.output
     assert "pi_never_seen" in result.output
+
+
+def test_doctor_names_a_guessable_secret_key(make_app):
+    result = make_app(SECRET_KEY="ab" * 20).test_cli_runner().invoke(args=["doctor"])
+    assert result.exit_code == 1
+    assert "FIX  secret key: SECRET_KEY is too easy to guess (it uses only 2 different characters)" in result.output

@@ -7,7 +7,7 @@ from tests.netutil import free_port
 
 def _production(make_app):
     return make_app(FUNDRAISER_ENV="production", BASE_URL="https://give.example.org", AUTO_SEED_DEMO="false",
-                    SECRET_KEY="p" * 48, SMTP_HOST="127.0.0.1", SMTP_PORT=str(free_port()), MAIL_FROM="r@example.org")
+                    SECRET_KEY="kR7vQ2xLp9ZtW4mN8cYb3HsJ6fDg1AeUq5Wz", SMTP_HOST="127.0.0.1", SMTP_PORT=str(free_port()), MAIL_FROM="r@example.org")
 
 
 def test_production_sends_hsts_and_secure_cookies(make_app):

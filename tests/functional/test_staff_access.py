@@ -143,11 +143,11 @@ def test_repeated_failed_sign_ins_are_slowed_per_account(client, session):
 def test_failed_sign_ins_are_slowed_per_address_across_accounts(session):
     now = utcnow()
     for n in range(throttle.ADDRESS_FREE_TRIES):
-        throttle.record_failure(session, f"guess{n}@example.org", "203.0.113.9")
-    assert throttle.seconds_to_wait(session, "fresh@example.org", "203.0.113.9", now=now) > 0
-    assert throttle.seconds_to_wait(session, "fresh@example.org", "198.51.100.1", now=now) == 0
-    # The wait doubles with each further failure and ends by itself.
-    assert throttle.seconds_to_wait(session, "fresh@example.org", "203.0.113.9", now=now + timedelta(minutes=20)) == 0
+        assert throttle.claim_attempt(session, f"guess{n}@example.org", "203.0.113.9", now=now) == 0
+    assert throttle.claim_attempt(session, "fresh@example.org", "203.0.113.9", now=now) > 0
+    assert throttle.claim_attempt(session, "fresh@example.org", "198.51.100.1", now=now) == 0
+    # The wait doubles with each further attempt and ends by itself.
+    assert throttle.claim_attempt(session, "fresh@example.org", "203.0.113.9", now=now + timedelta(minutes=20)) == 0
 
 
 def test_successful_sign_in_clears_the_account_count(client, session):
