@@ -19,6 +19,7 @@ from .audit import Actor
 from .donations import FormErrors
 from .models import Campaign, CampaignStatus, Gift
 from .money import MoneyError, format_input, parse_amount
+from .text import form_problems
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CAMPAIGN_FIELDS = (
@@ -88,6 +89,8 @@ def _day(raw: str, label: str, errors: FormErrors, name: str) -> date | None:
 def parse_campaign(session: Session, form: Mapping[str, str], existing: Campaign | None) -> CampaignInput | FormErrors:
     """Validate the campaign form; a campaign with gifts keeps its currency."""
     errors = FormErrors()
+    for name, message in form_problems(form).items():
+        errors.add(name, message)
     title = (form.get("title") or "").strip()
     if not title:
         errors.add("title", "Please give the campaign a title.")
