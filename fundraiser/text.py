@@ -61,3 +61,19 @@ def form_problems(form: Mapping[str, str], prefix: str = "") -> dict[str, str]:
 MULTI_LINE_FIELDS = frozenset({"comment", "note", "notes", "description", "summary", "story_md", "itemised", "reason"})
 LINE_BREAK_MESSAGE = "Please keep this on one line."
 CONTROL_MESSAGE = "Please remove the invisible control characters from this text."
+
+
+def refuse_nul() -> None:
+    """Before every request: a NUL in the address, query or form is never meant (PostgreSQL also
+    refuses it in text), so answer 400 at the door instead of failing deep in a query."""
+    from flask import abort, request
+
+    values = [request.path, *request.args.values(), *request.form.values()] if request.method != "GET" \
+        else [request.path, *request.args.values()]
+    if any("\x00" in v for v in values if isinstance(v, str)):
+        abort(400, "The request contains a NUL character, which no field accepts.")
+
+
+def init_app(app) -> None:
+    """Check every request for NUL before any view reads it."""
+    app.before_request(refuse_nul)
