@@ -98,6 +98,6 @@ def _run(command: list[str], tool: str, engine: Engine) -> None:
     env = os.environ.copy()
     if engine.url.password:
         env["PGPASSWORD"] = str(engine.url.password)  # the child's environment, not its argv
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         raise BackupError(f"{tool} failed: {result.stderr.strip()[:500]}")
