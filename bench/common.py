@@ -106,7 +106,7 @@ def wrk(url: str, connections: int, seconds: int, threads: int = 2) -> dict[str,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     percentiles = {}
-    for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+    for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE):
         scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
         percentiles[f"p{pct}_ms"] = float(value) * scale
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)

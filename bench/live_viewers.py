@@ -26,7 +26,7 @@ from common import ROOT, app_env, flask, fresh_database, gunicorn, machine
 
 SLUG = "giving-tuesday"
 
-WRITER = """
+WRITER = f"""
 import sys, time
 from fundraiser import create_app, ledger
 from fundraiser.db import new_session, utcnow
@@ -37,14 +37,14 @@ with app.app_context():
     for line in sys.stdin:
         amount = int(line)
         s = new_session(write=True)
-        campaign = s.scalar(select(Campaign).where(Campaign.slug == %r))
+        campaign = s.scalar(select(Campaign).where(Campaign.slug == {SLUG!r}))
         ledger.record_gift(s, campaign=campaign, amount_cents=amount, currency="USD",
                            received_at=utcnow(),
                            channel=GiftChannel.OFFLINE, method=GiftMethod.CHECK)
         s.commit()
         print(repr(time.time()), flush=True)
         s.close()
-""" % SLUG
+"""
 
 
 class Viewer:

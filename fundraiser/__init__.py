@@ -11,7 +11,7 @@ from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, db, errors, extensions, live, mail, schema, security, templating
+from . import cli, db, errors, extensions, live, mail, schema, security, templating, text
 from .auth.cookies import SessionCookies
 from .config import load_settings
 
@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     templating.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    text.init_app(app)
     cli.init_app(app)
     schema.prepare_embedded_database(app)
     return app

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL
 
 
 class BackupError(RuntimeError):
@@ -24,9 +24,13 @@ def default_backup_path(engine: Engine, folder: Path, now: datetime) -> Path:
 
 def backup(engine: Engine, target: Path) -> Path:
     """Write a consistent copy of the database to `target` while the app keeps running."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        raise BackupError(f"{target} already exists; choose a new file name.")
+    # A backup holds every donor's name, address and gifts: readable by the app's user only.
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target.parent.chmod(0o700)
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise BackupError(f"{target} already exists; choose a new file name.") from None
     if engine.dialect.name == "sqlite":
         # The online backup API copies a consistent snapshot even while others write.
         raw = engine.raw_connection()
@@ -38,7 +42,7 @@ def backup(engine: Engine, target: Path) -> Path:
             raw.close()
         return target
     if engine.dialect.name == "postgresql":
-        _run(["pg_dump", "--format=custom", "--no-owner", f"--file={target}", _libpq_url(engine)], "pg_dump")
+        _run(["pg_dump", "--format=custom", "--no-owner", f"--file={target}", _libpq_url(engine)], "pg_dump", engine)
         return target
     raise BackupError(f"Backups are not supported for {engine.dialect.name}.")
 
@@ -62,7 +66,7 @@ def restore(engine: Engine, source: Path) -> None:
         _run(
             ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
              f"--dbname={_libpq_url(engine)}", str(source)],
-            "pg_restore",
+            "pg_restore", engine,
         )
         return
     raise BackupError(f"Restore is not supported for {engine.dialect.name}.")
@@ -82,14 +86,18 @@ def _check_sqlite_backup(source: Path) -> None:
 
 
 def _libpq_url(engine: Engine) -> str:
-    """The engine's URL in the form pg_dump understands (no +psycopg driver part)."""
-    url = make_url(engine.url.render_as_string(hide_password=False)).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
+    """The engine's URL in the form pg_dump understands (no +psycopg driver part), without the
+    password: a command line is visible to every user of the machine (ps); see _run."""
+    url = engine.url
+    return URL.create("postgresql", url.username, None, url.host, url.port, url.database, url.query).render_as_string()
 
 
-def _run(command: list[str], tool: str) -> None:
+def _run(command: list[str], tool: str, engine: Engine) -> None:
     if shutil.which(tool) is None:
         raise BackupError(f"{tool} is not installed; install the PostgreSQL client tools (e.g. apt-get install postgresql-client).")
-    result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    env = os.environ.copy()
+    if engine.url.password:
+        env["PGPASSWORD"] = str(engine.url.password)  # the child's environment, not its argv
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         raise BackupError(f"{tool} failed: {result.stderr.strip()[:500]}")

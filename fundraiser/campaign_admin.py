@@ -24,6 +24,7 @@ from .money import (
     format_input,
     parse_amount,
 )
+from .text import form_problems
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CAMPAIGN_FIELDS = (
@@ -101,6 +102,8 @@ def currency_options(existing: Campaign | None) -> list[tuple[str, str]]:
 def parse_campaign(session: Session, form: Mapping[str, str], existing: Campaign | None) -> CampaignInput | FormErrors:
     """Validate the campaign form; a campaign with gifts keeps its currency."""
     errors = FormErrors()
+    for name, message in form_problems(form).items():
+        errors.add(name, message)
     title = (form.get("title") or "").strip()
     if not title:
         errors.add("title", "Please give the campaign a title.")

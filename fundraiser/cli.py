@@ -211,8 +211,8 @@ def process_webhooks_command() -> None:
 def year_end_command(year: int, out_dir: Path, resend: bool, dry_run: bool) -> None:
     """Year-end giving statements: email each donor who gave in YEAR, and write one PDF for the rest."""
     from . import yearend
-    from .organisation import current_organisation
     from .mail import Mailer, send_due
+    from .organisation import current_organisation
 
     settings = current_app.extensions["fundraiser.settings"]
     session = get_session()

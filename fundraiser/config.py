@@ -123,6 +123,10 @@ class Settings:
     # stream connection lasts before the browser reconnects (frees threads, survives deploys).
     live_poll_seconds: float = 0.5
     live_stream_seconds: int = 300
+    # Open streams one process holds at most (keep it below gunicorn's --threads, so threads are
+    # always left for pages and the Stripe webhook), and per client address (429 past it: polls).
+    live_streams_max: int = 500
+    live_streams_per_address: int = 20
     # Origins (scheme://host[:port]) whose pages may frame the widget at /embed/campaigns/<slug>.
     embed_allowed_origins: tuple[str, ...] = ()
     # Donor wall: "show" (names and comments appear at once, staff hide what they must) or
@@ -307,7 +311,7 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
     if db_default:
         instance_path.mkdir(parents=True, exist_ok=True)
         db_url = f"sqlite:///{instance_path / 'fundraiser.sqlite3'}"
-    elif db_url.startswith("postgres://") or db_url.startswith("postgresql://"):
+    elif db_url.startswith(("postgres://", "postgresql://")):
         # Use psycopg 3 for any plain PostgreSQL URL.
         db_url = "postgresql+psycopg://" + db_url.split("://", 1)[1]
     secret_key, generated = _secret_key(env, instance_path)
@@ -345,6 +349,8 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         mail_from=env.get("MAIL_FROM", "").strip(),
         live_poll_seconds=_seconds(env, "LIVE_POLL_SECONDS", 0.5),
         live_stream_seconds=_int(env, "LIVE_STREAM_SECONDS", 300),
+        live_streams_max=_int(env, "LIVE_STREAMS_MAX", 500),
+        live_streams_per_address=_int(env, "LIVE_STREAMS_PER_ADDRESS", 20),
         embed_allowed_origins=_origins(env.get("EMBED_ALLOWED_ORIGINS", "")),
         wall_moderation=env.get("DONOR_WALL_MODERATION", "show").strip().lower(),
         donate_guard=_donate_guard(env),
@@ -358,6 +364,8 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         raise ConfigError("SMTP_SECURITY must be starttls, ssl or none.")
     if not 5 <= settings.live_stream_seconds <= 3600:
         raise ConfigError("LIVE_STREAM_SECONDS must be between 5 and 3600.")
+    if not 1 <= settings.live_streams_per_address <= settings.live_streams_max:
+        raise ConfigError("LIVE_STREAMS_PER_ADDRESS must be at least 1 and not above LIVE_STREAMS_MAX.")
     if not 0 <= settings.proxy_count <= 5:
         raise ConfigError("PROXY_COUNT must be between 0 and 5 (the number of reverse proxies in front of the app).")
     if settings.donation_min_cents <= 0 or settings.donation_max_cents < settings.donation_min_cents:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import text
 from .config import Settings
 from .donors import check_email
 from .models import (
@@ -84,6 +85,8 @@ def _yes_no(form: Mapping[str, str], name: str, question: str, errors: FormError
 def parse_donation(form: Mapping[str, str], campaign: Campaign, settings: Settings) -> DonationRequest | FormErrors:
     """Validate the donate form; every problem gets a message next to its field."""
     errors = FormErrors()
+    for name, message in text.form_problems(form).items():
+        errors.add(name, message)
     currency = campaign.currency
     choice = (form.get("amount") or "").strip()
     amount = 0
@@ -139,7 +142,7 @@ def parse_donation(form: Mapping[str, str], campaign: Campaign, settings: Settin
                 dedication_notify = check_email(notify)
             except ValueError:
                 errors.add("dedication_notify_email", "Please enter a valid email address to notify, or leave it empty.")
-    comment = (form.get("comment") or "").strip() or None
+    comment = text.normalise_lines((form.get("comment") or "").strip()) or None
     if comment and len(comment) > COMMENT_MAX:
         errors.add("comment", f"Please shorten your comment to {COMMENT_MAX} characters.")
     if errors.errors:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from . import text
 from .models import Donor, DonorKind
 
 
@@ -28,8 +29,9 @@ def find_or_create_donor(
     session: Session, *, email: str | None, name: str | None, kind: DonorKind = DonorKind.PERSON
 ) -> Donor | None:
     """The donor with this email (name refreshed from what the payment reports), or a new one."""
-    email = normalise_email(email)
-    name = (name or "").strip()
+    # Names and emails come from Stripe, imports and forms: no control characters past here.
+    email = normalise_email(text.clean(email))
+    name = (text.clean(name) or "").strip()
     if email is None:
         if not name:
             return None
@@ -76,7 +78,7 @@ def surviving(session: Session, donor: Donor) -> Donor:
 
 def parse_donor_form(session: Session, form, existing: Donor | None) -> tuple[dict, dict[str, str]]:
     """A donor's editable fields, cleaned, and a message for each field that is wrong."""
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = text.form_problems(form)
     values = {name: (form.get(name) or "").strip() for name in ("name", "email", "kind", "notes", *CONTACT_FIELDS)}
     values["do_not_contact"] = form.get("do_not_contact") in ("yes", "on")
     values["anonymous_by_default"] = form.get("anonymous_by_default") in ("yes", "on")

@@ -16,6 +16,7 @@ from .donations import FormErrors
 from .gifts import OfflineGift, find_donors, parse_date
 from .models import Campaign, CommunityEvent, Donor, DonorKind, Gift, GiftCredit, LedgerEntry
 from .money import MoneyError, format_money, parse_amount
+from .text import form_problems
 
 EVENT_FIELDS = ("name", "slug", "host_name", "host_donor_id", "event_date", "place", "campaign_id", "description")
 
@@ -37,6 +38,8 @@ def parse_event(
 ) -> EventInput | FormErrors:
     """Validate the event form; the host is an existing donor or a new organisation named here."""
     errors = FormErrors()
+    for name, message in form_problems(form).items():
+        errors.add(name, message)
     name = (form.get("name") or "").strip()
     if not name:
         errors.add("name", "Please name the event, e.g. Holiday Cookie Walk.")
@@ -122,6 +125,8 @@ def parse_proceeds(
     from .gifts import OFFLINE_METHODS
 
     errors = FormErrors()
+    for name, message in form_problems(form).items():
+        errors.add(name, message)
     campaign = event.campaign
     amount = 0
     try:

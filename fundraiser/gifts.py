@@ -36,6 +36,7 @@ from .models import (
     LedgerEntry,
 )
 from .money import MoneyError, format_money, parse_amount
+from .text import form_problems
 
 OFFLINE_METHODS = (
     GiftMethod.CHECK, GiftMethod.CASH, GiftMethod.STOCK, GiftMethod.IN_KIND, GiftMethod.DAF,
@@ -217,6 +218,8 @@ def parse_offline_gift(
 ) -> OfflineGift | FormErrors:
     """Validate one gift's fields (optionally `prefix`ed, for batch rows); every problem gets a message."""
     errors = FormErrors()
+    for name, message in form_problems(form, prefix).items():
+        errors.add(name, message)
     defaults = defaults or {}
 
     def value(name: str) -> str:

@@ -77,6 +77,43 @@ def sse_message(snapshot: Snapshot) -> bytes:
             b"event: activity\ndata: " + snapshot.activity_body + b"\n\n")
 
 
+class StreamGate:
+    """Counts the open streams of one process, in all and per client address.
+
+    A stream holds a server thread for its whole life, so without a cap one client opening a few
+    hundred idle streams takes every thread and the home page and Stripe's webhook go unanswered.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, int] = {}
+        self._total = 0
+
+    def admit(self, address: str, *, most: int, per_address: int) -> bool:
+        """Take a slot for a new stream from this address, or False when either cap is reached."""
+        with self._lock:
+            held = self._open.get(address, 0)
+            if self._total >= most or held >= per_address:
+                return False
+            self._open[address] = held + 1
+            self._total += 1
+            return True
+
+    def release(self, address: str) -> None:
+        """The stream from this address has ended (its connection closed)."""
+        with self._lock:
+            held = self._open.get(address, 0)
+            if held <= 1:
+                self._open.pop(address, None)
+            else:
+                self._open[address] = held - 1
+            self._total = max(0, self._total - 1)
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+
 class LiveHub:
     """Per-process cache of public progress, refreshed by commits here and by polling for the rest."""
 
@@ -91,6 +128,7 @@ class LiveHub:
         self._snapshots: dict[str, Snapshot] = {}
         self._seen: dict[int, tuple] = {}
         self._counted_at: dict[int, datetime] = {}
+        self.streams = StreamGate()
 
     # -------------------------------------------------------------- viewers
 

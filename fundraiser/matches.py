@@ -195,8 +195,7 @@ class MatchTerms:
 def parse_ratio(raw: str) -> int:
     """"1:1" -> 100, "2" or "2:1" -> 200, "0.5:1" -> 50 (sponsor dollars per donor dollar, in percent)."""
     text = (raw or "").strip().replace(" ", "")
-    if text.endswith(":1"):
-        text = text[:-2]
+    text = text.removesuffix(":1")
     try:
         value = Decimal(text)
     except InvalidOperation:

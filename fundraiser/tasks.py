@@ -38,7 +38,7 @@ class Drainer:
                     with self._app.app_context():
                         try:
                             self._fn()
-                        except Exception:  # noqa: BLE001 - a background failure must not kill the worker
+                        except Exception:
                             log.exception("Background %s failed; the CLI retries it", self._name)
             finally:
                 self._running.release()

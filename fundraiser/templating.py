@@ -41,7 +41,6 @@ def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
 
 
 def _globals() -> dict:
-    settings = current_settings()
     return {
         "org": current_organisation(),
         "has_sample_data": has_sample_data,

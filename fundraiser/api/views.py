@@ -88,7 +88,14 @@ def _stream(slugs: tuple[str, ...]) -> Response:
     missing = [slug for slug, snapshot in first.items() if snapshot is None]
     if missing:
         return _no_campaign(missing[0])
-    lifetime = current_settings().live_stream_seconds
+    settings = current_settings()
+    lifetime = settings.live_stream_seconds
+    address = request.remote_addr or "?"
+    if not hub.streams.admit(address, most=settings.live_streams_max, per_address=settings.live_streams_per_address):
+        # The page's script polls the (cheap, cached) progress JSON instead.
+        response = json_error(429, "Too many live streams are open; the page will check for updates instead.")
+        response.headers["Retry-After"] = str(lifetime)
+        return response
 
     def events():
         seen = first
@@ -104,6 +111,9 @@ def _stream(slugs: tuple[str, ...]) -> Response:
             seen = latest
 
     response = Response(events(), mimetype="text/event-stream")
+    # The server closes the response when the stream ends or the viewer is gone (noticed at the
+    # next heartbeat), even if the generator never started.
+    response.call_on_close(lambda: hub.streams.release(address))
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
     response.headers["Access-Control-Allow-Origin"] = "*"

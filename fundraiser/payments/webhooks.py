@@ -23,9 +23,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from .. import ledger, mail, receipts
+from .. import ledger, mail, receipts, text
 from ..db import new_session, utcnow
-from ..donors import find_or_create_donor
+from ..donors import check_email, find_or_create_donor
 from ..models import (
     AttemptStatus,
     Campaign,
@@ -324,8 +324,28 @@ def _replay_waiting(session: Session, gift: Gift) -> list[Gift]:
 
 
 def _metadata(obj: dict) -> dict[str, str]:
-    metadata = obj.get("metadata")
-    return metadata if isinstance(metadata, dict) else {}
+    return _clean_metadata(obj.get("metadata"))
+
+
+def _valid_email(email: str | None) -> str | None:
+    """An address from metadata fit for a To: header, or None (the notice is then not sent)."""
+    try:
+        return check_email(email) if email else None
+    except ValueError:
+        log.warning("Ignoring an invalid notification address in Stripe metadata")
+        return None
+
+
+def _clean_metadata(metadata) -> dict[str, str]:
+    """Metadata as text without control characters: it carries what donors typed (names, a
+    dedication, a comment) and anyone with a key may set it, so nothing of it reaches a mail
+    header or the database unchecked."""
+    if not isinstance(metadata, dict):
+        return {}
+    return {
+        str(key): text.clean(str(value), multiline=key == "comment")
+        for key, value in metadata.items() if value is not None
+    }
 
 
 def _campaign(session: Session, metadata: dict[str, str], currency: str) -> Campaign | None:
@@ -390,7 +410,7 @@ def _record_online_gift(
         show_amount=metadata.get("show_amount") == "yes",
         dedication_kind=DedicationKind(kind) if kind in ("honour", "memory") else None,
         dedication_name=metadata.get("dedication_name") if kind in ("honour", "memory") else None,
-        dedication_notify_email=metadata.get("dedication_notify_email"),
+        dedication_notify_email=_valid_email(metadata.get("dedication_notify_email")),
         public_comment=metadata.get("comment"),
     )
     _fill_stripe_ids(gift, payment_intent_id, charge_id)
@@ -548,8 +568,7 @@ def _invoice_subscription(invoice: dict) -> tuple[str | None, dict[str, str]]:
     """Subscription id and its metadata: since basil they live under `parent.subscription_details`."""
     details = (invoice.get("parent") or {}).get("subscription_details") or {}
     subscription = _id(details.get("subscription"))
-    metadata = details.get("metadata") if isinstance(details.get("metadata"), dict) else {}
-    return subscription, metadata
+    return subscription, _clean_metadata(details.get("metadata"))
 
 
 def _invoice_payment_intent(invoice: dict) -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from ..donations import FormErrors
 from ..models import Role
+from ..text import form_problems
 
 ROLE_CHOICES = [
     (Role.STAFF.value, "Staff: campaigns, gifts, events, donors, imports"),
@@ -25,6 +26,8 @@ def text(form: Mapping[str, str], name: str) -> str:
 def parse_invite(form: Mapping[str, str]) -> tuple[dict[str, str], FormErrors]:
     """Email, name and role of a person to invite."""
     errors = FormErrors()
+    for name, message in form_problems(form).items():
+        errors.add(name, message)
     values = {"email": text(form, "email"), "name": text(form, "name"), "role": text(form, "role")}
     if not values["email"]:
         errors.add("email", "Please enter the person's email address; the invitation goes there.")

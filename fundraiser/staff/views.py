@@ -844,11 +844,14 @@ def wall_moderate(gift_id: int):
 
 
 # The organisation's Settings and Mail pages register on this blueprint.
-from . import settings_views  # noqa: F401
 # Paperwork pages (letters, year-end statements) register their routes on this blueprint.
-from . import document_views  # noqa: F401
-from . import payouts as payout_pages  # noqa: F401 - its routes join this blueprint
-from . import receipt_views  # noqa: F401  (its routes join this blueprint)
 # Routes kept in their own modules, registered on this blueprint.
-from . import deposit_views, housekeeping  # noqa: F401
-from . import import_views  # noqa: F401  (the import pages, on this blueprint)
+from . import (  # noqa: F401
+    deposit_views,
+    document_views,
+    housekeeping,
+    import_views,
+    receipt_views,
+    settings_views,
+)
+from . import payouts as payout_pages  # noqa: F401 - its routes join this blueprint

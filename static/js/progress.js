@@ -11,6 +11,7 @@
   var ANNOUNCE_EVERY_MS = 15000;
   var POLL_MS = 1500;          // fallback polling: unchanged progress costs a 304 served from memory
   var ACTIVITY_EVERY = 8;      // ...and the activity JSON every 8th round (about 12 s)
+  var MAX_BACKOFF_MS = 60000;  // an overloaded server (429, 5xx, no answer) is asked ever less often, up to this
   var slugs = [];
   bars.forEach(function (bar) { if (slugs.indexOf(bar.dataset.slug) < 0) slugs.push(bar.dataset.slug); });
 
@@ -165,24 +166,38 @@
     return "/api/progress/stream?" + slugs.map(function (s) { return "slug=" + encodeURIComponent(s); }).join("&");
   }
 
+  function retryAfter(r) {
+    var seconds = parseInt(r.headers.get("Retry-After"), 10);
+    return isNaN(seconds) ? 0 : Math.min(MAX_BACKOFF_MS, seconds * 1000);
+  }
+
   var polling = false;
   function poll() {
     if (polling) return;
     polling = true;
     document.documentElement.dataset.live = "polling";
-    var round = 0;
+    var round = 0, waitMs = POLL_MS;
     function once() {
       var withActivity = round % ACTIVITY_EVERY === 0;
       round += 1;
+      var busy = false;
+      function json(r) {
+        // 429 (a proxy's rate limit) or 5xx: the server is overloaded, so ask less often.
+        if (r.status === 429 || r.status >= 500) { busy = true; waitMs = Math.max(waitMs, retryAfter(r)); }
+        return r.ok ? r.json() : null;
+      }
       var requests = slugs.map(function (slug) {
         var base = "/api/campaigns/" + encodeURIComponent(slug);
         // The browser revalidates with If-None-Match itself: unchanged progress costs a 304.
         return Promise.all([
-          fetch(base + "/progress", { cache: "no-cache" }).then(function (r) { return r.ok ? r.json() : null; }),
-          withActivity ? fetch(base + "/activity", { cache: "no-cache" }).then(function (r) { return r.ok ? r.json() : null; }) : null
+          fetch(base + "/progress", { cache: "no-cache" }).then(json),
+          withActivity ? fetch(base + "/activity", { cache: "no-cache" }).then(json) : null
         ]).then(function (both) { if (both[0]) applyProgress(both[0]); if (both[1]) applyActivity(both[1]); });
       });
-      Promise.all(requests).catch(function () {}).then(function () { setTimeout(once, POLL_MS); });
+      Promise.all(requests).catch(function () { busy = true; }).then(function () {
+        waitMs = busy ? Math.min(MAX_BACKOFF_MS, Math.max(waitMs * 2, POLL_MS * 2)) : POLL_MS;
+        setTimeout(once, waitMs);
+      });
     }
     once();
   }
@@ -196,7 +211,9 @@
     source.addEventListener("activity", function (e) { applyActivity(JSON.parse(e.data)); });
     source.addEventListener("closed", function () { source.close(); });
     source.addEventListener("error", function () {
-      // EventSource reconnects by itself; a proxy that never lets a stream open means: poll instead.
+      // EventSource reconnects by itself after a dropped stream. A refused one (429: the server's
+      // cap on open streams, or a proxy's) closes it for good; a proxy that never lets a stream
+      // open means the same: poll instead.
       if (!opened) failuresBeforeOpen += 1;
       opened = false;
       if (failuresBeforeOpen >= 3 || source.readyState === EventSource.CLOSED) { source.close(); poll(); }

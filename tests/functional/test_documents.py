@@ -265,7 +265,7 @@ def test_year_end_from_the_staff_page_on_a_running_server(app, live_server, sess
 
 
 def test_donor_address_is_saved_and_exported(app, session):
-    campaign = make_campaign(session, slug="spring", title="Spring Appeal")
+    make_campaign(session, slug="spring", title="Spring Appeal")
     session.commit()
     client = sign_in_as(app, session, "staff")
     saved = client.post("/staff/donors/new", data={

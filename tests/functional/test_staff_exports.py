@@ -46,7 +46,7 @@ def test_gift_export_follows_filters_and_keeps_amounts_as_numbers(arrange, staff
     row = rows[0]
     assert row["gift_id"] == str(gift.id) and row["amount"] == "125.50" and row["counts_toward_totals"] == "125.50"
     assert row["donor_name"] == "'=cmd|' /C calc'!A0" and row["note"] == "'-1+1"
-    assert client.get("/staff/gifts?channel=offline&campaign=%d" % campaign.id).text.count("gift_detail") == 0
+    assert client.get(f"/staff/gifts?channel=offline&campaign={campaign.id}").text.count("gift_detail") == 0
     recent = read_csv(client.get(f"/staff/gifts.csv?from={(utcnow() - timedelta(days=30)).date().isoformat()}"))
     assert len(recent) == 2
 

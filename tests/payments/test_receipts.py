@@ -3,9 +3,9 @@ again and with which figures, and delivery through a real SMTP server (aiosmtpd)
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
-import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
