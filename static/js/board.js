@@ -2,17 +2,16 @@
 (function () {
   "use strict";
   if (!window.Plotly) return;
-  function config(id) {
-    return { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"],
-             toImageButtonOptions: { filename: id } };
-  }
+  // No mode bar: its buttons are unnamed links a keyboard cannot reach inside an aria-hidden chart, and
+  // one of them could send the data to Plotly's cloud. The data table and the CSV link stand in for it.
+  var CONFIG = { responsive: true, displayModeBar: false, showSendToCloud: false };
   document.querySelectorAll("[data-chart]").forEach(function (el) {
     var source = document.getElementById(el.dataset.source);
     if (!source) return;
     var figure = JSON.parse(source.textContent);
     // The printed report asks for shorter charts, so a campaign fits on one page.
     if (el.dataset.height) figure.layout.height = Number(el.dataset.height);
-    window.Plotly.newPlot(el, figure.data, figure.layout, config(el.dataset.chart));
+    window.Plotly.newPlot(el, figure.data, figure.layout, CONFIG);
   });
   // Charts redraw at the printed page's width, then back.
   window.addEventListener("beforeprint", function () {

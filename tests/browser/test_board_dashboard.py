@@ -3,6 +3,7 @@
 import re
 from datetime import timedelta
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from fundraiser import ledger
@@ -78,4 +79,25 @@ def test_printed_report_is_one_page_per_campaign_each_with_its_own_charts(live_s
     assert sorted(raised) == [30.0, 120.0, 270.0]  # 3 x $10, 6 x $20, 9 x $30: each campaign its own
     pdf = page.pdf(format="A4", landscape=True)
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 3
+    assert page.console_errors == []
+
+
+def test_board_pages_pass_axe_and_charts_hold_no_hidden_focusable_controls(live_server, page, session):
+    campaign = make_campaign(session, slug="spring", title="Spring appeal", goal_cents=500_000,
+                             starts_at=utcnow() - timedelta(days=60))
+    donor = make_donor(session)
+    for day in range(0, 60, 3):
+        give(session, campaign, 2_500, donor=donor, received_at=utcnow() - timedelta(days=day))
+    create_user(session, "board@example.org", "board", "a very good password")
+    session.commit()
+    sign_in(page, live_server.url, "board@example.org", "a very good password")
+    for path in ("/board", "/board/campaigns/spring", "/board/report"):
+        page.goto(live_server.url + path)
+        expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
+        # No mode bar: nothing to send data to Plotly's cloud, nothing unnamed for a keyboard.
+        assert page.locator(".modebar, [data-title='Edit in Chart Studio']").count() == 0, path
+        focusable = page.locator("[aria-hidden=true] :is(a[href], button, input, select, textarea, [tabindex])")
+        assert focusable.count() == 0, path
+        violations = Axe().run(page).response["violations"]
+        assert violations == [], (path, [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations])
     assert page.console_errors == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import io
 import json
 import re
@@ -176,11 +178,29 @@ def test_board_pages_widen_only_style_src_and_load_plotly_from_the_app(client, s
     assert "unsafe-eval" not in policy
     assert "'unsafe-inline'" not in client.get("/").headers["Content-Security-Policy"]
     html = response.get_data(as_text=True)
-    assert '<script src="/board/plotly.min.js" defer></script>' in html
     assert "cdn" not in html.lower()
-    with client.get("/board/plotly.min.js") as plotly_js:
-        assert plotly_js.status_code == 200 and plotly_js.mimetype == "text/javascript"
-        assert b"plotly.js" in plotly_js.data[:2000]
+    src = re.search(r'<script src="(/board/plotly-([0-9a-f]{16})\.min\.js)" defer></script>', html)
+    assert src, "the board loads plotly.js from a fingerprinted address"
+    with client.get(src.group(1), headers={"Accept-Encoding": "identity"}) as plain:
+        assert plain.status_code == 200 and plain.mimetype == "text/javascript"
+        assert b"plotly.js (basic - minified)" in plain.data[:200]
+        assert len(plain.data) <= 1_500_000
+        assert hashlib.sha256(plain.data).hexdigest()[:16] == src.group(2)
+        assert plain.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert "Content-Encoding" not in plain.headers
+        body = plain.data
+    with client.get(src.group(1), headers={"Accept-Encoding": "gzip, deflate, br"}) as packed:
+        assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+        assert packed.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert len(packed.data) < len(body) // 2 and gzip.decompress(packed.data) == body
+
+
+def test_an_old_plotly_address_is_sent_to_the_current_file_without_long_caching(client, session, spring):
+    sign_in(client, session, Role.BOARD)
+    current = re.search(r'src="(/board/plotly-[0-9a-f]{16}\.min\.js)"', client.get("/board").get_data(as_text=True))
+    old = client.get("/board/plotly-0123456789abcdef.min.js")
+    assert old.status_code == 302 and old.headers["Location"] == current.group(1)
+    assert old.headers["Cache-Control"] == "no-cache"
 
 
 def test_report_has_one_page_per_campaign(client, session, spring):
