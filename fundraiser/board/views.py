@@ -97,7 +97,8 @@ def _campaign_or_404(slug: str):
 def campaign(slug: str):
     campaign = _campaign_or_404(slug)
     _campaigns, board, charts, errors = _page(campaign=campaign)
-    return _render("board/campaign.html", campaign=campaign, board=board, charts=charts, errors=errors)
+    return _render("board/campaign.html", campaign=campaign, board=board, charts=charts, errors=errors,
+                   adjustments=analytics.adjustments(get_session(), [campaign.id]))
 
 
 def _csv(charts, chart_id: str, name: str) -> Response:

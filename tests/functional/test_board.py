@@ -226,3 +226,17 @@ def test_progress_csv_has_every_local_day_and_the_projection(client, session):
     assert len(days) in (4, 5)  # three days ago to today, in New York
     assert all(r[1] == "20.00" for r in rows[2:-1])
     assert rows[-1][0].endswith(" projected")
+
+
+def test_campaign_page_lists_corrections_apart_from_the_money(client, session, spring):
+    typo = give(session, spring, 500_000, received_at=datetime(2026, 3, 2, 15, tzinfo=UTC))
+    ledger.correct_amount(session, typo, 50_000, reason="Typed an extra zero")
+    session.commit()
+    sign_in(client, session, Role.BOARD)
+    html = client.get("/board/campaigns/spring").get_data(as_text=True)
+    section = html[html.index('id="adjustments-title"'):]
+    assert "Mar 2, 2026" in section and "Correction" in section
+    assert "-$4,500.00" in section and "Typed an extra zero" in section
+    progress = client.get("/board/campaigns/spring/charts/progress.csv").get_data(as_text=True)
+    raised = [row[1] for row in csv.reader(io.StringIO(progress)) if row[0].startswith("2026-")]
+    assert raised and set(raised) == {"500.00"}  # from the gift's day on: never $5,000, never a fall
