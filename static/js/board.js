@@ -5,16 +5,38 @@
   // No mode bar: its buttons are unnamed links a keyboard cannot reach inside an aria-hidden chart, and
   // one of them could send the data to Plotly's cloud. The data table and the CSV link stand in for it.
   var CONFIG = { responsive: true, displayModeBar: false, showSendToCloud: false };
-  document.querySelectorAll("[data-chart]").forEach(function (el) {
+  var charts = Array.prototype.slice.call(document.querySelectorAll("[data-chart]"));
+
+  function draw(el) {
+    if (el.dataset.drawn) return;
     var source = document.getElementById(el.dataset.source);
     if (!source) return;
+    el.dataset.drawn = "1";
     var figure = JSON.parse(source.textContent);
     // The printed report asks for shorter charts, so a campaign fits on one page.
     if (el.dataset.height) figure.layout.height = Number(el.dataset.height);
     window.Plotly.newPlot(el, figure.data, figure.layout, CONFIG);
-  });
-  // Charts redraw at the printed page's width, then back.
+  }
+
+  // A chart is drawn when it comes near the screen: on a phone, ten charts drawn at once cost
+  // seconds of script before the page answers. The printed report draws everything up front.
+  if (document.querySelector("[data-draw-all]") || !("IntersectionObserver" in window)) {
+    charts.forEach(draw);
+  } else {
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (!entry.isIntersecting) return;
+        observer.unobserve(entry.target);
+        draw(entry.target);
+      });
+    }, { rootMargin: "200px 0px" });
+    charts.forEach(function (el) { observer.observe(el); });
+  }
+  // Printing a dashboard: draw what was never scrolled to, and redraw at the page's width.
   window.addEventListener("beforeprint", function () {
-    document.querySelectorAll("[data-chart]").forEach(function (el) { window.Plotly.Plots.resize(el); });
+    charts.forEach(function (el) {
+      draw(el);
+      window.Plotly.Plots.resize(el);
+    });
   });
 })();

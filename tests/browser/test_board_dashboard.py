@@ -14,6 +14,31 @@ from tests.browser.conftest import sign_in
 from tests.factories import give, make_campaign, make_donor, make_event
 
 
+def scroll_through_charts(page) -> None:
+    """Charts are drawn as they near the screen, so read the page the way a person scrolls it."""
+    for chart in page.locator("[data-chart]").all():
+        chart.scroll_into_view_if_needed()
+        expect(chart.locator(".main-svg").first).to_be_attached()
+
+
+def test_charts_below_the_screen_wait_until_scrolled_to(live_server, page, session):
+    campaign = make_campaign(session, slug="spring", title="Spring appeal", goal_cents=500_000)
+    for day in range(20):
+        give(session, campaign, 1_000, received_at=utcnow() - timedelta(days=day))
+    create_user(session, "board@example.org", "board", "a very good password")
+    session.commit()
+    sign_in(page, live_server.url, "board@example.org", "a very good password")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/board/campaigns/spring")
+    first, last = page.locator("[data-chart]").first, page.locator("[data-chart]").last
+    first.scroll_into_view_if_needed()
+    expect(first.locator(".main-svg").first).to_be_attached()
+    assert last.locator(".main-svg").count() == 0
+    last.scroll_into_view_if_needed()
+    expect(last.locator(".main-svg").first).to_be_attached()
+    assert page.console_errors == []
+
+
 def test_board_member_sees_every_chart_drawn_with_data(live_server, page, session):
     campaign = make_campaign(session, slug="spring", title="Spring appeal", goal_cents=500_000,
                              starts_at=utcnow() - timedelta(days=400))
@@ -38,6 +63,7 @@ def test_board_member_sees_every_chart_drawn_with_data(live_server, page, sessio
 
     sign_in(page, live_server.url, "board@example.org", "a very good password")
     page.goto(f"{live_server.url}/board/campaigns/spring")
+    scroll_through_charts(page)
     # (wait_for_function would need 'unsafe-eval', which the page rightly refuses)
     expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
     drawn = page.evaluate(
@@ -57,6 +83,7 @@ def test_board_member_sees_every_chart_drawn_with_data(live_server, page, sessio
     assert page.console_errors == []
 
     page.goto(f"{live_server.url}/board")
+    scroll_through_charts(page)
     expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
     assert page.locator("[data-chart] .main-svg").count() >= 9
     assert page.console_errors == []
@@ -93,6 +120,7 @@ def test_board_pages_pass_axe_and_charts_hold_no_hidden_focusable_controls(live_
     sign_in(page, live_server.url, "board@example.org", "a very good password")
     for path in ("/board", "/board/campaigns/spring", "/board/report"):
         page.goto(live_server.url + path)
+        scroll_through_charts(page)
         expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
         # No mode bar: nothing to send data to Plotly's cloud, nothing unnamed for a keyboard.
         assert page.locator(".modebar, [data-title='Edit in Chart Studio']").count() == 0, path
