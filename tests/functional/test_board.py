@@ -179,7 +179,7 @@ def test_board_pages_widen_only_style_src_and_load_plotly_from_the_app(client, s
     assert "'unsafe-inline'" not in client.get("/").headers["Content-Security-Policy"]
     html = response.get_data(as_text=True)
     assert "cdn" not in html.lower()
-    src = re.search(r'<script src="(/board/plotly-([0-9a-f]{16})\.min\.js)" defer></script>', html)
+    src = re.search(r'data-plotly="(/board/plotly-([0-9a-f]{16})\.min\.js)" defer></script>', html)
     assert src, "the board loads plotly.js from a fingerprinted address"
     with client.get(src.group(1), headers={"Accept-Encoding": "identity"}) as plain:
         assert plain.status_code == 200 and plain.mimetype == "text/javascript"
@@ -197,7 +197,7 @@ def test_board_pages_widen_only_style_src_and_load_plotly_from_the_app(client, s
 
 def test_an_old_plotly_address_is_sent_to_the_current_file_without_long_caching(client, session, spring):
     sign_in(client, session, Role.BOARD)
-    current = re.search(r'src="(/board/plotly-[0-9a-f]{16}\.min\.js)"', client.get("/board").get_data(as_text=True))
+    current = re.search(r'data-plotly="(/board/plotly-[0-9a-f]{16}\.min\.js)"', client.get("/board").get_data(as_text=True))
     old = client.get("/board/plotly-0123456789abcdef.min.js")
     assert old.status_code == 302 and old.headers["Location"] == current.group(1)
     assert old.headers["Cache-Control"] == "no-cache"
