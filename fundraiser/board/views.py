@@ -128,7 +128,7 @@ def campaign_csv(slug: str, chart_id: str):
 @bp.get("/report")
 @roles_required(*VIEW_ROLES)
 def report():
-    """One printed page per campaign: headline figures, the progress chart and the money tables."""
+    """An organisation-wide summary page, then one printed page per campaign with its charts."""
     session = get_session()
     settings = current_settings()
     campaigns = analytics.board_campaigns(session)
@@ -139,7 +139,10 @@ def report():
          {c.id: c for c in build_charts(board, settings.locale, only=REPORT_CHARTS)})
         for board in analytics.report(session, overall, today)
     ]
-    return _render("board/report.html", pages=pages, selection=overall, errors=errors, today=today)
+    summary = analytics.dashboard(session, overall, today)
+    rows = [(c, progress_from_totals(c, c.totals)) for c in overall.campaigns]
+    return _render("board/report.html", pages=pages, selection=overall, errors=errors, today=today,
+                   summary=summary, rows=rows)
 
 
 @bp.get("/plotly-<digest>.min.js")
