@@ -7,7 +7,15 @@ from functools import cache
 from pathlib import Path
 
 from flask import (
-    Blueprint, Response, abort, current_app, redirect, render_template, request, send_file, url_for,
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
 )
 
 from .. import analytics, security

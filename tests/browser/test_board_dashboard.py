@@ -166,6 +166,6 @@ def test_printed_report_opens_with_a_summary_and_legends_never_cover_a_chart(liv
     assert all(w > 800 for w in progress_width), progress_width  # the full width of the page
     pages = PdfReader(io.BytesIO(page.pdf(format="A4", landscape=True))).pages
     assert len(pages) == 3
-    assert [("Page %d of 3" % n) in p.extract_text() for n, p in enumerate(pages, start=1)] == [True] * 3
+    assert [f"Page {n} of 3" in p.extract_text() for n, p in enumerate(pages, start=1)] == [True] * 3
     assert "printed" in pages[0].extract_text()
     assert page.console_errors == []
