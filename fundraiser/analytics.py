@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session, selectinload
@@ -31,15 +31,18 @@ from .models import (
     CommunityEvent,
     DailyRollup,
     DonorBitmap,
+    EntryKind,
     EventRollup,
+    Gift,
     GiftChannel,
     GiftSizeRollup,
+    LedgerEntry,
     MonthlyRollup,
     PlanStatus,
     RecurringPlan,
 )
 from .money import minor_units
-from .rollups import bits_of
+from .rollups import RESTATING_KINDS, bits_of
 from .settings import current_settings
 
 # Gift-size bands, in whole units of the currency; the last band is open-ended.
@@ -222,6 +225,31 @@ def report(session: Session, selection: Selection, today: date) -> list[Dashboar
                  rollups, [c.id], today)
         for c in selection.campaigns
     ]
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """A correction or void: shown apart, since the charts already count it on the gift's own day."""
+
+    recorded_at: datetime
+    gift_received_at: datetime
+    kind: EntryKind
+    amount_cents: int
+    currency: str
+    reason: str | None
+
+
+def adjustments(session: Session, campaign_ids: list[int], limit: int = 50) -> list[Adjustment]:
+    """The latest corrections and voids in these campaigns, newest first."""
+    rows = session.execute(
+        select(LedgerEntry.occurred_at, Gift.received_at, LedgerEntry.kind, LedgerEntry.amount_cents,
+               LedgerEntry.currency, LedgerEntry.reason)
+        .join(Gift, Gift.id == LedgerEntry.gift_id)
+        .where(LedgerEntry.campaign_id.in_(campaign_ids), LedgerEntry.kind.in_(RESTATING_KINDS))
+        .order_by(LedgerEntry.occurred_at.desc(), LedgerEntry.id.desc())
+        .limit(limit)
+    )
+    return [Adjustment(*row) for row in rows]
 
 
 @dataclass

@@ -5,7 +5,9 @@ same transaction. Both the incremental path and the rebuild from scratch go thro
 `entry_deltas`, so they cannot drift apart in what they count.
 
 What is counted:
-- money (raised, recurring, refunds, disputes) on the local day and month each entry occurred;
+- money (raised, recurring, refunds, disputes) on the local day and month each entry occurred,
+  except corrections and voids, which restate the gift and so count on its arrival day (a $5,000
+  typo fixed to $500 is not $4,500 lost on the day of the fix);
 - standing gifts (something left of them), their sizes and their donors in the local month the
   gift arrived in the campaign (received, or moved in), so a later refund changes that month;
 - a gift's processing fee in its arrival month in the campaign it is credited to now.
@@ -45,6 +47,8 @@ from .models import (
 from .settings import current_settings
 
 ARRIVAL_KINDS = (EntryKind.GIFT, EntryKind.REASSIGN_IN)
+# Entries that fix the record rather than move money: they count on the day the gift arrived.
+RESTATING_KINDS = (EntryKind.CORRECTION, EntryKind.VOID)
 
 # Each rollup table with the columns of its key, in order.
 TABLES: dict[type, tuple[str, ...]] = {
@@ -116,9 +120,10 @@ def entry_deltas(
 ) -> None:
     """Add to `deltas` what one ledger entry changes in every rollup (the single counting rule)."""
     after_cents = before_cents + amount_cents
-    _add(deltas, DailyRollup, (campaign_id, day), raised_cents=amount_cents)
+    money_day = arrival_day if kind in RESTATING_KINDS else day
+    _add(deltas, DailyRollup, (campaign_id, money_day), raised_cents=amount_cents)
     _add(
-        deltas, MonthlyRollup, (campaign_id, day.replace(day=1), gift.channel, gift.method),
+        deltas, MonthlyRollup, (campaign_id, money_day.replace(day=1), gift.channel, gift.method),
         raised_cents=amount_cents,
         recurring_cents=amount_cents if gift.recurring else 0,
         # Net of refunds that failed and came back (REFUND_REVERSED); the count is of refunds made.

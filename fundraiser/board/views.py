@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+from functools import cache
 from pathlib import Path
 
-import plotly
-from flask import Blueprint, Response, abort, render_template, request, send_from_directory
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 
 from .. import analytics, security
 from ..auth.access import VIEW_ROLES, roles_required
@@ -17,7 +28,9 @@ from .forms import parse_selection
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 
-PLOTLY_DIR = Path(plotly.__file__).resolve().parent / "package_data"
+# plotly.js's basic bundle (scatter, bar, pie: what the charts draw), vendored in static/vendor/plotly.
+PLOTLY_FILE = Path("vendor") / "plotly" / "plotly-basic.min.js"
+A_YEAR = 365 * 24 * 3600
 # What each campaign's printed page shows besides its headline figures.
 REPORT_CHARTS = ("progress", "monthly", "channels")
 
@@ -30,7 +43,23 @@ def _filter_links() -> dict:
         "csv_args": {k: request.args.getlist(k) for k in request.args},
         "filter_args": {k: request.args[k] for k in keep if request.args.get(k)},
         "tz_name": current_settings().timezone,
+        "plotly_url": url_for_plotly(),
     }
+
+
+@cache
+def _digest(path: Path) -> str:
+    """The file's content hash, read once per process: it names the URL browsers cache for a year."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _plotly_path() -> Path:
+    return Path(current_app.static_folder) / PLOTLY_FILE
+
+
+def url_for_plotly() -> str:
+    """The fingerprinted plotly.js address: a new file gets a new URL, so it can be cached as immutable."""
+    return url_for("board.plotly_js", digest=_digest(_plotly_path()))
 
 
 def allow_plotly() -> None:
@@ -76,7 +105,8 @@ def _campaign_or_404(slug: str):
 def campaign(slug: str):
     campaign = _campaign_or_404(slug)
     _campaigns, board, charts, errors = _page(campaign=campaign)
-    return _render("board/campaign.html", campaign=campaign, board=board, charts=charts, errors=errors)
+    return _render("board/campaign.html", campaign=campaign, board=board, charts=charts, errors=errors,
+                   adjustments=analytics.adjustments(get_session(), [campaign.id]))
 
 
 def _csv(charts, chart_id: str, name: str) -> Response:
@@ -107,7 +137,7 @@ def campaign_csv(slug: str, chart_id: str):
 @bp.get("/report")
 @roles_required(*VIEW_ROLES)
 def report():
-    """One printed page per campaign: headline figures, the progress chart and the money tables."""
+    """An organisation-wide summary page, then one printed page per campaign with its charts."""
     session = get_session()
     settings = current_settings()
     campaigns = analytics.board_campaigns(session)
@@ -118,10 +148,27 @@ def report():
          {c.id: c for c in build_charts(board, settings.locale, only=REPORT_CHARTS)})
         for board in analytics.report(session, overall, today)
     ]
-    return _render("board/report.html", pages=pages, selection=overall, errors=errors, today=today)
+    summary = analytics.dashboard(session, overall, today)
+    rows = [(c, progress_from_totals(c, c.totals)) for c in overall.campaigns]
+    return _render("board/report.html", pages=pages, selection=overall, errors=errors, today=today,
+                   summary=summary, rows=rows)
 
 
-@bp.get("/plotly.min.js")
-def plotly_js():
-    """The plotly.js that ships with the plotly package: no CDN, works offline."""
-    return send_from_directory(PLOTLY_DIR, "plotly.min.js", mimetype="text/javascript", max_age=86400)
+@bp.get("/plotly-<digest>.min.js")
+def plotly_js(digest: str):
+    """The vendored plotly.js, cached for a year under its hash, gzipped when the browser accepts it."""
+    path = _plotly_path()
+    if digest != _digest(path):
+        # An old page asking for a replaced file gets today's, without caching the detour.
+        response = redirect(url_for_plotly())
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+    gzipped = path.with_name(path.name + ".gz")
+    use_gzip = request.accept_encodings["gzip"] > 0 and gzipped.exists()
+    response = send_file(gzipped if use_gzip else path, mimetype="text/javascript", max_age=A_YEAR,
+                         conditional=not use_gzip)
+    if use_gzip:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cache-Control"] = f"public, max-age={A_YEAR}, immutable"
+    return response

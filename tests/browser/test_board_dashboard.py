@@ -1,9 +1,12 @@
 """The board dashboard in a real browser: every chart is drawn by Plotly with its data, no console errors."""
 
+import io
 import re
 from datetime import timedelta
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
+from pypdf import PdfReader
 
 from fundraiser import ledger
 from fundraiser.auth.users import create_user
@@ -11,6 +14,31 @@ from fundraiser.db import utcnow
 from fundraiser.models import GiftChannel, GiftMethod, PlanStatus, RecurringPlan
 from tests.browser.conftest import sign_in
 from tests.factories import give, make_campaign, make_donor, make_event
+
+
+def scroll_through_charts(page) -> None:
+    """Charts are drawn as they near the screen, so read the page the way a person scrolls it."""
+    for chart in page.locator("[data-chart]").all():
+        chart.scroll_into_view_if_needed()
+        expect(chart.locator(".main-svg").first).to_be_attached()
+
+
+def test_charts_below_the_screen_wait_until_scrolled_to(live_server, page, session):
+    campaign = make_campaign(session, slug="spring", title="Spring appeal", goal_cents=500_000)
+    for day in range(20):
+        give(session, campaign, 1_000, received_at=utcnow() - timedelta(days=day))
+    create_user(session, "board@example.org", "board", "a very good password")
+    session.commit()
+    sign_in(page, live_server.url, "board@example.org", "a very good password")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/board/campaigns/spring")
+    first, last = page.locator("[data-chart]").first, page.locator("[data-chart]").last
+    first.scroll_into_view_if_needed()
+    expect(first.locator(".main-svg").first).to_be_attached()
+    assert last.locator(".main-svg").count() == 0
+    last.scroll_into_view_if_needed()
+    expect(last.locator(".main-svg").first).to_be_attached()
+    assert page.console_errors == []
 
 
 def test_board_member_sees_every_chart_drawn_with_data(live_server, page, session):
@@ -37,6 +65,7 @@ def test_board_member_sees_every_chart_drawn_with_data(live_server, page, sessio
 
     sign_in(page, live_server.url, "board@example.org", "a very good password")
     page.goto(f"{live_server.url}/board/campaigns/spring")
+    scroll_through_charts(page)
     # (wait_for_function would need 'unsafe-eval', which the page rightly refuses)
     expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
     drawn = page.evaluate(
@@ -56,6 +85,7 @@ def test_board_member_sees_every_chart_drawn_with_data(live_server, page, sessio
     assert page.console_errors == []
 
     page.goto(f"{live_server.url}/board")
+    scroll_through_charts(page)
     expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
     assert page.locator("[data-chart] .main-svg").count() >= 9
     assert page.console_errors == []
@@ -77,5 +107,65 @@ def test_printed_report_is_one_page_per_campaign_each_with_its_own_charts(live_s
     )
     assert sorted(raised) == [30.0, 120.0, 270.0]  # 3 x $10, 6 x $20, 9 x $30: each campaign its own
     pdf = page.pdf(format="A4", landscape=True)
-    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 3
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 4  # the summary, then a page per campaign
+    assert page.console_errors == []
+
+
+def test_board_pages_pass_axe_and_charts_hold_no_hidden_focusable_controls(live_server, page, session):
+    campaign = make_campaign(session, slug="spring", title="Spring appeal", goal_cents=500_000,
+                             starts_at=utcnow() - timedelta(days=60))
+    donor = make_donor(session)
+    for day in range(0, 60, 3):
+        give(session, campaign, 2_500, donor=donor, received_at=utcnow() - timedelta(days=day))
+    create_user(session, "board@example.org", "board", "a very good password")
+    session.commit()
+    sign_in(page, live_server.url, "board@example.org", "a very good password")
+    for path in ("/board", "/board/campaigns/spring", "/board/report"):
+        page.goto(live_server.url + path)
+        scroll_through_charts(page)
+        expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
+        # No mode bar: nothing to send data to Plotly's cloud, nothing unnamed for a keyboard.
+        assert page.locator(".modebar, [data-title='Edit in Chart Studio']").count() == 0, path
+        focusable = page.locator("[aria-hidden=true] :is(a[href], button, input, select, textarea, [tabindex])")
+        assert focusable.count() == 0, path
+        violations = Axe().run(page).response["violations"]
+        assert violations == [], (path, [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations])
+    assert page.console_errors == []
+
+
+OVERLAPS = """() => Array.from(document.querySelectorAll('[data-chart]')).map(el => {
+  const plot = el.querySelector('.nsewdrag').getBoundingClientRect();
+  const legend = el.querySelector('.legend');
+  const box = legend ? legend.getBoundingClientRect() : null;
+  const covers = box ? !(box.bottom <= plot.top || box.top >= plot.bottom || box.right <= plot.left
+                         || box.left >= plot.right) : false;
+  const card = el.closest('.chart');
+  return [el.dataset.chart, covers, card.scrollWidth <= card.clientWidth + 1, Math.round(plot.width)];
+})"""
+
+
+def test_printed_report_opens_with_a_summary_and_legends_never_cover_a_chart(live_server, page, session):
+    for n in (1, 2):
+        campaign = make_campaign(session, slug=f"appeal-{n}", title=f"Appeal {n}", goal_cents=90_000,
+                                 starts_at=utcnow() - timedelta(days=30), ends_at=utcnow() + timedelta(days=30))
+        for day in range(12):
+            give(session, campaign, 1_500 * n, received_at=utcnow() - timedelta(days=day * 2))
+    create_user(session, "board@example.org", "board", "a very good password")
+    session.commit()
+    sign_in(page, live_server.url, "board@example.org", "a very good password")
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": 1050, "height": 740})  # about A4 landscape less the margins
+    page.goto(f"{live_server.url}/board/report")
+    expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
+    sections = page.locator("section.report-page h2").all_inner_texts()
+    assert sections[0].endswith("all campaigns") and sorted(sections[1:]) == ["Appeal 1", "Appeal 2"]
+    assert page.locator(".report-summary").get_by_text("printed").count() == 1
+    boxes = page.evaluate(OVERLAPS)
+    assert [b for b in boxes if b[1] or not b[2]] == [], boxes
+    progress_width = [w for chart, _, _, w in boxes if chart == "progress"]
+    assert all(w > 800 for w in progress_width), progress_width  # the full width of the page
+    pages = PdfReader(io.BytesIO(page.pdf(format="A4", landscape=True))).pages
+    assert len(pages) == 3
+    assert [f"Page {n} of 3" in p.extract_text() for n, p in enumerate(pages, start=1)] == [True] * 3
+    assert "printed" in pages[0].extract_text()
     assert page.console_errors == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import io
 import json
 import re
@@ -182,11 +184,29 @@ def test_board_pages_widen_only_style_src_and_load_plotly_from_the_app(client, s
     assert "unsafe-eval" not in policy
     assert "'unsafe-inline'" not in client.get("/").headers["Content-Security-Policy"]
     html = response.get_data(as_text=True)
-    assert '<script src="/board/plotly.min.js" defer></script>' in html
     assert "cdn" not in html.lower()
-    with client.get("/board/plotly.min.js") as plotly_js:
-        assert plotly_js.status_code == 200 and plotly_js.mimetype == "text/javascript"
-        assert b"plotly.js" in plotly_js.data[:2000]
+    src = re.search(r'data-plotly="(/board/plotly-([0-9a-f]{16})\.min\.js)" defer></script>', html)
+    assert src, "the board loads plotly.js from a fingerprinted address"
+    with client.get(src.group(1), headers={"Accept-Encoding": "identity"}) as plain:
+        assert plain.status_code == 200 and plain.mimetype == "text/javascript"
+        assert b"plotly.js (basic - minified)" in plain.data[:200]
+        assert len(plain.data) <= 1_500_000
+        assert hashlib.sha256(plain.data).hexdigest()[:16] == src.group(2)
+        assert plain.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert "Content-Encoding" not in plain.headers
+        body = plain.data
+    with client.get(src.group(1), headers={"Accept-Encoding": "gzip, deflate, br"}) as packed:
+        assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+        assert packed.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert len(packed.data) < len(body) // 2 and gzip.decompress(packed.data) == body
+
+
+def test_an_old_plotly_address_is_sent_to_the_current_file_without_long_caching(client, session, spring):
+    sign_in(client, session, Role.BOARD)
+    current = re.search(r'data-plotly="(/board/plotly-[0-9a-f]{16}\.min\.js)"', client.get("/board").get_data(as_text=True))
+    old = client.get("/board/plotly-0123456789abcdef.min.js")
+    assert old.status_code == 302 and old.headers["Location"] == current.group(1)
+    assert old.headers["Cache-Control"] == "no-cache"
 
 
 def test_report_has_one_page_per_campaign(client, session, spring):
@@ -212,3 +232,17 @@ def test_progress_csv_has_every_local_day_and_the_projection(client, session):
     assert len(days) in (4, 5)  # three days ago to today, in New York
     assert all(r[1] == "20.00" for r in rows[2:-1])
     assert rows[-1][0].endswith(" projected")
+
+
+def test_campaign_page_lists_corrections_apart_from_the_money(client, session, spring):
+    typo = give(session, spring, 500_000, received_at=datetime(2026, 3, 2, 15, tzinfo=UTC))
+    ledger.correct_amount(session, typo, 50_000, reason="Typed an extra zero")
+    session.commit()
+    sign_in(client, session, Role.BOARD)
+    html = client.get("/board/campaigns/spring").get_data(as_text=True)
+    section = html[html.index('id="adjustments-title"'):]
+    assert "Mar 2, 2026" in section and "Correction" in section
+    assert "-$4,500.00" in section and "Typed an extra zero" in section
+    progress = client.get("/board/campaigns/spring/charts/progress.csv").get_data(as_text=True)
+    raised = [row[1] for row in csv.reader(io.StringIO(progress)) if row[0].startswith("2026-")]
+    assert raised and set(raised) == {"500.00"}  # from the gift's day on: never $5,000, never a fall

@@ -45,6 +45,8 @@ class Direct:
         current: dict[int, int] = {}
         self.gifts = {}
         self.event_months = {e.id: e.event_date.replace(day=1) for e in session.scalars(select(CommunityEvent))}
+        # The month an entry's money counts in: corrections and voids restate the gift where it arrived.
+        self.money_months: dict[int, date] = {}
         for e, g in rows:
             self.gifts[g.id] = g
             if e.campaign_id is None:
@@ -53,6 +55,8 @@ class Direct:
             if e.kind in ARRIVALS:
                 arrived[(g.id, e.campaign_id)] = e.occurred_at
                 current[g.id] = e.campaign_id
+            restating = e.kind in (EntryKind.CORRECTION, EntryKind.VOID)
+            self.money_months[e.id] = month_of(arrived[(g.id, e.campaign_id)] if restating else e.occurred_at)
         # Standing gifts: (gift, campaign, what is left, arrival month).
         self.standing = [
             (self.gifts[gid], cid, left, month_of(arrived[(gid, cid)]))
@@ -73,7 +77,7 @@ class Direct:
 
     def raised(self, month_filter=None) -> int:
         keep = month_filter or self.in_range
-        return sum(e.amount_cents for e, _ in self.entries if keep(month_of(e.occurred_at)))
+        return sum(e.amount_cents for e, _ in self.entries if keep(self.money_months[e.id]))
 
     def standing_in_range(self):
         return [x for x in self.standing if self.in_range(x[3])]
@@ -97,7 +101,7 @@ def check(board, direct: Direct, selection: Selection) -> None:
         assert h.average_cents is None and h.median_cents is None
     for channel in GiftChannel:
         assert board.by_channel.get(channel.value, 0) == sum(
-            e.amount_cents for e, g in direct.entries if g.channel == channel and direct.in_range(month_of(e.occurred_at))
+            e.amount_cents for e, g in direct.entries if g.channel == channel and direct.in_range(direct.money_months[e.id])
         )
     months = selection.chart_months(TODAY)
     assert [r.raised_cents for r in board.months] == [direct.raised(lambda m, x=m: m == x) for m in months]
@@ -110,7 +114,7 @@ def check(board, direct: Direct, selection: Selection) -> None:
         for m in months
     ]
     assert [r.recurring_cents for r in board.months] == [
-        sum(e.amount_cents for e, g in direct.entries if g.recurring_plan_id and month_of(e.occurred_at) == m)
+        sum(e.amount_cents for e, g in direct.entries if g.recurring_plan_id and direct.money_months[e.id] == m)
         for m in months
     ]
     # New and returning donors: first standing gift in the selection, by arrival month.
@@ -225,3 +229,23 @@ def test_projection_band_widens_with_uneven_giving(session):
 ])
 def test_add_months_crosses_years(month, count, expected):
     assert add_months(month, count) == expected
+
+
+def test_a_corrected_typo_restates_the_gifts_day_instead_of_looking_like_money_lost(session):
+    from fundraiser import ledger, rollups
+    from fundraiser.db import utcnow
+
+    now = utcnow()
+    campaign = make_campaign(session, goal_cents=1_000_000, starts_at=now - timedelta(days=10))
+    give(session, campaign, 10_000, received_at=now - timedelta(days=9))
+    typo = give(session, campaign, 500_000, received_at=now - timedelta(days=5))
+    ledger.correct_amount(session, typo, 50_000, reason="Typed an extra zero")
+    session.flush()
+    today = now.astimezone(NEW_YORK).date()
+    progress = analytics.campaign_progress(session, campaign, today)
+    # Never above what is now recorded, never a fall: the fix lands on the gift's own day.
+    assert progress.cumulative_cents == sorted(progress.cumulative_cents)
+    assert max(progress.cumulative_cents) == progress.raised_cents == 60_000
+    typo_day = progress.days.index((now - timedelta(days=5)).astimezone(NEW_YORK).date())
+    assert progress.cumulative_cents[typo_day] == 60_000
+    assert rollups.verify_rollups(session) == []
