@@ -11,10 +11,11 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import select
 
-from fundraiser import donations, receipts
+from fundraiser import donations, mail
 from fundraiser.config import load_settings
 from fundraiser.donations import FormErrors
 from fundraiser.models import Donor, Gift, OutboxMessage
+from fundraiser.settings import current_settings
 from fundraiser.text import clean, problem
 from tests.factories import make_campaign
 from tests.payments import stripe_shapes as s
@@ -88,7 +89,7 @@ def test_webhook_metadata_is_stripped_before_it_reaches_the_donor_or_a_mail_head
     assert gift.public_comment == "Line one\nline two"
     assert gift.dedication_notify_email is None  # not an address once cleaned: no notice is sent
     with app.app_context():
-        receipts.send_outbox()
+        mail.send_due(mail.Mailer(current_settings()))
     outbox = tmp_path / "instance" / "outbox"
     messages = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in sorted(outbox.glob("*.eml"))]
     assert messages, "the receipt was written"
