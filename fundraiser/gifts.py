@@ -383,6 +383,15 @@ class Batch:
     def ok(self) -> bool:
         return not self.errors.errors and all(isinstance(r, OfflineGift) for r in self.rows)
 
+    @property
+    def row_errors(self) -> dict[str, str]:
+        """Every row's field errors, keyed by the row's field names, for the form to show."""
+        errors: dict[str, str] = {}
+        for row in self.rows:
+            if isinstance(row, FormErrors):
+                errors.update(row.errors)
+        return errors
+
 
 BATCH_ROW_FIELDS = ("donor_query", "donor_id", "new_donor_name", "amount", "reference", "method", "campaign_id", "note")
 BATCH_MAX_ROWS = 200

@@ -8,7 +8,6 @@ from flask import flash, redirect, render_template, request, url_for
 
 from .. import deposits, gifts
 from ..db import get_session
-from ..donations import FormErrors
 from ..ledger import LedgerError
 from ..models import DepositBatch, Gift, GiftMethod
 from ..money import format_money
@@ -134,11 +133,7 @@ def deposit_enter(batch_id: int):
             total = format_money(sum(g.amount_cents for g in saved), batch.currency)
             flash(f"Saved {len(saved)} gift{'s' if len(saved) != 1 else ''} totalling {total} into deposit {batch.number}.", "success")
             return redirect(url_for("staff.deposit_batch", batch_id=batch.id))
-    row_errors = {}
-    for row in parsed.rows:
-        if isinstance(row, FormErrors):
-            row_errors.update(row.errors)
-    return render_batch(batch, values=values, errors=parsed.errors.errors, row_errors=row_errors, row_count=row_count,
+    return render_batch(batch, values=values, errors=parsed.errors.errors, row_errors=parsed.row_errors, row_count=row_count,
                         status=400)
 
 

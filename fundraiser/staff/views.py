@@ -311,12 +311,8 @@ def deposit():
             total = format_money(sum(g.amount_cents for g in saved), saved[0].currency)
             flash(f"Saved {len(saved)} gift{'s' if len(saved) != 1 else ''} totalling {total} as deposit {numbered.number}.", "success")
             return redirect(url_for("staff.deposit_saved", token=values.get("token", "")))
-    row_errors = {}
-    for row in batch.rows:
-        if isinstance(row, FormErrors):
-            row_errors.update(row.errors)
     return render_template(
-        "staff/deposit.html", values=values, errors=batch.errors.errors, row_errors=row_errors,
+        "staff/deposit.html", values=values, errors=batch.errors.errors, row_errors=batch.row_errors,
         row_count=min(row_count, gifts.BATCH_MAX_ROWS), **context,
     ), 400
 

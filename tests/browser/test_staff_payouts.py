@@ -18,8 +18,8 @@ from fundraiser.models import GiftChannel, GiftMethod, Payout
 from tests.browser.conftest import sign_in
 from tests.factories import make_campaign, make_donor
 from tests.payments import stripe_shapes as s
-from tests.payments.conftest import STRIPE_SETTINGS
-from tests.payments.stripe_standin_payouts import StripeStandIn
+from tests.payments.conftest import make_stripe_app
+from tests.payments.stripe_standin import StripeStandIn
 
 PASSWORD = "a very good password"
 
@@ -33,8 +33,7 @@ def standin():
 
 @pytest.fixture
 def app(make_app, standin):
-    app = make_app(**{**STRIPE_SETTINGS, "STRIPE_API_BASE": standin.url})
-    app.config["BACKGROUND_TASKS"] = False
+    app = make_stripe_app(make_app, STRIPE_API_BASE=standin.url)
     app.config["WTF_CSRF_ENABLED"] = True  # as in production
     return app
 

@@ -6,6 +6,7 @@ import pytest
 
 from fundraiser.payments.webhooks import process_pending
 from tests.payments.stripe_shapes import body, sign
+from tests.payments.stripe_standin import StripeStandIn
 
 WEBHOOK_SECRET = "whsec_test_secret_for_fundraiser"
 STRIPE_SETTINGS = {
@@ -17,12 +18,20 @@ STRIPE_SETTINGS = {
 }
 
 
-def make_stripe_app(make_app):
-    """An app with Stripe configured (its API a closed port) whose after-commit work (receipts,
-    fees) the tests run themselves, deterministically."""
-    app = make_app(**STRIPE_SETTINGS)
+def make_stripe_app(make_app, **extra: str):
+    """An app with Stripe configured (its API a closed port, unless `extra` names another, such as
+    the stand-in's) whose after-commit work (receipts, fees) the tests run themselves, deterministically."""
+    app = make_app(**{**STRIPE_SETTINGS, **extra})
     app.config["BACKGROUND_TASKS"] = False
     return app
+
+
+@pytest.fixture
+def standin():
+    """A stand-in of Stripe's API for what localstripe does not serve (stripe_standin.py)."""
+    server = StripeStandIn().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

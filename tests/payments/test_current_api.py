@@ -40,23 +40,13 @@ from tests.factories import make_campaign
 from tests.functional.staff_helpers import put_in_session
 from tests.netutil import free_port, start_smtp, wait_for
 from tests.payments import stripe_shapes as s
-from tests.payments.conftest import STRIPE_SETTINGS
-from tests.payments.stripe_standin import StripeStandIn
-
-
-@pytest.fixture
-def standin():
-    server = StripeStandIn().start()
-    yield server
-    server.stop()
+from tests.payments.conftest import STRIPE_SETTINGS, make_stripe_app
 
 
 @pytest.fixture
 def app(make_app, standin):
     """Stripe configured against the stand-in; after-commit work run by the tests themselves."""
-    app = make_app(**{**STRIPE_SETTINGS, "STRIPE_API_BASE": standin.url})
-    app.config["BACKGROUND_TASKS"] = False
-    return app
+    return make_stripe_app(make_app, STRIPE_API_BASE=standin.url)
 
 
 @pytest.fixture
@@ -239,9 +229,8 @@ def smtp():
 
 def test_failed_instalment_makes_the_plan_past_due_and_emails_an_expiring_link(make_app, standin, smtp, monkeypatch):
     port, mailbox = smtp
-    app = make_app(**{**STRIPE_SETTINGS, "STRIPE_API_BASE": standin.url, "SMTP_HOST": "127.0.0.1",
-                      "SMTP_PORT": str(port), "SMTP_SECURITY": "none", "MAIL_FROM": "receipts@example.org"})
-    app.config["BACKGROUND_TASKS"] = False
+    app = make_stripe_app(make_app, STRIPE_API_BASE=standin.url, SMTP_HOST="127.0.0.1", SMTP_PORT=str(port),
+                          SMTP_SECURITY="none", MAIL_FROM="receipts@example.org")
     client = app.test_client()
     with app.app_context():
         db = new_session(write=True)

@@ -1,7 +1,7 @@
 """Payouts reconcile to the cent: the lines Stripe lists for a deposit (gifts, a refund, a dispute,
 Stripe's own fees) are linked to our gifts and ledger entries and add up to what reached the bank.
 
-Stripe's API is a small stand-in over real HTTP (tests/payments/stripe_standin_payouts.py): localstripe
+Stripe's API is a small stand-in over real HTTP (tests/payments/stripe_standin.py): localstripe
 does not list balance transactions by payout.
 """
 
@@ -17,23 +17,14 @@ from fundraiser.payments.fees import fill_fees
 from fundraiser.rollups import compute_rollups, differences
 from tests.factories import make_campaign
 from tests.payments import stripe_shapes as s
-from tests.payments.conftest import STRIPE_SETTINGS
-from tests.payments.stripe_standin_payouts import StripeStandIn
+from tests.payments.conftest import make_stripe_app
 from tests.payments.test_webhooks import meta, raised
 
 
 @pytest.fixture
-def standin():
-    server = StripeStandIn(page_size=4).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def app(make_app, standin):
-    app = make_app(**{**STRIPE_SETTINGS, "STRIPE_API_BASE": standin.url})
-    app.config["BACKGROUND_TASKS"] = False
-    return app
+    standin.page_size = 4  # a payout's lines come over several pages
+    return make_stripe_app(make_app, STRIPE_API_BASE=standin.url)
 
 
 @pytest.fixture
@@ -80,7 +71,7 @@ def test_payout_with_gifts_refund_dispute_and_fees_reconciles_to_the_cent(app, d
     deliver(s.event("payout.reconciliation_completed", {**po, "reconciliation_status": "completed"}))
     with app.app_context():
         assert payouts.fetch_due_lines() == payouts.FetchReport(1, 0)
-    lists = [q for path, q in standin.requests if path == "/v1/balance_transactions"]
+    lists = [r.query for r in standin.requests if r.path == "/v1/balance_transactions"]
     assert len(lists) == 2 and lists[1]["starting_after"] and lists[0]["payout"] == [po["id"]]  # 7 lines, 4 a page
 
     session.rollback()
