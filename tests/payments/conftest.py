@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fundraiser.payments.webhooks import process_pending
+from tests.netutil import free_port
 from tests.payments.stripe_shapes import body, sign
 from tests.payments.stripe_standin import StripeStandIn
 
@@ -55,3 +56,17 @@ def deliver(app, client):
         return response
 
     return _deliver
+
+
+@pytest.fixture
+def smtp_port():
+    return free_port()
+
+
+@pytest.fixture
+def smtp_app(make_app, smtp_port):
+    """An app that sends through a real SMTP server the test starts on `smtp_port` (aiosmtpd)."""
+    app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_SECURITY="none",
+                   MAIL_FROM="Receipts <receipts@example.org>")
+    app.config["BACKGROUND_TASKS"] = False
+    return app

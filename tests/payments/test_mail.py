@@ -21,7 +21,7 @@ from fundraiser.db import new_session, utcnow
 from fundraiser.models import MessageStatus, OutboxMessage
 from fundraiser.organisation import update_organisation
 from fundraiser.settings import current_settings
-from tests.netutil import Inbox, free_port, start_smtp, wait_for
+from tests.netutil import Inbox, start_smtp, wait_for
 
 PASSWORD = "a very good password"
 
@@ -45,19 +45,6 @@ class PickyServer(Inbox):
             if marker.encode() in envelope.content:
                 return answer
         return await super().handle_DATA(server, session, envelope)
-
-
-@pytest.fixture
-def smtp_port():
-    return free_port()
-
-
-@pytest.fixture
-def smtp_app(make_app, smtp_port):
-    app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_SECURITY="none",
-                   MAIL_FROM="Receipts <receipts@example.org>")
-    app.config["BACKGROUND_TASKS"] = False
-    return app
 
 
 def queue(app, *messages: dict) -> list[int]:

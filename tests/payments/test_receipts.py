@@ -27,25 +27,12 @@ from fundraiser.models import (
 )
 from fundraiser.settings import current_settings
 from tests.factories import give, make_campaign, make_donor, make_event
-from tests.netutil import free_port, start_smtp
+from tests.netutil import start_smtp
 
 GOLDEN = Path(__file__).parent / "golden"
 NEW_YORK = ZoneInfo("America/New_York")
 RECEIVED = datetime(2026, 11, 3, 12, tzinfo=NEW_YORK)
 ACTOR = Actor(None, "127.0.0.1")
-
-
-@pytest.fixture
-def smtp_port():
-    return free_port()
-
-
-@pytest.fixture
-def smtp_app(make_app, smtp_port):
-    app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_SECURITY="none",
-                   MAIL_FROM="Receipts <receipts@example.org>")
-    app.config["BACKGROUND_TASKS"] = False
-    return app
 
 
 def send(app) -> tuple[int, int]:
