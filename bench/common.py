@@ -71,11 +71,11 @@ def app_env(database_url: str, instance: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], worker_class: str, workers: int, threads: int):
-    """Run `gunicorn wsgi:app` on a free port; yields its base URL."""
+def gunicorn(env: dict[str, str], worker_class: str, workers: int, threads: int, app: str = "wsgi:app"):
+    """Run `gunicorn wsgi:app` (or another app of bench/) on a free port; yields its base URL."""
     port = free_port()
     cmd = [
-        str(VENV_BIN / "gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        str(VENV_BIN / "gunicorn"), app, "--pythonpath", str(ROOT / "bench"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
         "--worker-class", worker_class, "--threads", str(threads), "--log-level", "warning",
         "--worker-connections", "2000",
     ]
@@ -94,7 +94,11 @@ def gunicorn(env: dict[str, str], worker_class: str, workers: int, threads: int)
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # threads still held by streams past the graceful timeout
+            proc.kill()
+            proc.wait()
         proc.stderr.close()
 
 

@@ -231,7 +231,7 @@ def _dataset(session) -> dict:
 
 
 def time_pages(app, session, args) -> dict:
-    """Median and worst server time of each board page, signed in as a board member."""
+    """First view, then median and worst server time of each board page, signed in as a board member."""
     user = session.scalar(select(User))
     urls = pages(session)
     timings = {}
@@ -241,15 +241,17 @@ def time_pages(app, session, args) -> dict:
         s["stamp"] = password_stamp(user)
         s["signed_in_at"] = utcnow().isoformat()
     for label, page in urls.items():
-        for _ in range(2):  # warm caches (database pages, templates) first
-            assert client.get(page).status_code == 200, page
+        started = time.perf_counter()
+        assert client.get(page).status_code == 200, page  # the first view: cold database pages and templates
+        first = (time.perf_counter() - started) * 1000
+        assert client.get(page).status_code == 200, page
         samples = []
         for _ in range(args.repeat):
             started = time.perf_counter()
             response = client.get(page)
             samples.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200
-        timings[label] = (statistics.median(samples), max(samples))
+        timings[label] = (first, statistics.median(samples), max(samples))
     return timings
 
 
@@ -271,10 +273,10 @@ def main() -> None:
         insert_s, rebuild_s = timings.pop("insert_s"), timings.pop("rebuild_s")
         if not args.reuse:
             print(f"bulk insert {insert_s:.0f} s; rebuild totals and rollups {rebuild_s:.0f} s")
-        print("| page | median | max | target 300 ms |")
-        print("| --- | --- | --- | --- |")
-        for label, (median, worst) in timings.items():
-            print(f"| {label} | {median:.0f} ms | {worst:.0f} ms | {'met' if median <= 300 else 'NOT met'} |")
+        print("| page | first view | median | max | target 300 ms |")
+        print("| --- | --- | --- | --- | --- |")
+        for label, (first, median, worst) in timings.items():
+            print(f"| {label} | {first:.0f} ms | {median:.0f} ms | {worst:.0f} ms | {'met' if median <= 300 else 'NOT met'} |")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session, selectinload
@@ -42,15 +42,12 @@ from .models import (
     RecurringPlan,
 )
 from .money import minor_units
+from .projections import PACE_WINDOW_DAYS, Pace, hourly_pace, pace_of
 from .rollups import RESTATING_KINDS, bits_of
 from .settings import current_settings
 
 # Gift-size bands, in whole units of the currency; the last band is open-ended.
 SIZE_BANDS = (0, 25, 50, 100, 250, 500, 1000, 5000)
-# Days of recent giving the projection learns its pace from.
-PACE_WINDOW_DAYS = 28
-# Two-sided 80% band: the projection says "likely between", not "certainly".
-BAND_Z = 1.2816
 BOARD_STATUSES = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED, CampaignStatus.ARCHIVED)
 
 
@@ -209,17 +206,18 @@ class Dashboard:
     progress: CampaignProgress | None = None
 
 
-def dashboard(session: Session, selection: Selection, today: date) -> Dashboard:
-    """Compute a board page: headline, every chart's data, and (for one campaign) its progress."""
+def dashboard(session: Session, selection: Selection, today: date, now: datetime | None = None) -> Dashboard:
+    """Compute a board page: headline, every chart's data, and (for one campaign) its progress
+    (projected by the hour when `now` is on its last day)."""
     scope = _scope(session, selection)
-    rollups = _load(session, selection, scope, today, per_campaign=False)
+    rollups = _load(session, selection, scope, today, per_campaign=False, now=now)
     return _compute(selection, rollups, scope[0], today)
 
 
-def report(session: Session, selection: Selection, today: date) -> list[Dashboard]:
+def report(session: Session, selection: Selection, today: date, now: datetime | None = None) -> list[Dashboard]:
     """One board page per campaign of the selection, read with one query per rollup table."""
     channel = str(selection.channel) if selection.channel is not None else ALL_CHANNELS
-    rollups = _load(session, selection, (selection.campaign_ids, channel), today, per_campaign=True)
+    rollups = _load(session, selection, (selection.campaign_ids, channel), today, per_campaign=True, now=now)
     return [
         _compute(Selection((c,), c.currency, selection.channel, selection.first_month, selection.last_month),
                  rollups, [c.id], today)
@@ -265,15 +263,20 @@ class _Rollups:
     plans: dict[int, tuple[int, int]]
     events: dict[int, list[EventProceeds]]
     days: dict[int, dict[date, int]]
+    # Campaigns on their last day: what came in each hour of it so far, and when that was read.
+    hours: dict[int, list[int]]
+    now: datetime | None
 
 
 def _load(
-    session: Session, selection: Selection, scope: tuple[list[int], str], today: date, *, per_campaign: bool
+    session: Session, selection: Selection, scope: tuple[list[int], str], today: date, *, per_campaign: bool,
+    now: datetime | None = None,
 ) -> _Rollups:
     """One query per rollup table; money keyed by campaign only when each needs its own page."""
     chart_months = selection.chart_months(today)
     sizes, donorless = _gift_sizes(session, selection, scope)
     with_days = per_campaign or len(selection.campaigns) == 1
+    last_day = [c for c in selection.campaigns if _ends_on(c, today)] if with_days and now is not None else []
     return _Rollups(
         money=_money_by_month(session, selection, add_months(chart_months[0], -12), per_campaign),
         sizes=sizes,
@@ -282,6 +285,8 @@ def _load(
         plans=_active_plans(session, selection),
         events=_events(session, selection),
         days=_days(session, selection.campaign_ids, today) if with_days else {},
+        hours=_hours(session, last_day, now) if last_day else {},
+        now=now,
     )
 
 
@@ -348,7 +353,8 @@ def _compute(selection: Selection, rollups: _Rollups, scope_ids: list[int], toda
     )
     if len(selection.campaigns) == 1:
         campaign = selection.campaigns[0]
-        board.progress = progress_from_days(campaign, rollups.days.get(campaign.id, {}), today)
+        board.progress = progress_from_days(campaign, rollups.days.get(campaign.id, {}), today,
+                                            hours=rollups.hours.get(campaign.id), now=rollups.now)
     return board
 
 
@@ -556,7 +562,8 @@ def _events(session: Session, selection: Selection) -> dict[int, list[EventProce
 
 @dataclass(frozen=True)
 class CampaignProgress:
-    """Cumulative raised by local day, the pace the goal needs, and a projection to the end date."""
+    """Cumulative raised by local day, the pace the goal needs, and a projection to the end date
+    (projections.py: by the day, or by the hour on the campaign's last day)."""
 
     days: list[date]
     cumulative_cents: list[int]
@@ -568,21 +575,23 @@ class CampaignProgress:
     projected_cents: int | None
     projected_low_cents: int | None
     projected_high_cents: int | None
-    daily_mean_cents: float
-    daily_sd_cents: float
-    window_days: int
+    pace: Pace
+    pace_unit: str  # "day", or "hour" on the last day
+    now: datetime | None = None
+    hours_left: float | None = None
 
-    def projection(self) -> list[tuple[date, float, float, float]]:
-        """(day, expected, low, high) from today to the end day, for the chart's band."""
+    def projection(self) -> list[tuple[date | datetime, float, float, float]]:
+        """(day or hour, expected, low, high) from now to the end, for the chart's band."""
+        if self.pace_unit == "hour" and self.now is not None and self.hours_left:
+            steps = [float(k) for k in range(math.ceil(self.hours_left))] + [self.hours_left]
+            return [(self.now + timedelta(hours=k), *self._at(k)) for k in steps]
         if self.end_day is None or not self.days_left:
             return []
-        today = self.days[-1]
-        points = []
-        for k in range(self.days_left + 1):
-            spread = BAND_Z * self.daily_sd_cents * math.sqrt(k + k * k / self.window_days)
-            expected = self.raised_cents + self.daily_mean_cents * k
-            points.append((today + timedelta(days=k), expected, max(expected - spread, 0.0), expected + spread))
-        return points
+        return [(self.days[-1] + timedelta(days=k), *self._at(k)) for k in range(self.days_left + 1)]
+
+    def _at(self, periods: float) -> tuple[int, int, int]:
+        p = self.pace.project(self.raised_cents, periods)
+        return p.expected_cents, p.low_cents, p.high_cents
 
 
 def _days(session: Session, campaign_ids: list[int], today: date) -> dict[int, dict[date, int]]:
@@ -597,13 +606,50 @@ def _days(session: Session, campaign_ids: list[int], today: date) -> dict[int, d
     return result
 
 
-def campaign_progress(session: Session, campaign: Campaign, today: date) -> CampaignProgress:
-    """Every channel, every day from the campaign's first day to today (filters don't apply)."""
-    return progress_from_days(campaign, _days(session, [campaign.id], today).get(campaign.id, {}), today)
+def _hours(session: Session, campaigns: list[Campaign], now: datetime) -> dict[int, list[int]]:
+    """Per campaign: what came in each whole hour of today, from local midnight or the campaign's
+    start, up to now (money moved today; corrections restate older days and are not pace)."""
+    tz = current_settings().tz
+    midnight = datetime.combine(now.astimezone(tz).date(), time(), tz)
+    begins = {c.id: max(midnight, c.starts_at or midnight) for c in campaigns}
+    result: dict[int, list[int]] = {c.id: [0] * (int((now - begins[c.id]).total_seconds() // 3600) + 1)
+                                    for c in campaigns if now >= begins[c.id]}
+    rows = _read(session, select(LedgerEntry.campaign_id, LedgerEntry.occurred_at, LedgerEntry.amount_cents).where(
+        LedgerEntry.campaign_id.in_(list(result)), LedgerEntry.occurred_at >= midnight,
+        LedgerEntry.occurred_at <= now, LedgerEntry.kind.not_in(RESTATING_KINDS),
+    ))
+    for campaign_id, occurred_at, amount in rows:
+        hour = int((occurred_at - begins[campaign_id]).total_seconds() // 3600)
+        if 0 <= hour < len(result[campaign_id]):
+            result[campaign_id][hour] += int(amount)
+    return result
 
 
-def progress_from_days(campaign: Campaign, per_day: dict[date, int], today: date) -> CampaignProgress:
-    """The progress chart's series and projection from a campaign's raised per local day."""
+def campaign_progress(session: Session, campaign: Campaign, today: date, now: datetime | None = None) -> CampaignProgress:
+    """Every channel, every day from the campaign's first day to today (filters don't apply); by the
+    hour when `now` is on the campaign's last day."""
+    hours = _hours(session, [campaign], now).get(campaign.id) if now is not None and _ends_on(campaign, today) else None
+    return progress_from_days(campaign, _days(session, [campaign.id], today).get(campaign.id, {}), today,
+                              hours=hours, now=now)
+
+
+def _end_day(campaign: Campaign) -> date | None:
+    """The last local day anyone can give on: an end at midnight closes the day before."""
+    if campaign.ends_at is None:
+        return None
+    return (campaign.ends_at - timedelta(microseconds=1)).astimezone(current_settings().tz).date()
+
+
+def _ends_on(campaign: Campaign, day: date) -> bool:
+    return _end_day(campaign) == day
+
+
+def progress_from_days(
+    campaign: Campaign, per_day: dict[date, int], today: date, *, hours: list[int] | None = None,
+    now: datetime | None = None,
+) -> CampaignProgress:
+    """The progress chart's series and projection from a campaign's raised per local day (and, on its
+    last day, per hour of that day so far)."""
     tz = current_settings().tz
     start = campaign.starts_at.astimezone(tz).date() if campaign.starts_at else None
     first = min([d for d in (start, min(per_day, default=None)) if d is not None], default=today)
@@ -613,24 +659,25 @@ def progress_from_days(campaign: Campaign, per_day: dict[date, int], today: date
     for d in days:
         running += per_day.get(d, 0)
         cumulative.append(running)
-    window = days[-PACE_WINDOW_DAYS:]
-    daily = [per_day.get(d, 0) for d in window]
-    n = len(daily)
-    mean = sum(daily) / n
-    sd = math.sqrt(sum((x - mean) ** 2 for x in daily) / (n - 1)) if n > 1 else 0.0
-    # The last local day anyone can give on: an end at midnight closes the day before.
-    end_day = (campaign.ends_at - timedelta(microseconds=1)).astimezone(tz).date() if campaign.ends_at else None
+    end_day = _end_day(campaign)
     days_left = None if end_day is None else max((end_day - today).days, 0)
-    needed = projected = low = high = None
-    if days_left is not None:
-        remaining = campaign.goal_cents - running
-        needed = max(-(-remaining // days_left), 0) if days_left else None
-        projected = running + _round_div(sum(daily) * days_left, n)
-        spread = BAND_Z * sd * math.sqrt(days_left + days_left * days_left / n)
-        low, high = max(round(projected - spread), 0), round(projected + spread)
+    pace = pace_of([per_day.get(d, 0) for d in days[-PACE_WINDOW_DAYS:]])
+    unit, hours_left, projection = "day", None, None
+    if hours is not None and now is not None and end_day == today:
+        day_start = max(datetime.combine(today, time(), tz), campaign.starts_at or now)
+        unit, hours_left = "hour", max((campaign.ends_at - now).total_seconds() / 3600, 0.0)
+        pace = hourly_pace(hours, (now - day_start).total_seconds() / 3600)
+        projection = pace.project(running, hours_left)
+    elif days_left is not None:
+        projection = pace.project(running, days_left)
+    needed = None
+    if days_left:
+        needed = max(-(-(campaign.goal_cents - running) // days_left), 0)
     return CampaignProgress(
         days=days, cumulative_cents=cumulative, raised_cents=running, goal_cents=campaign.goal_cents,
-        end_day=end_day, days_left=days_left, needed_per_day_cents=needed, projected_cents=projected,
-        projected_low_cents=low, projected_high_cents=high, daily_mean_cents=mean, daily_sd_cents=sd,
-        window_days=n,
+        end_day=end_day, days_left=days_left, needed_per_day_cents=needed,
+        projected_cents=projection.expected_cents if projection else None,
+        projected_low_cents=projection.low_cents if projection else None,
+        projected_high_cents=projection.high_cents if projection else None,
+        pace=pace, pace_unit=unit, now=now.astimezone(tz) if unit == "hour" else None, hours_left=hours_left,
     )

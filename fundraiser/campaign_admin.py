@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -13,8 +12,9 @@ from babel.numbers import get_currency_name
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, ledger
+from . import audit, images, ledger
 from .audit import Actor
+from .campaigns import CashAndInKind, cash_and_in_kind
 from .donations import FormErrors
 from .models import Campaign, CampaignStatus, Gift
 from .money import (
@@ -29,16 +29,11 @@ from .text import form_problems
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CAMPAIGN_FIELDS = (
     "title", "slug", "summary", "story_md", "goal_cents", "stretch_goal_cents", "currency", "starts_at",
-    "ends_at", "status", "suggested_amounts", "cover_image",
+    "ends_at", "status", "suggested_amounts", "cover_image", "cover_alt", "counts_in_kind",
+    "default_amount_cents", "impact_lines",
 )
-COVER_MAX_BYTES = 2 * 1024 * 1024
-# What an image file starts with, by the extension we store it under.
-COVER_SIGNATURES = {
-    ".png": (b"\x89PNG\r\n\x1a\n",),
-    ".jpg": (b"\xff\xd8\xff",),
-    ".webp": (b"RIFF",),
-    ".gif": (b"GIF87a", b"GIF89a"),
-}
+COVER_FIELDS = ("cover_image", "cover_alt", "cover_width", "cover_height")
+IMPACT_LINE_MAX = 120
 # action: (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
     "publish": (frozenset({CampaignStatus.DRAFT}), CampaignStatus.ACTIVE),
@@ -65,6 +60,9 @@ class CampaignInput:
     starts_on: date | None
     ends_on: date | None
     suggested_amounts: list[int] = field(default_factory=list)
+    counts_in_kind: bool = False
+    default_amount_cents: int | None = None
+    impact_lines: dict[str, str] = field(default_factory=dict)
 
 
 def slugify(text: str) -> str:
@@ -155,13 +153,56 @@ def parse_campaign(session: Session, form: Mapping[str, str], existing: Campaign
             break
     if len(amounts) > 6:
         errors.add("suggested_amounts", "Please suggest at most 6 amounts.")
+    default_amount = _default_amount(form.get("default_amount") or "", currency, amounts, errors)
+    impact = _impact_lines(form.get("impact_lines") or "", currency, amounts, errors)
     if errors.errors:
         return errors
     return CampaignInput(
         title=title, slug=slug, summary=summary, story_md=(form.get("story_md") or "").strip(),
         goal_cents=goal, stretch_goal_cents=stretch, currency=currency, starts_on=starts_on, ends_on=ends_on,
-        suggested_amounts=sorted(set(amounts)),
+        suggested_amounts=sorted(set(amounts)), counts_in_kind=form.get("counts_in_kind") in ("yes", "on"),
+        default_amount_cents=default_amount, impact_lines=impact,
     )
+
+
+def _default_amount(raw: str, currency: str, amounts: list[int], errors: FormErrors) -> int | None:
+    """The amount the donate form starts with: empty, or one of the suggested amounts."""
+    if not raw.strip():
+        return None
+    try:
+        cents = parse_amount(raw, currency)
+    except MoneyError as exc:
+        errors.add("default_amount", f"Default amount: {exc}")
+        return None
+    if cents not in amounts:
+        errors.add("default_amount", "The default amount must be one of the suggested amounts.")
+    return cents
+
+
+def _impact_lines(raw: str, currency: str, amounts: list[int], errors: FormErrors) -> dict[str, str]:
+    """Lines like "50: buys a parent's training workbook", one per suggested amount."""
+    lines: dict[str, str] = {}
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        amount_text, sep, words = line.partition(":")
+        words = words.strip()
+        if not sep or not words:
+            errors.add("impact_lines", f"Line {number}: write the amount, a colon, then what it does, like “50: buys a workbook”.")
+            break
+        try:
+            cents = parse_amount(amount_text, currency)
+        except MoneyError as exc:
+            errors.add("impact_lines", f"Line {number}: {exc}")
+            break
+        if cents not in amounts:
+            errors.add("impact_lines", f"Line {number}: {amount_text.strip()} is not one of the suggested amounts.")
+            break
+        if len(words) > IMPACT_LINE_MAX:
+            errors.add("impact_lines", f"Line {number}: please keep it to {IMPACT_LINE_MAX} characters.")
+            break
+        lines[str(cents)] = words
+    return lines
 
 
 def _has_gifts(session: Session, campaign: Campaign) -> bool:
@@ -178,6 +219,11 @@ def form_values(campaign: Campaign, tz) -> dict[str, str]:
         "starts_on": campaign.starts_at.astimezone(tz).date().isoformat() if campaign.starts_at else "",
         "ends_on": campaign.ends_at.astimezone(tz).date().isoformat() if campaign.ends_at else "",
         "suggested_amounts": ", ".join(format_input(a, campaign.currency) for a in campaign.suggested_amounts),
+        "counts_in_kind": "yes" if campaign.counts_in_kind else "",
+        "default_amount": format_input(campaign.default_amount_cents, campaign.currency) if campaign.default_amount_cents else "",
+        "impact_lines": "\n".join(
+            f"{format_input(int(cents), campaign.currency)}: {words}" for cents, words in (campaign.impact_lines or {}).items()
+        ),
     }
 
 
@@ -201,6 +247,9 @@ def save_campaign(session: Session, actor: Actor, campaign: Campaign | None, dat
         if data.ends_on else None
     )
     campaign.suggested_amounts = data.suggested_amounts
+    campaign.counts_in_kind = data.counts_in_kind
+    campaign.default_amount_cents = data.default_amount_cents
+    campaign.impact_lines = data.impact_lines or None
     session.flush()
     ledger.ensure_totals(session, campaign)
     action = "campaign.update" if before else "campaign.create"
@@ -226,34 +275,39 @@ def change_status(session: Session, actor: Actor, campaign: Campaign, action: st
     audit.record(session, actor, f"campaign.{action}", "campaign", campaign.id, before=before, after={"status": target.value})
 
 
-def store_cover(session: Session, actor: Actor, campaign: Campaign, filename: str, data: bytes, folder: Path) -> str:
-    """Check an uploaded cover image (type by its content, size) and keep it under the instance folder."""
-    if not data:
-        raise CampaignError("Please choose an image file.")
-    if len(data) > COVER_MAX_BYTES:
-        raise CampaignError(f"The image is {len(data) // 1024} KB; covers can be at most {COVER_MAX_BYTES // 1024 // 1024} MB.")
-    ext = Path(filename or "").suffix.lower().replace(".jpeg", ".jpg")
-    signatures = COVER_SIGNATURES.get(ext)
-    if signatures is None:
-        raise CampaignError("Covers must be PNG, JPEG, WebP or GIF images.")
-    if not data.startswith(signatures) or (ext == ".webp" and data[8:12] != b"WEBP"):
-        raise CampaignError(f"This file isn't really a {ext[1:].upper()} image.")
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{campaign.id}-{secrets.token_hex(8)}{ext}"
-    (folder / name).write_bytes(data)
-    before = {"cover_image": campaign.cover_image}
-    campaign.cover_image = name
+def store_cover(session: Session, actor: Actor, campaign: Campaign, data: bytes, alt: str, folder: Path) -> str:
+    """Check an uploaded cover and its alt text, keep its resized copies under the instance folder."""
+    try:
+        alt = images.check_alt(alt)
+        stored = images.store_cover(folder, str(campaign.id), data)
+    except images.ImageError as exc:
+        raise CampaignError(str(exc)) from None
+    before = audit.snapshot(campaign, COVER_FIELDS)
+    campaign.cover_image, campaign.cover_width, campaign.cover_height = stored.name, stored.width, stored.height
+    campaign.cover_alt = alt
     session.flush()
-    audit.record(session, actor, "campaign.cover", "campaign", campaign.id, before=before, after={"cover_image": name})
+    audit.record(session, actor, "campaign.cover", "campaign", campaign.id, before=before,
+                 after=audit.snapshot(campaign, COVER_FIELDS))
+    return stored.name
+
+
+def store_story_image(session: Session, actor: Actor, campaign: Campaign, data: bytes, folder: Path) -> str:
+    """Check a picture for the campaign's story and keep it under the instance folder; returns its file name."""
+    try:
+        name, width, height = images.store_story_image(folder, data)
+    except images.ImageError as exc:
+        raise CampaignError(str(exc)) from None
+    audit.record(session, actor, "campaign.story_image", "campaign", campaign.id,
+                 after={"story_image": name, "width": width, "height": height})
     return name
 
 
-def staff_list(session: Session) -> list[tuple[Campaign, int]]:
-    """Every campaign with what it has raised, live ones first."""
+def staff_list(session: Session) -> list[tuple[Campaign, CashAndInKind]]:
+    """Every campaign with what it has raised (cash and in-kind apart), live ones first."""
     order = {CampaignStatus.ACTIVE: 0, CampaignStatus.DRAFT: 1, CampaignStatus.CLOSED: 2, CampaignStatus.ARCHIVED: 3}
     campaigns = list(session.scalars(select(Campaign)))
     campaigns.sort(key=lambda c: (order[c.status], c.title.lower()))
-    return [(c, c.totals.raised_cents if c.totals else 0) for c in campaigns]
+    return [(c, cash_and_in_kind(session, c)) for c in campaigns]
 
 
 def all_campaigns(session: Session) -> list[Campaign]:

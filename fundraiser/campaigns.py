@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import markdown
 import nh3
 from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from .db import utcnow
 from .ledger import recent_gift_count
@@ -22,7 +23,9 @@ from .models import (
     CommunityEvent,
     EventRollup,
     Gift,
+    GiftMethod,
     LedgerEntry,
+    MonthlyRollup,
 )
 from .rollups import ARRIVAL_KINDS
 
@@ -88,9 +91,36 @@ def percent_of_goal(raised_cents: int, goal_cents: int) -> float:
     return math.floor(raised_cents * 1000 / goal_cents) / 10
 
 
+@dataclass(frozen=True)
+class CashAndInKind:
+    """What a campaign raised, split: money, and the value of goods and services given."""
+
+    cash_cents: int
+    in_kind_cents: int
+
+
+def in_kind_cents(session: Session, campaign_id: int) -> int:
+    """The in-kind value standing in a campaign, from the board's monthly rollups (a few rows)."""
+    return int(session.scalar(
+        select(func.coalesce(func.sum(MonthlyRollup.raised_cents), 0))
+        .where(MonthlyRollup.campaign_id == campaign_id, MonthlyRollup.method == GiftMethod.IN_KIND)
+    ) or 0)
+
+
+def cash_and_in_kind(session: Session, campaign: Campaign) -> CashAndInKind:
+    """A campaign's raised total split into cash and in-kind (staff pages and the board)."""
+    raised = campaign.totals.raised_cents if campaign.totals else 0
+    in_kind = in_kind_cents(session, campaign.id)
+    return CashAndInKind(cash_cents=raised - in_kind, in_kind_cents=in_kind)
+
+
 def progress(campaign: Campaign, totals: CampaignTotals | None) -> Progress:
-    """Build the progress snapshot from a campaign and its cached totals row."""
+    """Build the progress snapshot from a campaign and its cached totals row. In-kind value counts
+    toward the goal only when the campaign says so (`counts_in_kind`)."""
     raised = totals.raised_cents if totals else 0
+    session = object_session(campaign)
+    if raised and not campaign.counts_in_kind and session is not None:
+        raised -= in_kind_cents(session, campaign.id)
     return Progress(
         id=campaign.id,
         slug=campaign.slug,
@@ -181,6 +211,8 @@ def recent_supporters(
     gifts = session.scalars(
         select(Gift)
         .where(Gift.id.in_(standing))
+        # Each name needs its donor and event: two queries, not two per gift (the live hub runs this after every gift).
+        .options(selectinload(Gift.donor), selectinload(Gift.event))
         .order_by(Gift.received_at.desc(), Gift.id.desc())
         .limit(limit)
     ).all() if standing else []
@@ -252,8 +284,19 @@ ALLOWED_TAGS = {
 }
 
 
+# Story pictures are the ones staff uploaded (images.store_story_image), served from our own address.
+STORY_IMAGE_SRC = re.compile(r"^/media/story/[0-9a-f]{20}\.webp$")
+
+
+def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
+    """Drop any picture address but our own: a hot-linked image would tell another site who reads the page."""
+    if tag == "img" and attribute == "src" and not STORY_IMAGE_SRC.match(value):
+        return None
+    return value
+
+
 def render_story(markdown_text: str) -> str:
-    """Campaign story Markdown to HTML that is safe to put on the page (scripts, styles removed)."""
+    """Campaign story Markdown to HTML that is safe to put on the page (scripts, styles, others' images removed)."""
     html = markdown.markdown(markdown_text or "", extensions=["extra", "sane_lists"], output_format="html")
     return nh3.clean(
         html,
@@ -261,5 +304,6 @@ def render_story(markdown_text: str) -> str:
         attributes={"a": {"href", "title"}, "img": {"src", "alt", "title"}},
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
+        attribute_filter=_own_images_only,
     )
 

@@ -305,6 +305,7 @@ def import_gifts_command(file: Path, campaign_slug: str | None, dry_run: bool, o
 
 
 def init_app(app: Flask) -> None:
+    from .fanout import serve_streams_command
     from .schema import db_cli
 
     app.cli.add_command(db_cli)
@@ -322,3 +323,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(year_end_command)
     app.cli.add_command(remove_demo_command)
     app.cli.add_command(import_gifts_command)
+    app.cli.add_command(serve_streams_command)

@@ -370,6 +370,8 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         raise ConfigError("PROXY_COUNT must be between 0 and 5 (the number of reverse proxies in front of the app).")
     if settings.donation_min_cents <= 0 or settings.donation_max_cents < settings.donation_min_cents:
         raise ConfigError("DONATION_MIN_CENTS must be positive and not above DONATION_MAX_CENTS.")
+    if not 1 <= _int(env, "ORG_FISCAL_YEAR_START", 1) <= 12:
+        raise ConfigError("ORG_FISCAL_YEAR_START must be the month the fiscal year starts in, 1 (January) to 12.")
     if settings.is_production:
         check_production(settings)
     return settings

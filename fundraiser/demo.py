@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import delete, func, select, union, update
 from sqlalchemy.orm import Session
 
-from . import audit, ledger
+from . import audit, ledger, matches
 from .audit import Actor
 from .db import get_session, utcnow
 from .models import (
@@ -280,6 +280,7 @@ def _seed_matches(session: Session, campaign: Campaign) -> None:
         description="When the board's match is full, Keystone RV matches the next gifts.",
     ))
     session.flush()
+    matches.matches_changed(session, campaign.id)  # the gifts seeded above unlock them at once
 
 
 def _seed_sample_refund(session: Session) -> None:

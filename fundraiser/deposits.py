@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -25,6 +26,7 @@ from .statements import GiftLine, gift_lines
 DEPOSIT_METHODS = (GiftMethod.CHECK, GiftMethod.CASH)
 CANDIDATE_LIMIT = 200
 MEMO_MAX = 500
+NUMBER_ATTEMPTS = 5
 BATCH_FIELDS = ("number", "status", "currency", "slip_total_cents", "memo")
 
 
@@ -44,13 +46,23 @@ def open_batch(session: Session, actor: Actor, currency: str, memo: str = "") ->
     currency = (currency or "").strip().upper()
     if len(currency) != 3 or not currency.isalpha():
         raise DepositError("Please choose the deposit's currency.")
-    number = (session.scalar(select(func.max(DepositBatch.number))) or 0) + 1
-    batch = DepositBatch(
-        number=number, currency=currency, memo=memo.strip()[:MEMO_MAX], status=DepositStatus.OPEN,
-        opened_by_id=actor.user_id, opened_at=utcnow(),
-    )
-    session.add(batch)
-    session.flush()
+    for attempt in range(NUMBER_ATTEMPTS):
+        # Two people opening deposits at once on PostgreSQL both see the same highest number; the
+        # second insert then fails on the unique number and takes the next one, inside a savepoint
+        # so the rest of the request's work stays.
+        number = (session.scalar(select(func.max(DepositBatch.number))) or 0) + 1
+        batch = DepositBatch(
+            number=number, currency=currency, memo=memo.strip()[:MEMO_MAX], status=DepositStatus.OPEN,
+            opened_by_id=actor.user_id, opened_at=utcnow(),
+        )
+        try:
+            with session.begin_nested():
+                session.add(batch)
+        except IntegrityError:
+            if attempt == NUMBER_ATTEMPTS - 1:
+                raise DepositError("Someone else opened deposits at the same moment; please try again.") from None
+            continue
+        break
     audit.record(session, actor, "deposit.open", "deposit", batch.id, after=audit.snapshot(batch, BATCH_FIELDS))
     return batch
 

@@ -26,7 +26,12 @@ from .models import (
 )
 from .money import MoneyError, format_input, format_money, parse_amount
 from .payments import stripe as stripe_adapter
-from .recurring import plan_for_subscription
+from .recurring import SCHEDULES, plan_for_subscription, stripe_recurring
+
+# How each frequency is named in the form's questions and in Stripe descriptions.
+FREQUENCY_WORDS = {
+    DonationFrequency.MONTHLY: "Monthly", DonationFrequency.QUARTERLY: "Quarterly", DonationFrequency.YEARLY: "Yearly",
+}
 
 COMMENT_MAX = 500
 NAME_MAX = 200
@@ -58,6 +63,8 @@ class DonationRequest:
     dedication_name: str | None = None
     dedication_notify_email: str | None = None
     comment: str | None = None
+    # "Keep me informed": consent to the newsletter, recorded on the donor when the gift is.
+    keep_informed: bool = False
 
     @property
     def total_cents(self) -> int:
@@ -109,10 +116,11 @@ def parse_donation(form: Mapping[str, str], campaign: Campaign, settings: Settin
     try:
         frequency = DonationFrequency(frequency_raw)
     except ValueError:
-        errors.add("frequency", "Please choose one-time or monthly.")
+        errors.add("frequency", "Please choose one time, monthly, quarterly or yearly.")
         frequency = DonationFrequency.ONCE
-    if frequency == DonationFrequency.MONTHLY and form.get("monthly_consent") != "yes":
-        errors.add("monthly_consent", "Please confirm the monthly schedule before giving monthly.")
+    if frequency in SCHEDULES and form.get("monthly_consent") != "yes":
+        word = FREQUENCY_WORDS[frequency].lower()
+        errors.add("monthly_consent", f"Please confirm the {word} schedule before giving {word}.")
     name = (form.get("name") or "").strip()
     if not name:
         errors.add("name", "Please enter your name; it goes on your tax receipt.")
@@ -152,7 +160,22 @@ def parse_donation(form: Mapping[str, str], campaign: Campaign, settings: Settin
         amount_cents=amount, fee_covered_cents=covered, frequency=frequency, donor_name=name, donor_email=email,
         show_name=show_name, show_amount=show_amount, dedication_kind=dedication_kind,
         dedication_name=dedication_name, dedication_notify_email=dedication_notify, comment=comment,
+        keep_informed=form.get("keep_informed") == "yes",
     )
+
+
+def form_defaults(campaign: Campaign, show_name: str, show_amount: str) -> dict[str, str]:
+    """What a fresh donate form starts as: the campaign's default amount (when it is still one of
+    the suggested ones) and the organisation's answers to the two privacy questions."""
+    values = {"frequency": "once", "show_name": show_name, "show_amount": show_amount}
+    if campaign.default_amount_cents in campaign.suggested_amounts:
+        values["amount"] = str(campaign.default_amount_cents)
+    return values
+
+
+def impact_line(campaign: Campaign, amount_cents: int) -> str:
+    """The campaign's short line saying what this suggested amount does ("" when it has none)."""
+    return (campaign.impact_lines or {}).get(str(amount_cents), "")
 
 
 def start_attempt(
@@ -176,6 +199,7 @@ def start_attempt(
             "dedication_name": request.dedication_name,
             "dedication_notify_email": request.dedication_notify_email,
             "comment": request.comment,
+            "keep_informed": request.keep_informed,
         },
         status=AttemptStatus.STARTED,
     )
@@ -200,6 +224,8 @@ def stripe_metadata(attempt: DonationAttempt) -> dict[str, str]:
     for key in ("dedication_kind", "dedication_name", "dedication_notify_email", "comment"):
         if c.get(key):
             metadata[key] = str(c[key])[:COMMENT_MAX]
+    if c.get("keep_informed"):
+        metadata["keep_informed"] = "yes"
     return metadata
 
 
@@ -224,16 +250,19 @@ def begin_on_page(session: Session, settings: Settings, attempt: DonationAttempt
         attempt.stripe_payment_intent_id = intent.id
         session.flush()
         return intent.client_secret
-    result = stripe_adapter.create_monthly_subscription(
+    word = FREQUENCY_WORDS[attempt.frequency]
+    result = stripe_adapter.create_subscription(
         email=attempt.donor_email, name=attempt.donor_name, amount_cents=attempt.amount_cents,
         currency=attempt.currency, product_id=_product_for(session, campaign), metadata=metadata,
-        idempotency_key=key, description=f"Monthly {description[0].lower()}{description[1:]}",
+        idempotency_key=key, recurring=stripe_recurring(attempt.frequency),
+        description=f"{word} {description[0].lower()}{description[1:]}",
     )
     attempt.stripe_subscription_id = result.subscription_id
     plan_for_subscription(
         session, subscription_id=result.subscription_id, customer_id=result.customer_id,
         campaign_id=campaign.id, amount_cents=attempt.amount_cents, currency=attempt.currency,
         donor_email=attempt.donor_email, donor_name=attempt.donor_name,
+        interval=SCHEDULES[attempt.frequency][2],
     )
     session.flush()
     return result.client_secret
@@ -244,15 +273,16 @@ def begin_checkout(
 ) -> str:
     """Create a Stripe Checkout Session for the attempt; return the URL to send the donor to."""
     campaign = attempt.campaign
-    monthly = attempt.frequency == DonationFrequency.MONTHLY
+    word = FREQUENCY_WORDS.get(attempt.frequency)
     description = gift_description(settings, campaign)
     result = stripe_adapter.create_checkout_session(
-        monthly=monthly, amount_cents=attempt.amount_cents, currency=attempt.currency,
-        product_name=f"{'Monthly gift' if monthly else 'Gift'} to {campaign.title}",
+        recurring=stripe_recurring(attempt.frequency) if word else None,
+        amount_cents=attempt.amount_cents, currency=attempt.currency,
+        product_name=f"{word + ' gift' if word else 'Gift'} to {campaign.title}",
         metadata=stripe_metadata(attempt), customer_email=attempt.donor_email,
         client_reference_id=attempt.public_id, success_url=success_url, cancel_url=cancel_url,
         idempotency_key=f"donation:{attempt.public_id}:checkout",
-        description=f"Monthly {description[0].lower()}{description[1:]}" if monthly else description,
+        description=f"{word} {description[0].lower()}{description[1:]}" if word else description,
         statement_descriptor_suffix=settings.statement_descriptor_suffix,
     )
     attempt.stripe_checkout_session_id = result.id
@@ -348,5 +378,6 @@ def form_values(attempt: DonationAttempt) -> dict[str, str]:
         "dedication_name": c.get("dedication_name") or "",
         "dedication_notify_email": c.get("dedication_notify_email") or "",
         "comment": c.get("comment") or "",
+        "keep_informed": "yes" if c.get("keep_informed") else "",
     }
     return values

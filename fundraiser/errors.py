@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import BadHost, HTTPException, InternalServerError
 
 
 def wants_json() -> bool:
@@ -19,8 +19,13 @@ def json_error(status: int, message: str, **details):
 
 def _handle_http(exc: HTTPException):
     status = exc.code or 500
+    if isinstance(exc, BadHost):
+        exc.description = "The request names a host that is not a valid host name."
     if wants_json():
         return json_error(status, exc.description or exc.name)
+    if isinstance(exc, BadHost):
+        # No page can be drawn: its links are built from the host, and this one can't be used.
+        return f"{exc.name}: {exc.description}\n", status, {"Content-Type": "text/plain; charset=utf-8"}
     template = {404: "errors/404.html", 403: "errors/403.html"}.get(status, "errors/error.html")
     return render_template(template, status=status, title=exc.name, message=exc.description), status
 

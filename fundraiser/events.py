@@ -9,12 +9,21 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, ledger
 from .audit import Actor
 from .campaign_admin import SLUG_RE, slugify
 from .donations import FormErrors
 from .gifts import OfflineGift, find_donors, parse_date
-from .models import Campaign, CommunityEvent, Donor, DonorKind, Gift, GiftCredit, LedgerEntry
+from .models import (
+    Campaign,
+    CommunityEvent,
+    CreditKind,
+    Donor,
+    DonorKind,
+    Gift,
+    GiftCredit,
+    LedgerEntry,
+)
 from .money import MoneyError, format_money, parse_amount
 from .text import form_problems
 
@@ -94,9 +103,43 @@ def parse_event(
     )
 
 
+@dataclass(frozen=True)
+class ProceedsMove:
+    """One proceeds entry that follows its event to another campaign, with what is left of it."""
+
+    gift: Gift
+    net_cents: int
+
+
+def proceeds_to_move(session: Session, event: CommunityEvent, campaign_id: int) -> list[ProceedsMove]:
+    """The event's proceeds with money credited to a campaign other than `campaign_id`: what a
+    change of the event's campaign moves (void or refunded entries hold nothing to move)."""
+    moves = []
+    for gift in session.scalars(select(Gift).where(Gift.event_id == event.id).order_by(Gift.received_at, Gift.id)):
+        net = ledger.gift_net(session, gift)
+        if net > 0 and ledger.current_campaign_id(session, gift) != campaign_id:
+            moves.append(ProceedsMove(gift, net))
+    return moves
+
+
 def save_event(session: Session, actor: Actor, event: CommunityEvent | None, data: EventInput) -> CommunityEvent:
-    """Create or update an event; a host not yet a donor becomes an organisation donor to credit."""
+    """Create or update an event; a host not yet a donor becomes an organisation donor to credit.
+
+    A new campaign for an event takes its proceeds with it (a pair of move entries each, as any
+    gift moved between campaigns), so no money stays behind in the campaign it left."""
     before = audit.snapshot(event, EVENT_FIELDS) if event else None
+    if event is not None and data.campaign_id != event.campaign_id:
+        campaign = session.get(Campaign, data.campaign_id)
+        for move in proceeds_to_move(session, event, data.campaign_id):
+            was = ledger.current_campaign_id(session, move.gift)
+            ledger.assign_campaign(
+                session, move.gift, campaign, by_user_id=actor.user_id,
+                reason=f"The event “{event.name}” now raises money for {campaign.title}",
+            )
+            audit.record(
+                session, actor, "gift.assign", "gift", move.gift.id,
+                before={"campaign_id": was}, after={"campaign_id": campaign.id, "event_id": event.id},
+            )
     host_id = data.host_donor_id
     if host_id is None:
         host = Donor(name=data.host_name, kind=DonorKind.ORGANISATION)
@@ -200,7 +243,8 @@ def proceeds(session: Session, event: CommunityEvent) -> list[tuple[Gift, list[G
     credits: dict[int, list[GiftCredit]] = {}
     if gifts:
         for credit in session.scalars(
-            select(GiftCredit).where(GiftCredit.gift_id.in_([g.id for g in gifts])).order_by(GiftCredit.id)
+            select(GiftCredit).where(GiftCredit.gift_id.in_([g.id for g in gifts]), GiftCredit.kind == CreditKind.EVENT_GUEST)
+            .order_by(GiftCredit.id)
         ):
             credits.setdefault(credit.gift_id, []).append(credit)
     return [(g, credits.get(g.id, [])) for g in gifts]

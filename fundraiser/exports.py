@@ -98,25 +98,39 @@ def donor_rows(donors: Iterable[Donor]) -> Iterator[list[object]]:
 
 def donor_export(session: Session, donors: Iterable[Donor], tz) -> tuple[list[str], Iterator[list[object]]]:
     """The donors CSV: each donor's details, then their lifetime giving (a total column per
-    currency ever given in, so amounts in different currencies are never added together)."""
+    currency ever given in, so amounts in different currencies are never added together), then
+    their soft credits apart (gifts others gave that credit them; never part of their giving)."""
+    from .soft_credits import totals_by_donor
     from .statements import lifetime_giving
 
     giving = lifetime_giving(session)
-    currencies = sorted({c for g in giving.values() for c in g.totals_by_currency})
-    header = DONOR_HEADER + ["gift_count", "first_gift_on", "last_gift_on"] + [f"lifetime_total_{c}" for c in currencies]
+    credited = totals_by_donor(session)
+    currencies = sorted({c for g in giving.values() for c in g.totals_by_currency} | {c for t in credited.values() for c in t})
+    header = (DONOR_HEADER + ["gift_count", "first_gift_on", "last_gift_on"] + [f"lifetime_total_{c}" for c in currencies]
+              + [f"soft_credit_total_{c}" for c in currencies])
 
     def rows() -> Iterator[list[object]]:
         for row, donor in zip(donor_rows(donors), donors, strict=True):
             g = giving.get(donor.id)
+            soft = [_amount(credited.get(donor.id, {}).get(c, 0), c) for c in currencies]
             if g is None:
-                yield row + [0, "", ""] + [_amount(0, c) for c in currencies]
+                yield row + [0, "", ""] + [_amount(0, c) for c in currencies] + soft
                 continue
             yield row + [
                 g.gift_count, g.first_gift_at.astimezone(tz).date().isoformat(),
                 g.last_gift_at.astimezone(tz).date().isoformat(),
-            ] + [_amount(g.totals_by_currency.get(c, 0), c) for c in currencies]
+            ] + [_amount(g.totals_by_currency.get(c, 0), c) for c in currencies] + soft
 
     return header, rows()
+
+
+NEWSLETTER_HEADER = ["donor_id", "name", "email", "consented_at"]
+
+
+def newsletter_rows(donors: Iterable[Donor], tz) -> Iterator[list[object]]:
+    """Who asked to be kept informed, and when (in the organisation's time zone, to the second)."""
+    for d in donors:
+        yield [d.id, d.name, d.email, d.newsletter_consent_at.astimezone(tz).replace(microsecond=0).isoformat()]
 
 
 EVENT_HEADER = ["event_id", "name", "host", "host_donor_id", "date", "place", "campaign", "currency", "raised"]

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from . import audit, ledger
+from . import audit, donors, ledger
 from .audit import Actor
 from .donations import FormErrors
 from .donors import check_email, normalise_email
@@ -35,7 +35,7 @@ from .models import (
     IssuedReceipt,
     LedgerEntry,
 )
-from .money import MoneyError, format_money, parse_amount
+from .money import MoneyError, format_input, format_money, parse_amount
 from .text import form_problems
 
 OFFLINE_METHODS = (
@@ -522,6 +522,166 @@ def assign(session: Session, actor: Actor, gift: Gift, campaign: Campaign) -> No
     )
 
 
+# What "Edit details" can change. Money-affecting facts (who gave, when, how) move through the
+# ledger (ledger.restate_gift); the rest are descriptive, and the audit row (append-only, with the
+# reason) is their revision record. An online gift's date, method, reference and amount come from
+# the card processor; staff may only fix who gave it, its dedication and whether it shows publicly.
+EDIT_FIELDS = (
+    "donor_id", "received_on", "method", "reference", "description", "goods_value_cents",
+    "dedication_kind", "dedication_name", "is_anonymous",
+)
+ONLINE_EDITABLE = frozenset({"donor_id", "dedication_kind", "dedication_name", "is_anonymous"})
+EDIT_LABELS = {
+    "donor_id": "donor", "received_on": "received date", "method": "method", "reference": "reference or check number",
+    "description": "description", "goods_value_cents": "value of goods received", "dedication_kind": "dedication",
+    "dedication_name": "dedication", "is_anonymous": "public display",
+}
+
+
+@dataclass
+class GiftEdit:
+    """A validated "Edit details" form: the gift's facts as they should be, and why."""
+
+    values: dict
+    reason: str
+
+    def changes(self, current: Mapping) -> dict:
+        """Only the fields that differ from the gift as it is now."""
+        return {k: v for k, v in self.values.items() if current.get(k) != v}
+
+
+def edit_values(gift: Gift, tz) -> dict:
+    """The gift's editable facts as they are now (received_on as its local date)."""
+    values = {name: getattr(gift, name) for name in EDIT_FIELDS if name != "received_on"}
+    values["received_on"] = gift.received_at.astimezone(tz).date()
+    return values
+
+
+def edit_form_values(gift: Gift, tz) -> dict[str, str]:
+    """The "Edit details" form filled in with the gift as it is now."""
+    now = edit_values(gift, tz)
+    return {
+        "donor_id": str(gift.donor_id or ""), "donor_query": gift.donor.name if gift.donor else "",
+        "received_on": now["received_on"].isoformat(), "method": gift.method.value, "reference": gift.reference or "",
+        "description": gift.description or "",
+        "goods_value": format_input(gift.goods_value_cents, gift.currency) if gift.goods_value_cents else "",
+        "dedication_kind": gift.dedication_kind.value if gift.dedication_kind else "",
+        "dedication_name": gift.dedication_name or "", "show_publicly": "" if gift.is_anonymous else "yes",
+    }
+
+
+def parse_edit(session: Session, gift: Gift, form: Mapping[str, str], *, today: date, tz) -> GiftEdit | FormErrors:
+    """Validate the "Edit details" form of a saved gift; every problem gets a message, and a form
+    that changes nothing (or gives no reason) is refused so no empty revision is recorded."""
+    errors = FormErrors()
+    for name, message in form_problems(form).items():
+        errors.add(name, message)
+    current = edit_values(gift, tz)
+    values = dict(current)
+    donor_id, _new = parse_donor(session, _picked_donor(session, form), errors)
+    if "donor_query" not in errors.errors:
+        values["donor_id"] = donor_id
+    try:
+        values["received_on"] = parse_date(form.get("received_on"), today)
+    except ValueError as exc:
+        errors.add("received_on", str(exc))
+    method_raw = (form.get("method") or "").strip()
+    if gift.channel != GiftChannel.ONLINE:
+        method = next((m for m in OFFLINE_METHODS if m.value == method_raw), None)
+        if method is None:
+            errors.add("method", "Please choose how the gift was given.")
+        else:
+            values["method"] = method
+    values["reference"] = _text(form, "reference")
+    values["description"] = _text(form, "description", 500)
+    if values["method"] in (GiftMethod.IN_KIND, GiftMethod.STOCK) and not values["description"]:
+        errors.add("description", "Please describe what was given (shares, goods); it goes on the receipt.")
+    values["goods_value_cents"] = None
+    if (form.get("goods_value") or "").strip():
+        try:
+            goods = parse_amount(form.get("goods_value"), gift.currency)
+        except MoneyError as exc:
+            errors.add("goods_value", str(exc))
+        else:
+            if goods > ledger.corrected_amount(session, gift):
+                errors.add("goods_value", "What the donor received can't be worth more than the gift.")
+            values["goods_value_cents"] = goods
+    values["dedication_name"] = _text(form, "dedication_name")
+    kind_raw = (form.get("dedication_kind") or "").strip()
+    values["dedication_kind"] = None
+    if kind_raw:
+        if kind_raw not in DedicationKind._value2member_map_:
+            errors.add("dedication_kind", "Please choose in honour or in memory.")
+        else:
+            values["dedication_kind"] = DedicationKind(kind_raw)
+            if not values["dedication_name"]:
+                errors.add("dedication_name", "Please enter who the gift honours or remembers.")
+    elif values["dedication_name"]:
+        errors.add("dedication_kind", "Please choose in honour or in memory.")
+    values["is_anonymous"] = form.get("show_publicly") not in ("yes", "on", "1")
+    reason = (form.get("reason") or "").strip()[:TEXT_MAX]
+    if not reason:
+        errors.add("reason", "Please say why you are changing this gift; the reason is kept with the change.")
+    if errors.errors:
+        return errors
+    edit = GiftEdit(values=values, reason=reason)
+    changed = edit.changes(current)
+    if gift.channel == GiftChannel.ONLINE and set(changed) - ONLINE_EDITABLE:
+        fixed = ", ".join(sorted({EDIT_LABELS[k] for k in set(changed) - ONLINE_EDITABLE}))
+        errors.add("form", f"An online gift's {fixed} come from the card processor and can't be changed here.")
+    elif not changed:
+        errors.add("form", "Nothing was changed: edit a detail, then save.")
+    return errors if errors.errors else edit
+
+
+def _picked_donor(session: Session, form: Mapping[str, str]) -> dict[str, str]:
+    """The donor fields as chosen: an emptied name means no donor record, and a name typed over the
+    one picked (without JavaScript the hidden id stays behind) is looked up by what was typed."""
+    picked = (form.get("donor_id") or "").strip()
+    query = (form.get("donor_query") or "").strip()
+    if picked and query:
+        donor = session.get(Donor, int(picked)) if picked.isdigit() else None
+        if donor is not None and query not in (donor.name, f"{donor.name} <{donor.email}>"):
+            picked = ""
+    return {"donor_id": picked if query else "", "donor_query": query}
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    """What saving "Edit details" did: the fields changed, and any receipts that followed."""
+
+    changed: list[str]
+    donor_change: object | None = None
+    corrected_receipt: IssuedReceipt | None = None
+
+
+def edit_details(session: Session, actor: Actor, gift: Gift, edit: GiftEdit, tz) -> EditOutcome:
+    """Apply a validated edit: who gave, when and how through the ledger's re-entry, the rest as a
+    revision; the audit log keeps every before and after with the reason. A new donor gets the
+    receipt (receipts.after_donor_change); a new date or goods value, a corrected receipt."""
+    from .receipts import after_correction, after_donor_change, why_not_receiptable
+
+    current = edit_values(gift, tz)
+    changed = edit.changes(current)
+    before = {k: current[k] for k in changed}
+    new_day = changed.get("received_on")
+    ledger.restate_gift(
+        session, gift, donor_id=edit.values["donor_id"], method=edit.values["method"],
+        received_at=received_at(new_day, tz) if new_day else gift.received_at,
+        reason=f"Details edited ({', '.join(dict.fromkeys(EDIT_LABELS[k] for k in changed))}): {edit.reason}",
+        by_user_id=actor.user_id,
+    )
+    for name in ("reference", "description", "goods_value_cents", "dedication_kind", "dedication_name", "is_anonymous"):
+        setattr(gift, name, edit.values[name])
+    session.flush()
+    audit.record(session, actor, "gift.edit", "gift", gift.id, before=before, after={**changed, "reason": edit.reason})
+    if "donor_id" in changed:
+        return EditOutcome(list(changed), donor_change=after_donor_change(session, [gift.id]))
+    if {"received_on", "goods_value_cents"} & set(changed) and why_not_receiptable(session, gift) is None:
+        return EditOutcome(list(changed), corrected_receipt=after_correction(session, gift))
+    return EditOutcome(list(changed))
+
+
 def unattributed(session: Session) -> list[Gift]:
     """Gifts waiting for a campaign (online payments that named none), oldest first."""
     moved = select(LedgerEntry.gift_id).where(LedgerEntry.kind == ledger.EntryKind.REASSIGN_IN)
@@ -567,7 +727,7 @@ def describe(session: Session, gift: Gift) -> GiftView:
 
 
 def find_donors(session: Session, query: str, *, exact: bool = False, limit: int = 10) -> list[Donor]:
-    """Donors whose name or email matches (exactly, or containing the words typed), best first."""
+    """Donors whose name or email matches (exactly, or as donors.find ranks partial names and near misses)."""
     query = query.strip().lower()
     if not query:
         return []
@@ -578,14 +738,7 @@ def find_donors(session: Session, query: str, *, exact: bool = False, limit: int
                 select(Donor).where(live, or_(func.lower(Donor.name) == query, Donor.email == query)).limit(limit)
             )
         )
-    conditions = [
-        or_(func.lower(Donor.name).contains(word, autoescape=True), func.lower(Donor.email).contains(word, autoescape=True))
-        for word in query.split()[:5]
-    ]
-    starts = func.lower(Donor.name).startswith(query, autoescape=True)
-    return list(
-        session.scalars(select(Donor).where(live, *conditions).order_by(starts.desc(), Donor.name).limit(limit))
-    )
+    return donors.find(session, query, limit=limit)
 
 
 def recent_entered(session: Session, since: timedelta = timedelta(days=30), limit: int = 50) -> list[Gift]:

@@ -4,7 +4,8 @@ Every gift is a `Gift` row plus a `LedgerEntry` of kind GIFT. Corrections, voids
 disputes and reassignments are further entries pointing at the same gift; nothing is updated
 or deleted. Each entry changes the campaign's cached totals in the same transaction (functions
 here only flush; the caller commits once), so reading progress is one primary-key lookup, and
-the board's rollups (rollups.py) in that same transaction.
+the board's rollups (rollups.py) and what the campaign's matching challenges have unlocked
+(matches.py) in that same transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from . import matches
 from .db import dialect_insert, utcnow
 from .models import (
     Campaign,
@@ -30,6 +32,7 @@ from .models import (
     GiftCost,
     GiftMethod,
     LedgerEntry,
+    MatchingChallenge,
 )
 from .money import format_money
 from .rollups import (
@@ -40,9 +43,12 @@ from .rollups import (
     apply_entry,
     apply_fee,
     entry_deltas,
+    facts_of,
+    last_arrival,
     local_day,
     move_donor,
 )
+from .rollups import restate_gift as restate_rollups
 from .settings import current_settings
 
 
@@ -157,7 +163,7 @@ def record_gift(
 
 @dataclass
 class NewGift:
-    """One gift of a batch (an import), with the refund its source already shows, if any."""
+    """One gift of a batch (an import, a webhook backlog), with the refund its source already shows, if any."""
 
     campaign: Campaign
     amount_cents: int
@@ -175,6 +181,15 @@ class NewGift:
     refund_cents: int = 0
     refund_reason: str | None = None
     recorded_by_id: int | None = None
+    # Online gifts (a webhook backlog) carry the donor's choices and their Stripe payment.
+    show_amount: bool = False
+    dedication_kind: DedicationKind | None = None
+    dedication_name: str | None = None
+    dedication_notify_email: str | None = None
+    stripe_payment_intent_id: str | None = None
+    stripe_charge_id: str | None = None
+    payment_method_detail: str | None = None
+    wall_reviewed: bool = True
 
 
 def record_gift_batch(session: Session, new_gifts: Sequence[NewGift]) -> dict[str, int]:
@@ -209,8 +224,7 @@ def record_gift_batch(session: Session, new_gifts: Sequence[NewGift]) -> dict[st
     }
     for campaign_id in campaign_ids:
         if campaign_id not in locked:
-            locked[campaign_id] = CampaignTotals(campaign_id=campaign_id, raised_cents=0, gift_count=0, donor_count=0, version=0)
-            session.add(locked[campaign_id])
+            locked[campaign_id] = _new_totals(session, campaign_id)
     session.flush()
     now = utcnow()
     table = Gift.__table__
@@ -222,11 +236,13 @@ def record_gift_batch(session: Session, new_gifts: Sequence[NewGift]) -> dict[st
             "campaign_id": g.campaign.id, "donor_id": g.donor_id, "event_id": None, "recurring_plan_id": None,
             "amount_cents": g.amount_cents, "currency": g.currency.upper(), "received_at": g.received_at,
             "channel": g.channel, "method": g.method, "reference": g.reference, "source_key": g.source_key,
-            "fee_cents": g.fee_cents, "is_anonymous": g.is_anonymous, "show_amount": False, "dedication_kind": None,
-            "dedication_name": None, "dedication_notify_email": None, "public_comment": g.public_comment,
-            "comment_hidden": False, "name_hidden": False, "wall_reviewed": True, "private_note": g.private_note,
-            "description": None, "goods_value_cents": None, "is_sample": False, "stripe_payment_intent_id": None,
-            "stripe_charge_id": None, "recorded_by_id": g.recorded_by_id, "created_at": now,
+            "fee_cents": g.fee_cents, "is_anonymous": g.is_anonymous, "show_amount": g.show_amount,
+            "dedication_kind": g.dedication_kind, "dedication_name": g.dedication_name,
+            "dedication_notify_email": g.dedication_notify_email, "public_comment": g.public_comment,
+            "comment_hidden": False, "name_hidden": False, "wall_reviewed": g.wall_reviewed, "private_note": g.private_note,
+            "description": None, "goods_value_cents": None, "is_sample": False,
+            "stripe_payment_intent_id": g.stripe_payment_intent_id, "stripe_charge_id": g.stripe_charge_id,
+            "payment_method_detail": g.payment_method_detail, "recorded_by_id": g.recorded_by_id, "created_at": now,
         }
         for g in new_gifts
     ]
@@ -250,6 +266,7 @@ def record_gift_batch(session: Session, new_gifts: Sequence[NewGift]) -> dict[st
     if entries:
         session.connection().execute(LedgerEntry.__table__.insert(), entries)
     _apply_batch_to_totals(session, locked, written, now)
+    _count_batch_for_matches(session, locked, written, ids)
     tz = current_settings().tz
     deltas: Deltas = {}
     for g in written:
@@ -304,6 +321,22 @@ def _apply_batch_to_totals(session: Session, locked: dict[int, CampaignTotals], 
     for totals in locked.values():
         totals.version += 1
         totals.updated_at = now
+    session.flush()
+
+
+def _count_batch_for_matches(
+    session: Session, locked: dict[int, CampaignTotals], written: Sequence[NewGift], ids: dict[str, int]
+) -> None:
+    """What a batch of new gifts unlocks from the matches of their campaigns (each gift at what
+    is left of it after the refund it came with)."""
+    for campaign_id, totals in locked.items():
+        if not totals.has_matches:
+            continue
+        arrived = [
+            matches.GiftForMatch(g.received_at, g.channel, g.amount_cents - g.refund_cents, ids[g.source_key])
+            for g in written if g.campaign.id == campaign_id
+        ]
+        matches.count_new_gifts(session, campaign_id, arrived)
     session.flush()
 
 
@@ -574,6 +607,73 @@ def assign_campaign(
     return out, into
 
 
+@dataclass(frozen=True)
+class Restatement:
+    """What a gift's restated facts moved: the re-entry pair (None when nothing was left to move)."""
+
+    out_entry: LedgerEntry | None
+    in_entry: LedgerEntry | None
+
+
+def restate_gift(
+    session: Session,
+    gift: Gift,
+    *,
+    donor_id: int | None,
+    received_at: datetime,
+    method: GiftMethod,
+    reason: str,
+    by_user_id: int | None = None,
+) -> Restatement:
+    """Change who gave a recorded gift, when it was received or how, keeping the ledger append-only.
+
+    Totals, donor totals and the board count a gift by its donor, arrival day and method, so:
+    - a new donor or date takes what is left of the gift out where it counts now (a REASSIGN_OUT
+      dated when it arrived there, under the old donor) and enters it again (a REASSIGN_IN on the
+      new date, under the new donor) in the same campaign: both point at the gift, the original
+      GIFT entry stays as entered, and every cached total moves as any move does;
+    - a new method (a key of the board's monthly figures, not of any total) restates the gift's
+      rollups under the new method (rollups.restate_gift).
+    An unattributed, void or fully refunded gift counts nowhere, so only its record changes.
+    The caller records the revision (audit log) and commits.
+    """
+    _require_reason(reason)
+    if received_at.tzinfo is None:
+        raise LedgerError("The date received needs a time zone.")
+    if method != gift.method and gift.channel == GiftChannel.ONLINE:
+        raise LedgerError("An online gift's method comes from the card processor and can't be changed.")
+    campaign_id = current_campaign_id(session, gift)
+    if campaign_id is not None:
+        # Lock the campaign's totals before reading what is left of the gift (as every money change does).
+        session.execute(
+            select(CampaignTotals.campaign_id).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
+        )
+    if method != gift.method:
+        before = facts_of(gift)
+        gift.method = method
+        session.flush()
+        restate_rollups(session, gift, before, facts_of(gift))
+    moves = donor_id != gift.donor_id or received_at != gift.received_at
+    net = gift_net(session, gift) if campaign_id is not None and moves else 0
+    if net <= 0:
+        gift.donor_id, gift.received_at = donor_id, received_at
+        session.flush()
+        return Restatement(None, None)
+    arrived = last_arrival(session, gift, campaign_id)
+    out = _append(
+        session, gift, campaign_id=campaign_id, kind=EntryKind.REASSIGN_OUT, amount_cents=-net,
+        occurred_at=arrived, reason=reason, created_by_id=by_user_id,
+    )
+    moved_date = received_at != gift.received_at
+    gift.donor_id, gift.received_at = donor_id, received_at
+    session.flush()
+    into = _append(
+        session, gift, campaign_id=campaign_id, kind=EntryKind.REASSIGN_IN, amount_cents=net,
+        occurred_at=received_at if moved_date else arrived, reason=reason, created_by_id=by_user_id,
+    )
+    return Restatement(out, into)
+
+
 def move_donor_gifts(session: Session, source_id: int, target_id: int) -> list[int]:
     """Credit every gift of one donor to another (merging a duplicate); donor counts follow.
 
@@ -715,8 +815,9 @@ def _append(
     created_by_id: int | None = None,
 ) -> LedgerEntry:
     """Add one entry and apply it to the campaign's totals: the single write path for money."""
+    totals = None
     if campaign_id is not None:
-        before_cents = _apply_to_totals(session, gift, campaign_id, kind, amount_cents, occurred_at)
+        totals, before_cents = _apply_to_totals(session, gift, campaign_id, kind, amount_cents, occurred_at)
         apply_entry(session, gift, campaign_id, kind, amount_cents, occurred_at, before_cents)
     entry = LedgerEntry(
         gift_id=gift.id,
@@ -732,21 +833,29 @@ def _append(
     )
     session.add(entry)
     session.flush()
+    if totals is not None and totals.has_matches:
+        if kind == EntryKind.GIFT and before_cents == 0:
+            arrived = matches.GiftForMatch(gift.received_at, gift.channel, amount_cents, gift.id)
+            matches.count_new_gifts(session, campaign_id, [arrived])
+        else:
+            # A refund, void, correction, dispute, move or restatement can change what every later
+            # gift unlocked (a freed cap, a new order): count the campaign's gifts again.
+            matches.recount(session, campaign_id)
+        session.flush()
     return entry
 
 
 def _apply_to_totals(
     session: Session, gift: Gift, campaign_id: int, kind: EntryKind, amount_cents: int, occurred_at: datetime
-) -> int:
-    """Apply an entry to the campaign's totals; returns what was left of the gift there before it."""
+) -> tuple[CampaignTotals, int]:
+    """Apply an entry to the campaign's totals; returns them (locked) and what was left of the gift there before it."""
     # Lock the totals row first: it serialises every money change of this campaign, so the
     # "net before" reads below cannot race with another worker on PostgreSQL.
     totals = session.scalar(
         select(CampaignTotals).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
     )
     if totals is None:
-        totals = CampaignTotals(campaign_id=campaign_id, raised_cents=0, gift_count=0, donor_count=0, version=0)
-        session.add(totals)
+        totals = _new_totals(session, campaign_id)
         session.flush()
     gift_before = int(
         session.scalar(
@@ -773,7 +882,17 @@ def _apply_to_totals(
         totals.last_gift_at = occurred_at
     totals.version += 1
     totals.updated_at = utcnow()
-    return gift_before
+    return totals, gift_before
+
+
+def _new_totals(session: Session, campaign_id: int) -> CampaignTotals:
+    """The empty totals row of a campaign that has none yet (added to the session)."""
+    has_matches = session.scalar(
+        select(MatchingChallenge.id).where(MatchingChallenge.campaign_id == campaign_id).limit(1)
+    ) is not None
+    totals = CampaignTotals.empty(campaign_id, has_matches=has_matches)
+    session.add(totals)
+    return totals
 
 
 def _crossing(before: int, after: int) -> int:
@@ -881,7 +1000,8 @@ def _donor_nets(session: Session) -> dict[tuple[int, int], int]:
 
 
 def verify_totals(session: Session) -> list[TotalsDifference]:
-    """Every difference between the stored totals and a recomputation from the ledger."""
+    """Every difference between the stored totals (and matches' unlocked amounts) and a recomputation
+    from the ledger."""
     computed = compute_totals(session)
     slugs = dict(session.execute(select(Campaign.id, Campaign.slug)).all())
     stored = {t.campaign_id: t for t in session.scalars(select(CampaignTotals))}
@@ -905,11 +1025,17 @@ def verify_totals(session: Session) -> list[TotalsDifference]:
                     stored_nets.get(key, 0), wanted_nets.get(key, 0),
                 )
             )
+    for stale in matches.stale_matches(session):
+        name = stale.field if stale.field == "has_matches" else f"match {stale.match_id} {stale.field}"
+        differences.append(
+            TotalsDifference(stale.campaign_id, slugs.get(stale.campaign_id, "?"), name, stale.stored, stale.computed)
+        )
     return differences
 
 
 def rebuild_totals(session: Session) -> None:
-    """Overwrite every cached total with a recomputation from the ledger (the ledger is the truth)."""
+    """Overwrite every cached total (and matches' unlocked amounts) with a recomputation from the
+    ledger (the ledger is the truth)."""
     computed = compute_totals(session)
     now = utcnow()
     for campaign_id, want in computed.items():
@@ -929,6 +1055,7 @@ def rebuild_totals(session: Session) -> None:
     for (campaign_id, donor_id), net in wanted_nets.items():
         session.add(CampaignDonorTotal(campaign_id=campaign_id, donor_id=donor_id, net_cents=net))
     session.flush()
+    matches.recount_all(session)
 
 
 def remove_sample_gifts(session: Session) -> int:
@@ -970,8 +1097,7 @@ def ensure_totals(session: Session, campaign: Campaign) -> CampaignTotals:
     """The totals row of a new campaign, created empty."""
     totals = session.get(CampaignTotals, campaign.id)
     if totals is None:
-        totals = CampaignTotals(campaign_id=campaign.id, raised_cents=0, gift_count=0, donor_count=0, version=0)
-        session.add(totals)
+        totals = _new_totals(session, campaign.id)
         session.flush()
     return totals
 

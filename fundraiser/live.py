@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,6 +62,7 @@ def build_snapshot(session: Session, campaign: Campaign, totals: CampaignTotals 
         "stretch_goal_cents": campaign.stretch_goal_cents,
         "milestones": list(campaigns.MILESTONES),
     }
+    activity["supporters"] = wall_entries(session, campaign)
     activity_body = json.dumps(activity).encode()
     return Snapshot(
         progress=progress,
@@ -69,6 +71,20 @@ def build_snapshot(session: Session, campaign: Campaign, totals: CampaignTotals 
         activity_body=activity_body,
         activity_etag=hashlib.sha256(activity_body).hexdigest()[:24],
     )
+
+
+def wall_entries(session: Session, campaign: Campaign) -> list[dict]:
+    """"Recent supporters" as open pages redraw it: only what the donor and staff let show (a hidden
+    name reads Anonymous, a hidden amount is absent), formatted as the page formats it."""
+    from .settings import current_settings
+    from .templating import local_date, money
+
+    approve_first = current_settings().wall_moderation == "approve"
+    return [
+        {"name": s.name, "amount": money(s.amount_cents, s.currency) if s.amount_cents is not None else None,
+         "date": local_date(s.received_at), "dedication": s.dedication, "comment": s.comment}
+        for s in campaigns.recent_supporters(session, campaign, approve_first=approve_first)
+    ]
 
 
 def sse_message(snapshot: Snapshot) -> bytes:
@@ -126,8 +142,10 @@ class LiveHub:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._snapshots: dict[str, Snapshot] = {}
+        self._generation = 0  # grows with every change of any snapshot (public/page_cache.py keys on it)
         self._seen: dict[int, tuple] = {}
         self._counted_at: dict[int, datetime] = {}
+        self._listeners: list[Callable[[], None]] = []
         self.streams = StreamGate()
 
     # -------------------------------------------------------------- viewers
@@ -153,6 +171,21 @@ class LiveHub:
                 if remaining <= 0 or self._stop.is_set():
                     return current
                 self._changed.wait(remaining)
+
+    def snapshots(self) -> dict[str, Snapshot]:
+        """Every public campaign's current snapshot, by slug (the stream fan-out reads them all)."""
+        self._ensure_started()
+        return self._snapshots
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the refreshing thread) whenever the snapshots change: the stream
+        fan-out's event loop cannot wait on this hub's condition variable."""
+        self._listeners.append(callback)
+
+    def generation(self) -> int:
+        """A number that changes whenever any public campaign's snapshot does."""
+        self._ensure_started()
+        return self._generation
 
     # -------------------------------------------------------------- writers
 
@@ -208,7 +241,10 @@ class LiveHub:
             return
         with self._changed:
             self._snapshots = updated
+            self._generation += 1
             self._changed.notify_all()
+        for callback in self._listeners:
+            callback()
 
     def _load_changes(self, session: Session) -> dict[str, Snapshot] | None:
         """The new snapshot of every public campaign, or None when no viewer would see a difference.

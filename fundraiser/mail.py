@@ -493,9 +493,14 @@ def send_soon() -> SendRound | None:
     return send_due(Mailer(current_app.extensions["fundraiser.settings"]))
 
 
+def mark_queued(session: Session) -> None:
+    """Wake the sender when this session commits: messages were queued (by Core inserts too)."""
+    session.info["fundraiser.mail_queued"] = True
+
+
 def _queued_mail(session: Session, _flush_context, _instances) -> None:
     if any(isinstance(obj, OutboxMessage) for obj in session.new):
-        session.info["fundraiser.mail_queued"] = True
+        mark_queued(session)
 
 
 def _after_commit(session: Session) -> None:

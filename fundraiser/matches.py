@@ -1,9 +1,17 @@
-"""Matching challenges: what each sponsor's pool has unlocked, computed from the ledger, never stored.
+"""Matching challenges: what each sponsor's pool has unlocked from the campaign's gifts.
 
 A gift's standing amount (after refunds and voids) flows through each chain of matches in turn:
 a match unlocks `ratio` of the part of the gift it takes, up to what is left of its cap; the part
 it could not take (cap full, not running yet, or ended) flows on to the match that follows it.
-Separate chains stack: one gift can unlock from several sponsors at once.
+Separate chains stack: one gift can unlock from several sponsors at once. Gifts are taken in the
+order they arrived (received_at, then gift id).
+
+What each match has unlocked is stored (`unlocked_cents`) and kept current by the ledger in the
+transaction of each money change, under the campaign's totals lock: a new gift that arrived after
+every gift counted so far (`counted_through`) adds its own step (`count_new_gifts`); anything else
+(a refund, void, correction, dispute, move, restated date, backdated gift, or a match created or
+edited) counts the campaign's standing gifts again (`recount`). Pages and live snapshots read
+the stored amounts; `compute` from scratch is for the recount and for `verify-totals`.
 """
 
 from __future__ import annotations
@@ -16,9 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import audit
-from .campaign_admin import parse_day
 from .db import utcnow
-from .models import Campaign, Gift, GiftChannel, LedgerEntry, MatchingChallenge
+from .models import Campaign, CampaignTotals, Gift, GiftChannel, LedgerEntry, MatchingChallenge
 from .money import MoneyError, from_cents, parse_amount
 
 RATIO_MIN_PERCENT, RATIO_MAX_PERCENT = 10, 1000
@@ -29,6 +36,11 @@ class GiftForMatch:
     received_at: datetime
     channel: GiftChannel
     net_cents: int
+    gift_id: int = 0  # breaks ties between gifts received at the same instant
+
+
+def _arrival(gift: GiftForMatch) -> tuple[datetime, int]:
+    return gift.received_at, gift.gift_id
 
 
 @dataclass(frozen=True)
@@ -106,26 +118,33 @@ def _chains(matches: list[MatchingChallenge]) -> list[list[MatchingChallenge]]:
     return chains
 
 
+def allocate(chains: list[list[MatchingChallenge]], unlocked: dict[int, int], gift: GiftForMatch) -> None:
+    """One gift's step: add what it unlocks from each chain to `unlocked` (match id -> cents so far)."""
+    for chain in chains:
+        portion = gift.net_cents
+        for match in chain:
+            if portion <= 0:
+                break
+            if not _counts(match, gift):
+                continue
+            room = match.cap_cents - unlocked[match.id]
+            if room <= 0:
+                continue
+            wanted = portion * match.ratio_percent // 100
+            take = min(wanted, room)
+            unlocked[match.id] += take
+            # The part of the gift this match used; the rest flows to the next in the chain.
+            portion -= portion if take == wanted else -(-take * 100 // match.ratio_percent)
+
+
 def compute(matches: list[MatchingChallenge], gifts: list[GiftForMatch], now: datetime) -> list[MatchStatus]:
     """Unlocked amount and state of every match, gifts taken in the order they arrived."""
-    unlocked = {m.id: 0 for m in matches}
-    chains = _chains(matches)
-    for gift in sorted(gifts, key=lambda g: g.received_at):
-        for chain in chains:
-            portion = gift.net_cents
-            for match in chain:
-                if portion <= 0:
-                    break
-                if not _counts(match, gift):
-                    continue
-                room = match.cap_cents - unlocked[match.id]
-                if room <= 0:
-                    continue
-                wanted = portion * match.ratio_percent // 100
-                take = min(wanted, room)
-                unlocked[match.id] += take
-                # The part of the gift this match used; the rest flows to the next in the chain.
-                portion -= portion if take == wanted else -(-take * 100 // match.ratio_percent)
+    unlocked, _ = count(matches, gifts)
+    return _statuses(_chains(matches), unlocked, now)
+
+
+def _statuses(chains: list[list[MatchingChallenge]], unlocked: dict[int, int], now: datetime) -> list[MatchStatus]:
+    """Each match's state at `now`, given what it has unlocked."""
     statuses = []
     for chain in chains:
         previous_open = False
@@ -154,23 +173,129 @@ def compute(matches: list[MatchingChallenge], gifts: list[GiftForMatch], now: da
 def standing_gifts(session: Session, campaign_id: int) -> list[GiftForMatch]:
     """Each gift's amount still standing in this campaign (refunds and voids taken off)."""
     rows = session.execute(
-        select(Gift.received_at, Gift.channel, func.sum(LedgerEntry.amount_cents))
+        select(Gift.received_at, Gift.channel, func.sum(LedgerEntry.amount_cents), Gift.id)
         .join(LedgerEntry, LedgerEntry.gift_id == Gift.id)
         .where(LedgerEntry.campaign_id == campaign_id)
         .group_by(Gift.id, Gift.received_at, Gift.channel)
         .having(func.sum(LedgerEntry.amount_cents) > 0)
     ).all()
-    return [GiftForMatch(received_at=r[0], channel=r[1], net_cents=int(r[2])) for r in rows]
+    return [GiftForMatch(received_at=r[0], channel=r[1], net_cents=int(r[2]), gift_id=r[3]) for r in rows]
+
+
+def _campaign_matches(session: Session, campaign_id: int, *, current: bool = False) -> list[MatchingChallenge]:
+    """The campaign's matches; `current` reads their stored amounts again even when this session
+    loaded them before (the ledger adds to them under the totals lock, after other workers' commits)."""
+    query = select(MatchingChallenge).where(MatchingChallenge.campaign_id == campaign_id).order_by(MatchingChallenge.id)
+    if current:
+        query = query.execution_options(populate_existing=True)
+    return list(session.scalars(query))
 
 
 def campaign_matches(session: Session, campaign: Campaign, now: datetime | None = None) -> list[MatchStatus]:
-    """The campaign's matches with what gifts have unlocked so far (no query beyond one if none)."""
-    matches = list(session.scalars(
-        select(MatchingChallenge).where(MatchingChallenge.campaign_id == campaign.id).order_by(MatchingChallenge.id)
-    ))
+    """The campaign's matches with what gifts have unlocked so far, as stored (one query)."""
+    matches = _campaign_matches(session, campaign.id)
     if not matches:
         return []
-    return compute(matches, standing_gifts(session, campaign.id), now or utcnow())
+    return _statuses(_chains(matches), {m.id: m.unlocked_cents for m in matches}, now or utcnow())
+
+
+def count(matches: list[MatchingChallenge], gifts: list[GiftForMatch]) -> tuple[dict[int, int], datetime | None]:
+    """What matches unlock from these gifts taken in the order they arrived (match id -> cents),
+    and the latest arrival counted."""
+    gifts = sorted(gifts, key=_arrival)
+    unlocked = {m.id: 0 for m in matches}
+    chains = _chains(matches)
+    for gift in gifts:
+        allocate(chains, unlocked, gift)
+    return unlocked, gifts[-1].received_at if gifts else None
+
+
+def counted_from_scratch(session: Session, matches: list[MatchingChallenge]) -> tuple[dict[int, int], datetime | None]:
+    """What one campaign's matches have unlocked, and the latest arrival counted, from its ledger."""
+    return count(matches, standing_gifts(session, matches[0].campaign_id))
+
+
+def recount(session: Session, campaign_id: int) -> None:
+    """Count a campaign's standing gifts again and store what each match has unlocked.
+
+    The caller holds the campaign's totals lock (every money change takes it), so no gift of the
+    campaign is recorded meanwhile. The matches are read afresh: `_store` writes only what differs
+    from what the session holds, and amounts this session read before another worker's gift would
+    hide a change."""
+    matches = _campaign_matches(session, campaign_id, current=True)
+    if not matches:
+        return
+    unlocked, through = counted_from_scratch(session, matches)
+    _store(matches, unlocked, through)
+
+
+def count_new_gifts(session: Session, campaign_id: int, gifts: list[GiftForMatch]) -> None:
+    """New gifts of a campaign (nothing of them there before): when they all arrived after every
+    gift counted so far, add their own steps to what is stored; otherwise count again from the ledger.
+
+    Called by the ledger, under the campaign's totals lock, once the gifts' entries are flushed."""
+    matches = _campaign_matches(session, campaign_id, current=True)
+    gifts = sorted((g for g in gifts if g.net_cents > 0), key=_arrival)
+    if not matches or not gifts:
+        return
+    if any(m.counted_through is not None and m.counted_through >= gifts[0].received_at for m in matches):
+        # Backdated: the gift takes its place before later ones, which may now unlock less.
+        unlocked, through = counted_from_scratch(session, matches)
+    else:
+        unlocked, chains = {m.id: m.unlocked_cents for m in matches}, _chains(matches)
+        for gift in gifts:
+            allocate(chains, unlocked, gift)
+        through = gifts[-1].received_at
+    _store(matches, unlocked, through)
+
+
+def _store(matches: list[MatchingChallenge], unlocked: dict[int, int], through: datetime | None) -> None:
+    for m in matches:
+        if m.unlocked_cents != unlocked[m.id]:
+            m.unlocked_cents = unlocked[m.id]
+        if m.counted_through != through:
+            m.counted_through = through
+
+
+@dataclass(frozen=True)
+class StaleMatch:
+    """A stored figure of a match that differs from a computation from scratch."""
+
+    campaign_id: int
+    match_id: int
+    field: str
+    stored: object
+    computed: object
+
+
+def stale_matches(session: Session) -> list[StaleMatch]:
+    """Every match whose stored unlocked amount (or last counted arrival) differs from its ledger,
+    and every campaign whose `has_matches` flag is wrong (slow, for checks only)."""
+    by_campaign: dict[int, list[MatchingChallenge]] = {}
+    for m in session.scalars(select(MatchingChallenge).order_by(MatchingChallenge.id)):
+        by_campaign.setdefault(m.campaign_id, []).append(m)
+    found = []
+    for campaign_id, matches in sorted(by_campaign.items()):
+        unlocked, through = counted_from_scratch(session, matches)
+        for m in matches:
+            if m.unlocked_cents != unlocked[m.id]:
+                found.append(StaleMatch(campaign_id, m.id, "unlocked_cents", m.unlocked_cents, unlocked[m.id]))
+            if m.counted_through != through:
+                found.append(StaleMatch(campaign_id, m.id, "counted_through", m.counted_through, through))
+    for campaign_id, flag in session.execute(select(CampaignTotals.campaign_id, CampaignTotals.has_matches)):
+        if bool(flag) != (campaign_id in by_campaign):
+            found.append(StaleMatch(campaign_id, 0, "has_matches", bool(flag), campaign_id in by_campaign))
+    return found
+
+
+def recount_all(session: Session) -> None:
+    """Set every campaign's `has_matches` flag and count every match again from the ledger."""
+    with_matches = set(session.scalars(select(MatchingChallenge.campaign_id).distinct()))
+    for totals in session.scalars(select(CampaignTotals).with_for_update()):
+        totals.has_matches = totals.campaign_id in with_matches
+    for campaign_id in sorted(with_matches):
+        recount(session, campaign_id)
+    session.flush()
 
 
 def matched_total(statuses: list[MatchStatus]) -> int:
@@ -207,6 +332,9 @@ def parse_ratio(raw: str) -> int:
 
 
 def _local_day(raw: str | None, label: str, errors: dict[str, str], name: str) -> date | None:
+    # Imported here: campaign_admin imports the ledger, which imports this module.
+    from .campaign_admin import parse_day
+
     try:
         return parse_day(raw, label)
     except ValueError as exc:
@@ -272,7 +400,8 @@ def form_values(match: MatchingChallenge, tz: tzinfo) -> dict[str, str]:
 
 def save_match(session: Session, actor, campaign: Campaign, terms: MatchTerms,
                match: MatchingChallenge | None = None) -> MatchingChallenge:
-    """Create a match (or change one), with its audit row; flushes, the caller commits."""
+    """Create a match (or change one), with its audit row, and count what the campaign's gifts
+    unlock under the new terms; flushes, the caller commits."""
     fields = tuple(vars(terms))
     before = audit.snapshot(match, fields) if match else None
     match = match or MatchingChallenge(campaign_id=campaign.id)
@@ -280,6 +409,21 @@ def save_match(session: Session, actor, campaign: Campaign, terms: MatchTerms,
         setattr(match, name, value)
     session.add(match)
     session.flush()
+    matches_changed(session, campaign.id)
     audit.record(session, actor, "match.update" if before else "match.create", "campaign", campaign.id,
                  before=before, after={"match_id": match.id, **audit.snapshot(match, fields)})
     return match
+
+
+def matches_changed(session: Session, campaign_id: int) -> None:
+    """A campaign's matches were added or their terms changed (flushed): flag the campaign as having
+    matches and count its gifts again, under the totals lock every money change takes."""
+    totals = session.scalar(
+        select(CampaignTotals).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
+    )
+    if totals is None:
+        totals = CampaignTotals.empty(campaign_id)
+        session.add(totals)
+    totals.has_matches = True
+    recount(session, campaign_id)
+    session.flush()

@@ -125,11 +125,21 @@ class Campaign(Base):
     status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus), default=CampaignStatus.DRAFT)
     # Suggested amounts in cents, smallest first, e.g. [2500, 5000, 10000].
     suggested_amounts: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # The donate form's preselected amount (one of the suggested ones), and a short line per
+    # suggested amount saying what it does, keyed by the amount in cents as text.
+    default_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    impact_lines: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # The cover's stored name (images.py keeps WebP and JPEG copies at each width up to cover_width).
     cover_image: Mapped[str | None] = mapped_column(String(200))
+    cover_alt: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    cover_width: Mapped[int | None] = mapped_column(Integer)
+    cover_height: Mapped[int | None] = mapped_column(Integer)
     # The Stripe Product that monthly gifts to this campaign are priced against.
     stripe_product_id: Mapped[str | None] = mapped_column(String(255))
     # One of the demo's campaigns (demo.py): removed with the rest of the demo.
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # In-kind gifts (goods, services) count toward the public goal only when staff say so.
+    counts_in_kind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -153,8 +163,17 @@ class CampaignTotals(Base):
     # Bumped on every change: the ETag of the progress API and the cheap "anything new?" check.
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Whether the campaign has matching challenges (matches.save_match sets it), read under the lock
+    # every money change takes anyway, so gifts to a campaign without matches cost no further query.
+    has_matches: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     campaign: Mapped[Campaign] = relationship(back_populates="totals")
+
+    @classmethod
+    def empty(cls, campaign_id: int, *, has_matches: bool = False) -> CampaignTotals:
+        """The totals of a campaign nothing has been recorded for yet."""
+        return cls(campaign_id=campaign_id, raised_cents=0, gift_count=0, donor_count=0, version=0,
+                   has_matches=has_matches)
 
 
 class MatchingChallenge(Base):
@@ -162,7 +181,9 @@ class MatchingChallenge(Base):
 
     Matches in one campaign stack (each gift unlocks from every running match) unless one
     `follows` another: then it takes only what its predecessor could not, once that one is full
-    or over. Unlocked amounts are computed from the ledger, never stored.
+    or over. What a match has unlocked is a cache of the ledger, like CampaignTotals: the ledger
+    keeps it current in the same transaction as each money change (matches.py says how), and
+    `verify-totals` checks it against a computation from scratch.
     """
 
     __tablename__ = "matching_challenges"
@@ -183,6 +204,10 @@ class MatchingChallenge(Base):
     counts_offline: Mapped[bool] = mapped_column(Boolean, default=False)
     counts_events: Mapped[bool] = mapped_column(Boolean, default=False)
     follows_id: Mapped[int | None] = mapped_column(ForeignKey("matching_challenges.id"))
+    unlocked_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The latest arrival (received_at) among the gifts counted in `unlocked_cents`: a new gift that
+    # arrived later only adds its own share; any other change counts the campaign's gifts again.
+    counted_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -216,10 +241,15 @@ class Donor(Base):
     country: Mapped[str | None] = mapped_column(String(2))
     anonymous_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
     do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the donor last ticked "Keep me informed" (None: never asked to hear from us).
+    newsletter_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notes: Mapped[str] = mapped_column(Text, default="")
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id"))
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+
+    household: Mapped[Household | None] = relationship()
 
 
 class CommunityEvent(Base):
@@ -285,6 +315,8 @@ class Gift(Base):
         Index("ix_gifts_campaign_received", "campaign_id", "received_at"),
         Index("ix_gifts_donor_received", "donor_id", "received_at"),
         Index("ix_gifts_is_sample", "is_sample"),
+        # The board's top gifts of a year: the few gifts at or above a size, without reading the year's gifts.
+        Index("ix_gifts_amount", "amount_cents"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -494,8 +526,22 @@ class LoginThrottle(Base):
     blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class CreditKind(StrEnum):
+    """Why a gift credits someone besides its giver of record. EVENT_GUEST: a person behind an
+    event host's gift; the others are soft credits to another donor, for reporting only."""
+
+    EVENT_GUEST = "event_guest"
+    DAF_ADVISOR = "daf_advisor"
+    SPOUSE = "spouse"
+    EMPLOYER_MATCH = "employer_match"
+    EVENT_HOST = "event_host"
+    OTHER = "other"
+
+
 class GiftCredit(Base):
-    """One person behind a gift credited to someone else (e.g. a buyer at a host's cookie walk)."""
+    """A person a gift is credited to besides its giver: a buyer at a host's cookie walk, or a
+    soft credit (a fund's advisor, a spouse, the employee behind a company match). It never moves
+    money; removing a soft credit keeps the row with who removed it and when."""
 
     __tablename__ = "gift_credits"
     __table_args__ = (
@@ -504,12 +550,17 @@ class GiftCredit(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     gift_id: Mapped[int] = mapped_column(ForeignKey("gifts.id"), index=True)
-    donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id"))
+    donor_id: Mapped[int | None] = mapped_column(ForeignKey("donors.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[CreditKind] = mapped_column(_enum(CreditKind), default=CreditKind.EVENT_GUEST, server_default="event_guest")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     donor: Mapped[Donor | None] = relationship()
+    gift: Mapped[Gift] = relationship()
 
 
 # --- online giving ---
@@ -518,6 +569,8 @@ class GiftCredit(Base):
 class DonationFrequency(StrEnum):
     ONCE = "once"
     MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    YEARLY = "yearly"
 
 
 class AttemptStatus(StrEnum):
@@ -871,7 +924,10 @@ class GiftSizeRollup(Base):
 
 
 class DonorMonthRollup(Base):
-    """Standing gifts of one donor per campaign, arrival month and channel: decides the donor bitmaps."""
+    """Standing gifts of one donor per campaign, arrival month and channel: decides the donor bitmaps.
+
+    raised_cents is what is left of those gifts (every entry counted in the gift's arrival month),
+    so a donor's fiscal-year total for upgrades and downgrades is a sum of these rows."""
 
     __tablename__ = "rollup_donor_months"
     __table_args__ = (Index("ix_rollup_donor_months_donor", "donor_id", "month"),)
@@ -881,6 +937,7 @@ class DonorMonthRollup(Base):
     channel: Mapped[GiftChannel] = mapped_column(_enum(GiftChannel), primary_key=True)
     donor_id: Mapped[int] = mapped_column(ForeignKey("donors.id"), primary_key=True)
     gift_count: Mapped[int] = mapped_column(Integer, default=0)
+    raised_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class DonorBitmap(Base):
@@ -982,3 +1039,25 @@ __all__ = [
     "YearEndRun",
     "YearStatement",
 ]
+
+
+# --- households ---
+
+
+class Household(Base):
+    """Donors who live together, grouped for mailing and reporting; each keeps their own gifts."""
+
+    __tablename__ = "households"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # How an envelope is addressed: "The Smith Family".
+    mailing_name: Mapped[str] = mapped_column(String(200))
+    address_line1: Mapped[str | None] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    country: Mapped[str | None] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -152,6 +152,14 @@ def format_money(cents: int, currency: str, locale: str | Locale = "en_US", *, w
     return format_currency(amount, currency.upper(), locale=locale)
 
 
+def format_headline(cents: int, currency: str, locale: str | Locale = "en_US") -> str:
+    """A figure in a headline (a bar's raised and goal, a match's cap): whole units without cents,
+    rounded down so a total never claims more than came in. Exact figures use `format_money`."""
+    unit = 10 ** minor_units(currency)
+    whole_cents = (cents // unit) * unit if cents >= 0 else -((-cents // unit) * unit)
+    return format_money(whole_cents, currency, locale, whole=True)
+
+
 def format_input(cents: int, currency: str) -> str:
     """Minor units as a plain number for a form field: 2500 -> "25.00"."""
     amount = from_cents(cents, currency)

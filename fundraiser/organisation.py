@@ -49,8 +49,17 @@ class Organisation:
     website: str
     privacy_policy: str
     refund_policy: str
+    # The donate form's preselected answers to "show my name / my amount on the page" ("yes"/"no").
+    wall_show_name: str
+    wall_show_amount: str
     # Path of the uploaded logo inside the instance folder ("" when none).
     logo_file: str
+    # The month (1-12, as text like every setting) the fiscal year starts in: the board's year.
+    fiscal_year_start: str = "1"
+
+    @property
+    def fiscal_year_start_month(self) -> int:
+        return int(self.fiscal_year_start)
 
     @property
     def is_sponsored(self) -> bool:
@@ -83,6 +92,16 @@ class Organisation:
         )
 
     @property
+    def contact_sentence(self) -> str:
+        """How a donor reaches a person, for error messages ("" when no contact is set)."""
+        ways = [w for w in (self.contact_email, self.contact_phone) if w]
+        return f"Questions? Write to us at {' or call '.join(ways)}." if ways else ""
+
+    def with_contact(self, message: str) -> str:
+        """A problem as a donor reads it: what happened, then how to reach a person."""
+        return f"{message} {self.contact_sentence}".strip()
+
+    @property
     def address_lines(self) -> list[str]:
         return [line.strip() for line in self.mailing_address.splitlines() if line.strip()]
 
@@ -108,16 +127,27 @@ ENV_NAMES = {
     "website": "ORG_WEBSITE",
     "privacy_policy": "ORG_PRIVACY_POLICY",
     "refund_policy": "ORG_REFUND_POLICY",
+    "fiscal_year_start": "ORG_FISCAL_YEAR_START",
+    "wall_show_name": "ORG_WALL_SHOW_NAME",
+    "wall_show_amount": "ORG_WALL_SHOW_AMOUNT",
 }
+# Defaults of the ORG_* variables that are policies rather than the demo's identity: names are shown,
+# amounts kept private, unless the organisation chooses otherwise.
+POLICY_DEFAULTS = {"ORG_WALL_SHOW_NAME": "yes", "ORG_WALL_SHOW_AMOUNT": "no"}
+WALL_FIELDS = ("wall_show_name", "wall_show_amount")
 FIELD_NAMES = tuple(f.name for f in fields(Organisation))
 
 
 def from_settings(settings: Settings) -> Organisation:
     """The identity the environment gives (before any change made on the Settings page)."""
     env = settings.extra
-    values = {name: env.get(var, DEMO_ORG.get(var, "")) for name, var in ENV_NAMES.items()}
+    values = {name: env.get(var, DEMO_ORG.get(var, POLICY_DEFAULTS.get(var, ""))) for name, var in ENV_NAMES.items()}
+    for name in WALL_FIELDS:
+        if values[name] not in ("yes", "no"):
+            values[name] = POLICY_DEFAULTS[ENV_NAMES[name]]
     # ORG_MAILING_ADDRESS may come on one line with " | " or "\n" escapes between lines.
     values["mailing_address"] = values["mailing_address"].replace(" | ", "\n").replace("\\n", "\n")
+    values["fiscal_year_start"] = values["fiscal_year_start"].strip() or "1"  # checked at start (config.py)
     return Organisation(**values, logo_file="")
 
 
@@ -202,7 +232,10 @@ FIELD_LABELS = {
     "website": "Website",
     "privacy_policy": "Privacy policy",
     "refund_policy": "Refund policy",
+    "wall_show_name": "Donors' names shown on the page unless they say no",
+    "wall_show_amount": "Gift amounts shown on the page unless the donor says no",
     "logo_file": "Logo",
+    "fiscal_year_start": "Fiscal year starts in",
 }
 EDITABLE = tuple(ENV_NAMES)  # every field but the logo, which is uploaded
 EIN_PATTERN = re.compile(r"^\d{2}-\d{7}$")
@@ -285,7 +318,23 @@ def clean_identity(form: Mapping[str, str]) -> tuple[dict[str, str], dict[str, s
         values[name] = values[name].replace("\r\n", "\n")
         if len(values[name]) > POLICY_MAX:
             errors[name] = f"Please shorten the {FIELD_LABELS[name].lower()} to {POLICY_MAX:,} characters."
+    _fiscal_year_start(form, values, errors)
+    for name in WALL_FIELDS:
+        # Left out of the post (an older form): the stored choice stays.
+        if not values[name]:
+            del values[name]
+        elif values[name] not in ("yes", "no"):
+            errors[name] = "Please choose yes or no."
     return values, errors
+
+
+def _fiscal_year_start(form: Mapping[str, str], values: dict[str, str], errors: dict[str, str]) -> None:
+    """A month from 1 to 12; a form without the field (an older page) leaves the stored month as it is."""
+    if "fiscal_year_start" not in form:
+        values.pop("fiscal_year_start")
+        return
+    if values["fiscal_year_start"] not in {str(month) for month in range(1, 13)}:
+        errors["fiscal_year_start"] = "Please choose the month your fiscal year starts in, from January to December."
 
 
 class LogoError(ValueError):

@@ -17,6 +17,7 @@ import re
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from html.parser import HTMLParser
 
 import markdown
@@ -45,7 +46,7 @@ class ReceiptKind(StrEnum):
 
 KIND_LABELS = {
     ReceiptKind.ONE_TIME: "One-time online gift",
-    ReceiptKind.MONTHLY: "Monthly gift (each payment)",
+    ReceiptKind.MONTHLY: "Monthly, quarterly or yearly gift (each payment)",
     ReceiptKind.OFFLINE: "Check, cash or bank transfer",
     ReceiptKind.DAF: "Donor-advised fund grant",
     ReceiptKind.NONCASH: "Stock and other property",
@@ -63,6 +64,8 @@ PLACEHOLDERS = {
     "org_name": "your organisation's name",
     "description": "what was given (stock, in-kind gifts)",
     "method": "how it was given (card, check, …)",
+    "frequency": "monthly, quarterly or yearly (recurring gifts)",
+    "how_often": "each month, every three months or each year (recurring gifts)",
     "receipt_number": "the receipt's number",
     "event_name": "the event (event proceeds)",
     "host_name": "who hosted the event (event proceeds)",
@@ -81,8 +84,8 @@ DEFAULTS: dict[ReceiptKind, tuple[str, str]] = {
         "This is your receipt; please keep it for your tax records."),
     ),
     ReceiptKind.MONTHLY: (
-        "Your monthly gift receipt: {amount} to {org_name}",
-        ("Dear {donor_name},\n\nThank you for giving to {org_name} every month. "
+        "Your {frequency} gift receipt: {amount} to {org_name}",
+        ("Dear {donor_name},\n\nThank you for giving to {org_name} {how_often}. "
         "This is your receipt for the payment of {date}; please keep it for your tax records."),
     ),
     ReceiptKind.OFFLINE: (
@@ -242,12 +245,24 @@ def fill_subject(subject: str, values: dict[str, str]) -> str:
 
 def render_body(body_md: str, values: dict[str, str]) -> tuple[str, str]:
     """(HTML, plain text) of the wording with placeholders filled; values are never markup."""
-    tokens: dict[str, str] = {}
+    clean, text, tokens = _rendered(body_md)
+    for key, name in tokens:
+        value = values.get(name, "")
+        clean = clean.replace(key, html.escape(value))
+        text = text.replace(key, value)
+    return clean, text
+
+
+@lru_cache(maxsize=64)
+def _rendered(body_md: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """The wording rendered once with a token per placeholder: a batch of receipts (a webhook
+    backlog) converts and sanitises each wording once, not once a receipt."""
+    tokens: list[tuple[str, str]] = []
 
     def token(match: re.Match) -> str:
         # A plain word Markdown leaves alone, swapped for the escaped value after sanitising.
         key = f"zzph{len(tokens)}zz"
-        tokens[key] = values.get(match.group(1), "")
+        tokens.append((key, match.group(1)))
         return key
 
     source = _PLACEHOLDER.sub(token, body_md)
@@ -256,11 +271,7 @@ def render_body(body_md: str, values: dict[str, str]) -> tuple[str, str]:
         rendered, tags=ALLOWED_TAGS, attributes={"a": {"href"}},
         url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer",
     )
-    text = html_to_text(clean)
-    for key, value in tokens.items():
-        clean = clean.replace(key, html.escape(value))
-        text = text.replace(key, value)
-    return clean, text
+    return clean, html_to_text(clean), tuple(tokens)
 
 
 _local = threading.local()

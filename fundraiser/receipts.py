@@ -14,6 +14,7 @@ gift gets none.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -26,11 +27,12 @@ from markupsafe import Markup
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, object_session
 
-from . import ledger, receipt_wording
+from . import ledger, mail, receipt_wording
 from .config import Settings
 from .db import utcnow
 from .models import (
     Campaign,
+    Donor,
     Gift,
     GiftChannel,
     GiftMethod,
@@ -42,6 +44,7 @@ from .models import (
 from .money import format_money
 from .organisation import Organisation, current_organisation, logo_url
 from .receipt_wording import PROPERTY_KINDS, ReceiptKind, Wording
+from .recurring import interval_words
 
 NO_GOODS = "No goods or services were provided in exchange for this contribution."
 METHOD_LABELS = {
@@ -128,6 +131,7 @@ class ReceiptFacts:
     goods_value_cents: int | None = None
     plan_id: int | None = None
     plan_amount_cents: int | None = None
+    plan_interval: str = "month"
     instalment: int | None = None
     dedication_kind: str | None = None
     dedication_name: str | None = None
@@ -186,12 +190,18 @@ def facts_for(session: Session, gift: Gift, donor_name: str, net_cents: int) -> 
                 or_(Gift.received_at < gift.received_at, and_(Gift.received_at == gift.received_at, Gift.id <= gift.id)),
             )
         )
+    return _facts(gift, campaign, plan, instalment, donor_name, net_cents)
+
+
+def _facts(gift: Gift, campaign: Campaign | None, plan: RecurringPlan | None, instalment: int | None,
+           donor_name: str, net_cents: int) -> ReceiptFacts:
     event = gift.event
     return ReceiptFacts(
         kind=kind_of(gift), donor_name=donor_name, amount_cents=net_cents,
         currency=gift.currency, received_at=gift.received_at, campaign=campaign.title if campaign else None,
         method=gift.method, method_detail=gift.payment_method_detail, description=gift.description, goods_value_cents=gift.goods_value_cents or None,
         plan_id=plan.id if plan else None, plan_amount_cents=plan.amount_cents if plan else None,
+        plan_interval=plan.interval if plan else "month",
         instalment=instalment, dedication_kind=gift.dedication_kind, dedication_name=gift.dedication_name,
         event_name=event.name if event else None, host_name=event.host_name if event else None,
     )
@@ -207,6 +217,7 @@ def compose(
     day = facts.received_at.astimezone(settings.tz).strftime("%B %-d, %Y")
     is_property = facts.kind in PROPERTY_KINDS
     description = facts.description or ("in-kind gift" if facts.kind == ReceiptKind.IN_KIND else "property")
+    frequency, how_often = interval_words(facts.plan_interval) if facts.plan_id is not None else ("", "")
     values = {
         "donor_name": facts.donor_name,
         "amount": "" if is_property else money(facts.amount_cents),
@@ -219,6 +230,8 @@ def compose(
         "receipt_number": number,
         "event_name": facts.event_name or "",
         "host_name": facts.host_name or "",
+        "frequency": frequency,
+        "how_often": how_often,
     }
     message_html, message_text = receipt_wording.render_body(wording.body_md, values)
 
@@ -235,7 +248,8 @@ def compose(
             rows.append(("Amount", money(facts.amount_cents)))
     rows += [("Date received", day), ("For", values["campaign"]), ("Method", label_for(facts.method, facts.method_detail))]
     if facts.instalment is not None and facts.plan_amount_cents is not None:
-        rows.append(("Monthly gift", f"payment {facts.instalment} of your monthly gift of {money(facts.plan_amount_cents)}"))
+        adjective = interval_words(facts.plan_interval)[0]
+        rows.append((f"{adjective.capitalize()} gift", f"payment {facts.instalment} of your {adjective} gift of {money(facts.plan_amount_cents)}"))
     goods = facts.goods_value_cents or 0
     if goods and facts.kind != ReceiptKind.EVENT_PROCEEDS:
         rows.append(("Goods or services you received (good-faith estimate)", money(goods)))
@@ -254,7 +268,7 @@ def compose(
         honour = "in honor of" if facts.dedication_kind == "honour" else "in memory of"
         statements.append(f"Your gift was made {honour} {facts.dedication_name}.")
     if facts.plan_id is not None and facts.plan_amount_cents is not None:
-        statements += _plan_lines(settings, facts.plan_id, money(facts.plan_amount_cents))
+        statements += _plan_lines(settings, facts.plan_id, money(facts.plan_amount_cents), facts.plan_interval)
     statements += [
         _charity_statement(org, facts),
         f"{org.charity_name}, Tax ID (EIN): {org.charity_ein}" if org.charity_ein else f"Charity of record: {org.charity_name}",
@@ -335,11 +349,12 @@ def _charity_statement(org: Organisation, facts: ReceiptFacts) -> str:
     return f"{org.legal_name}{ein} is a 501(c)(3) public charity."
 
 
-def _plan_lines(settings: Settings, plan_id: int, plan_amount: str) -> list[str]:
-    """How the donor manages a monthly gift (the link's form belongs to the manage-link code)."""
+def _plan_lines(settings: Settings, plan_id: int, plan_amount: str, interval: str) -> list[str]:
+    """How the donor manages a recurring gift (the link's form belongs to the manage-link code)."""
     link = manage_url(settings, plan_id, days=RECEIPT_LINK_DAYS)
+    adjective, how_often = interval_words(interval)
     return [
-        (f"This is a monthly gift of {plan_amount}, charged each month on the same day until you cancel. "
+        (f"This is a {adjective} gift of {plan_amount}, charged {how_often} on the same day until you cancel. "
          "You'll get a receipt for every payment."),
         (f"To update your card, change your amount or cancel, visit (link valid for {RECEIPT_LINK_DAYS} days; "
          f"after that it offers to email you a new one): {link}"),
@@ -451,6 +466,53 @@ def queue_for_gift(session: Session, gift: Gift, *, reason: Reason = Reason.FIRS
     ))
     session.flush()
     return messages
+
+
+def queue_first_receipts(session: Session, gifts: Sequence[Gift]) -> None:
+    """`queue_for_gift` for gifts of one-time payments just recorded together (a webhook backlog):
+    nothing refunded or receipted yet, so no look-ups a gift; each wording is loaded once."""
+    from .settings import current_settings
+
+    settings, org = current_settings(), current_organisation()
+    donors = {d.id: d for d in session.scalars(select(Donor).where(Donor.id.in_({g.donor_id for g in gifts if g.donor_id})))}
+    campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({g.campaign_id for g in gifts if g.campaign_id})))}
+    wordings: dict[ReceiptKind, Wording] = {}
+    messages: list[dict] = []
+    issued: list[dict] = []
+    now = utcnow()
+    for gift in gifts:
+        donor = donors.get(gift.donor_id)
+        if donor is None or not donor.email:
+            continue
+        facts = _facts(gift, campaigns.get(gift.campaign_id), None, None, donor.name, gift.amount_cents)
+        if facts.kind not in wordings:
+            wordings[facts.kind] = receipt_wording.load(session, facts.kind)
+        composed = compose(facts, wordings[facts.kind], number=str(gift.id), replaces=None, org=org, settings=settings)
+        messages.append(dict(
+            gift_id=gift.id, kind="receipt", dedupe_key=f"receipt:{gift.id}", to_email=donor.email,
+            subject=composed.subject, body_text=composed.text, body_html=composed.html,
+        ))
+        issued.append(dict(
+            gift_id=gift.id, number=str(gift.id), kind=facts.kind.value, reason=Reason.FIRST.value, donor_id=donor.id,
+            to_email=donor.email, amount_cents=facts.amount_cents, currency=gift.currency, replaces_id=None,
+            issued_at=now,
+        ))
+        if gift.dedication_notify_email and gift.dedication_name:
+            subject, body = dedication_text(gift, settings, donor_name=donor.name, show_donor=not gift.is_anonymous)
+            messages.append(dict(gift_id=gift.id, kind="dedication", dedupe_key=f"dedication:{gift.id}",
+                                 to_email=gift.dedication_notify_email, subject=subject, body_text=body, body_html=None))
+    if not messages:
+        return
+    # Core inserts (two statements a batch; ids matched by key, in any order): the ORM writes
+    # these one row at a time on SQLite.
+    table = OutboxMessage.__table__
+    connection = session.connection()
+    ids = {row.dedupe_key: row.id for row in connection.execute(
+        table.insert().returning(table.c.id, table.c.dedupe_key), messages)}
+    for row in issued:
+        row["outbox_message_id"] = ids[f"receipt:{row['gift_id']}"]
+    connection.execute(IssuedReceipt.__table__.insert(), issued)
+    mail.mark_queued(session)
 
 
 def after_correction(session: Session, gift: Gift) -> IssuedReceipt | None:
@@ -566,24 +628,26 @@ def refresh_pending_receipt(gift: Gift) -> None:
 
 def payment_failed_text(plan: RecurringPlan, settings: Settings, *, donor_name: str, action_required: bool,
                         pay_url: str | None) -> tuple[str, str]:
-    """The email to a monthly donor whose instalment did not go through."""
+    """The email to a recurring donor whose instalment did not go through."""
     amount = format_money(plan.amount_cents, plan.currency, settings.locale)
     link = manage_url(settings, plan.id, days=NOTICE_LINK_DAYS)
+    adjective = interval_words(plan.interval)[0]
+    org_name = current_organisation().name
     if action_required:
-        first = (f"Your bank asked you to confirm this month's gift of {amount} to {current_organisation().name}, so it "
+        first = (f"Your bank asked you to confirm your {adjective} gift of {amount} to {org_name}, so it "
                  "hasn't gone through yet.")
         steps = [f"To confirm it, open: {pay_url}"] if pay_url else []
         steps.append(f"To update your card instead, open this link within {NOTICE_LINK_DAYS} days: {link}")
     else:
-        first = (f"This month's gift of {amount} to {current_organisation().name} didn't go through, so nothing was charged. "
-                 "Usually the card has expired or was replaced.")
+        first = (f"Your {adjective} gift of {amount} to {org_name} didn't go through this time, so nothing was "
+                 "charged. Usually the card has expired or was replaced.")
         steps = [f"To update your card, open this link within {NOTICE_LINK_DAYS} days: {link}"]
     lines = [
         f"Dear {donor_name},", "", first, "", *steps, "",
-        ("We'll try the payment again over the next few days. If you'd rather stop your monthly gift, the same "
+        (f"We'll try the payment again over the next few days. If you'd rather stop your {adjective} gift, the same "
          "link lets you cancel it."), "", "Thank you for your support.", "", current_organisation().legal_name,
     ]
-    return f"Your monthly gift to {current_organisation().name} didn't go through", "\n".join(lines) + "\n"
+    return f"Your {adjective} gift to {org_name} didn't go through", "\n".join(lines) + "\n"
 
 
 def queue_payment_failed(session: Session, plan: RecurringPlan, *, invoice_id: str, action_required: bool,
@@ -617,14 +681,15 @@ def queue_manage_link(session: Session, plan: RecurringPlan, settings: Settings)
     if recent >= MANAGE_LINKS_PER_HOUR:
         return False
     link = manage_url(settings, plan.id, days=NOTICE_LINK_DAYS)
+    adjective = interval_words(plan.interval)[0]
     body = "\n".join([
         f"Dear {donor.name},", "",
-        (f"Here is a new link to manage your monthly gift of {format_money(plan.amount_cents, plan.currency, settings.locale)} "
+        (f"Here is a new link to manage your {adjective} gift of {format_money(plan.amount_cents, plan.currency, settings.locale)} "
          f"to {current_organisation().name} (update your card, change the amount, or cancel). It works for {NOTICE_LINK_DAYS} days:"),
         link, "", "If you didn't ask for this link, you can ignore this email.", "", current_organisation().legal_name,
     ]) + "\n"
     session.add(OutboxMessage(kind="manage-link", dedupe_key=f"{prefix}{uuid.uuid4().hex}", to_email=donor.email,
                               created_at=utcnow(), next_attempt_at=utcnow(),
-                              subject=f"Your link to manage your monthly gift to {current_organisation().name}", body_text=body))
+                              subject=f"Your link to manage your {adjective} gift to {current_organisation().name}", body_text=body))
     session.flush()
     return True

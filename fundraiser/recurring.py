@@ -1,4 +1,5 @@
-"""Monthly gifts: the RecurringPlan behind each Stripe Subscription and its status over time."""
+"""Recurring gifts (monthly, quarterly, yearly): the RecurringPlan behind each Stripe Subscription
+and its status over time."""
 
 from __future__ import annotations
 
@@ -10,12 +11,49 @@ from sqlalchemy.orm import Session
 
 from .db import utcnow
 from .donors import find_or_create_donor, normalise_email
-from .models import Donor, PlanStatus, RecurringPlan
+from .models import DonationFrequency, Donor, PlanStatus, RecurringPlan
+
+# How often each recurring frequency charges: Stripe's (interval, interval_count), and the name our
+# plans store. Stripe has no "quarter": a quarterly gift is every 3 months.
+SCHEDULES: dict[DonationFrequency, tuple[str, int, str]] = {
+    DonationFrequency.MONTHLY: ("month", 1, "month"),
+    DonationFrequency.QUARTERLY: ("month", 3, "quarter"),
+    DonationFrequency.YEARLY: ("year", 1, "year"),
+}
+
+
+# How receipts and notices name each plan interval: ("monthly", "each month").
+INTERVAL_WORDS = {"month": ("monthly", "each month"), "quarter": ("quarterly", "every three months"),
+                  "year": ("yearly", "each year")}
+
+
+def interval_words(interval: str) -> tuple[str, str]:
+    """The adjective and the "how often" phrase for a plan's interval; Stripe's own words for others."""
+    return INTERVAL_WORDS.get(interval, ("recurring", f"every {interval}"))
+
+
+def stripe_recurring(frequency: DonationFrequency) -> dict[str, object]:
+    """The `recurring` part of a Stripe price for this frequency (ValueError for a one-time gift)."""
+    if frequency not in SCHEDULES:
+        raise ValueError(f"{frequency} is not a recurring frequency")
+    interval, count, _ = SCHEDULES[frequency]
+    return {"interval": interval, "interval_count": count} if count != 1 else {"interval": interval}
+
+
+def plan_interval(recurring: dict | None) -> str:
+    """The plan interval ("month", "quarter", "year") a Stripe price's `recurring` describes."""
+    recurring = recurring or {}
+    key = (recurring.get("interval") or "month", int(recurring.get("interval_count") or 1))
+    for interval, count, name in SCHEDULES.values():
+        if (interval, count) == key:
+            return name
+    # Anything else (a plan changed in Stripe's dashboard) is stored as Stripe says it, e.g. "2 week".
+    return f"{key[1]} {key[0]}" if key[1] != 1 else key[0]
 
 
 def plan_for_subscription(
     session: Session, *, subscription_id: str, customer_id: str | None, campaign_id: int | None,
-    amount_cents: int, currency: str, donor_email: str | None, donor_name: str | None,
+    amount_cents: int, currency: str, donor_email: str | None, donor_name: str | None, interval: str = "month",
 ) -> RecurringPlan:
     """The plan for a Stripe Subscription, created the first time any path learns of it."""
     plan = session.scalar(select(RecurringPlan).where(RecurringPlan.stripe_subscription_id == subscription_id))
@@ -25,7 +63,7 @@ def plan_for_subscription(
     plan = RecurringPlan(
         stripe_subscription_id=subscription_id, stripe_customer_id=customer_id, campaign_id=campaign_id,
         amount_cents=amount_cents, currency=currency.upper(), donor_id=donor.id if donor else None,
-        status=PlanStatus.INCOMPLETE,
+        status=PlanStatus.INCOMPLETE, interval=interval,
     )
     try:
         with session.begin_nested():
@@ -51,6 +89,9 @@ def apply_subscription_status(session: Session, plan: RecurringPlan, subscriptio
     if amount:
         # The donor changed their amount in the billing portal: later receipts state the new one.
         plan.amount_cents = amount
+    items = (subscription.get("items") or {}).get("data") or []
+    if items and (items[0].get("price") or {}).get("recurring"):
+        plan.interval = plan_interval(items[0]["price"]["recurring"])
     if plan.status == PlanStatus.CANCELED and plan.canceled_at is None:
         ended = subscription.get("canceled_at") or subscription.get("ended_at")
         plan.canceled_at = datetime.fromtimestamp(ended, UTC) if ended else utcnow()

@@ -10,6 +10,8 @@ What is counted:
   typo fixed to $500 is not $4,500 lost on the day of the fix);
 - standing gifts (something left of them), their sizes and their donors in the local month the
   gift arrived in the campaign (received, or moved in), so a later refund changes that month;
+  each donor's money is kept there too (every entry of the gift, in its arrival month), so a
+  donor's fiscal-year total is what is left of the gifts that arrived in that year;
 - a gift's processing fee in its arrival month in the campaign it is credited to now.
 Gift sizes and donor bitmaps are also kept summed across campaigns and across channels (the
 ALL_CAMPAIGNS / ALL_CHANNELS scopes), gift sizes also across months (ALL_MONTHS). Days and months are cut at midnight in the organisation's
@@ -22,6 +24,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
+from itertools import groupby
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
@@ -146,8 +150,9 @@ def entry_deltas(
                 _add(deltas, GiftSizeRollup, (scope_campaign, scope_channel, scope_month, after_cents),
                      gift_count=1, donorless_count=donorless)
     step = _crossing(before_cents, after_cents)
-    if gift.donor_id is not None and step:
-        _add(deltas, DonorMonthRollup, (campaign_id, month, gift.channel, gift.donor_id), gift_count=step)
+    if gift.donor_id is not None:
+        _add(deltas, DonorMonthRollup, (campaign_id, month, gift.channel, gift.donor_id), gift_count=step,
+             raised_cents=amount_cents)
     if gift.event_id is not None:
         _add(deltas, EventRollup, (gift.event_id, campaign_id), raised_cents=amount_cents, gift_count=step)
 
@@ -181,10 +186,16 @@ def apply_entry(
         arrival_day=local_day(arrival, tz), before_cents=before_cents, gift=facts_of(gift),
     )
     _write(session, deltas)
-    for model, key in deltas:
-        if model is DonorMonthRollup:
-            donor_campaign_id, month, channel, donor_id = key
-            _refresh_bitmaps(session, donor_campaign_id, channel, donor_id, month)
+    for _model, key in _donor_months_counted_anew(deltas):
+        donor_campaign_id, month, channel, donor_id = key
+        _refresh_bitmaps(session, donor_campaign_id, channel, donor_id, month)
+
+
+def _donor_months_counted_anew(deltas: Deltas) -> list[tuple[type, tuple]]:
+    """Donor-months whose count of standing gifts changed: only these can change a donor bitmap
+    (money alone, e.g. a partial refund, leaves the donor where they were)."""
+    return [(model, key) for (model, key), columns in deltas.items()
+            if model is DonorMonthRollup and columns.get("gift_count")]
 
 
 def move_donor(session: Session, source_id: int, target_id: int) -> None:
@@ -195,15 +206,17 @@ def move_donor(session: Session, source_id: int, target_id: int) -> None:
     """
     rows = session.execute(
         select(DonorMonthRollup.campaign_id, DonorMonthRollup.month, DonorMonthRollup.channel,
-               DonorMonthRollup.gift_count)
-        .where(DonorMonthRollup.donor_id == source_id, DonorMonthRollup.gift_count != 0)
+               DonorMonthRollup.gift_count, DonorMonthRollup.raised_cents)
+        .where(DonorMonthRollup.donor_id == source_id,
+               (DonorMonthRollup.gift_count != 0) | (DonorMonthRollup.raised_cents != 0))
     ).all()
     deltas: Deltas = {}
-    for campaign_id, month, channel, count in rows:
-        _add(deltas, DonorMonthRollup, (campaign_id, month, channel, target_id), gift_count=count)
-        _add(deltas, DonorMonthRollup, (campaign_id, month, channel, source_id), gift_count=-count)
+    for campaign_id, month, channel, count, raised in rows:
+        _add(deltas, DonorMonthRollup, (campaign_id, month, channel, target_id), gift_count=count, raised_cents=raised)
+        _add(deltas, DonorMonthRollup, (campaign_id, month, channel, source_id), gift_count=-count,
+             raised_cents=-raised)
     _write(session, deltas)
-    for campaign_id, month, channel, _count in rows:
+    for campaign_id, month, channel, _count, _raised in rows:
         for donor_id in sorted((source_id, target_id)):
             _refresh_bitmaps(session, campaign_id, channel, donor_id, month)
 
@@ -237,7 +250,7 @@ def _write(session: Session, deltas: Deltas) -> None:
     connection = session.connection()
     batch: list[dict] = []
     statement = None
-    for (model, key), changes in sorted(deltas.items(), key=lambda item: (item[0][0].__tablename__, str(item[0][1]))):
+    for (model, key), changes in sorted(deltas.items(), key=_lock_order):
         if not changes:
             continue
         model_statement = _adding_upsert(connection.dialect.name, model)
@@ -248,6 +261,20 @@ def _write(session: Session, deltas: Deltas) -> None:
         batch.append({**dict(zip(TABLES[model], key, strict=True)), **_zeros(model), **changes})
     if batch:
         connection.execute(statement, batch)
+
+
+def _lock_order(item) -> tuple[str, tuple[str, ...]]:
+    """The one order every writer upserts rollup rows in: by table, then by each key value as text
+    (an enum and its plain string value sort alike, so a gift read back from the database and an
+    import's gift built in memory take shared rows in the same order)."""
+    (model, key), _changes = item
+    return model.__tablename__, tuple(str(value) for value in key)
+
+
+def bitmap_lock_order(campaign_id: int, channel: str, month: date) -> tuple:
+    """The one order donor bitmap rows are created and locked in: a campaign's own rows before the
+    sums across campaigns, a channel before all channels (as `scopes()` lists them for one gift)."""
+    return campaign_id == ALL_CAMPAIGNS, str(channel) == ALL_CHANNELS, campaign_id, str(channel), month
 
 
 @cache
@@ -280,7 +307,10 @@ def _refresh_bitmaps(session: Session, campaign_id: int, channel: GiftChannel, d
     wanted = bitmap_scopes(active)
     touched = scopes(campaign_id, channel)
     # The rows the bit goes in must exist; rows it would only be cleared from need not.
-    to_create = [{"campaign_id": c, "channel": ch, "month": month, "bits": b""} for c, ch in touched if (c, ch) in wanted]
+    to_create = [
+        {"campaign_id": c, "channel": ch, "month": month, "bits": b""}
+        for c, ch in sorted(touched, key=lambda scope: bitmap_lock_order(*scope, month)) if (c, ch) in wanted
+    ]
     if to_create:
         session.connection().execute(upsert_insert(session, DonorBitmap).on_conflict_do_nothing(), to_create)
     # Locked in scopes()' order (own campaign first, then the shared sums), so row locks can't deadlock.
@@ -332,16 +362,22 @@ def compute_rollups(session: Session) -> Deltas:
         .execution_options(yield_per=20_000)
     )
     deltas: Deltas = {}
-    current_gift = None
-    # Per campaign of the current gift: what is left of it there, and its arrival day there.
-    state: dict[int, list] = {}
-    for (gift_id, campaign_id, kind, amount, occurred_at, channel, method, donor_id, event_id, plan_id, fee,
-         fee_currency, currency) in rows:
-        if gift_id != current_gift:
-            current_gift, state = gift_id, {}
-            # A fee settled in another currency is not summed with the gift's (Gift.fee_in_gift_currency).
-            fee = fee if fee_currency in (None, currency) else None
-            facts = GiftFacts(channel, method, donor_id, event_id, plan_id is not None, fee)
+    for _gift_id, gift_rows in groupby(rows, key=itemgetter(0)):
+        gift_rows = list(gift_rows)
+        (_, _, _, _, _, channel, method, donor_id, event_id, plan_id, fee, fee_currency, currency) = gift_rows[0]
+        # A fee settled in another currency is not summed with the gift's (Gift.fee_in_gift_currency).
+        fee = fee if fee_currency in (None, currency) else None
+        facts = GiftFacts(channel, method, donor_id, event_id, plan_id is not None, fee)
+        _replay(deltas, [row[1:5] for row in gift_rows], facts, tz)
+    deltas.update(_bitmaps_from(deltas))
+    return _normalised(deltas)
+
+
+def _replay(deltas: Deltas, entries: list, facts: GiftFacts, tz: ZoneInfo) -> None:
+    """Count one gift's entries (campaign, kind, amount, occurred_at; in ledger order) as the ledger
+    applied them: per campaign, what was left of the gift there and when it last arrived there."""
+    state: dict[int, tuple[int, date]] = {}
+    for campaign_id, kind, amount, occurred_at in entries:
         day = local_day(occurred_at, tz)
         net, arrival = state.get(campaign_id, (0, day))
         if kind in ARRIVAL_KINDS:
@@ -351,8 +387,32 @@ def compute_rollups(session: Session) -> Deltas:
             arrival_day=arrival, before_cents=net, gift=facts,
         )
         state[campaign_id] = (net + amount, arrival)
-    deltas.update(_bitmaps_from(deltas))
-    return _normalised(deltas)
+
+
+def restate_gift(session: Session, gift: Gift, before: GiftFacts, after: GiftFacts) -> None:
+    """A fact the rollups are keyed by changed on a recorded gift (its method): every entry of the
+    gift is taken out as it was counted and counted again under the new facts, so the board reads
+    as if the gift had always been recorded so; called only by ledger.py."""
+    entries = session.execute(
+        select(LedgerEntry.campaign_id, LedgerEntry.kind, LedgerEntry.amount_cents, LedgerEntry.occurred_at)
+        .where(LedgerEntry.gift_id == gift.id, LedgerEntry.campaign_id.is_not(None))
+        .order_by(LedgerEntry.id)
+    ).all()
+    tz = current_settings().tz
+    counted_before: Deltas = {}
+    counted_after: Deltas = {}
+    _replay(counted_before, entries, before, tz)
+    _replay(counted_after, entries, after, tz)
+    deltas: Deltas = {}
+    for key, columns in counted_before.items():
+        _add(deltas, *key, **{name: -value for name, value in columns.items()})
+    for key, columns in counted_after.items():
+        _add(deltas, *key, **columns)
+    deltas = _normalised(deltas)
+    _write(session, deltas)
+    for _model, key in _donor_months_counted_anew(deltas):
+        campaign_id, month, channel, donor_id = key
+        _refresh_bitmaps(session, campaign_id, channel, donor_id, month)
 
 
 def _bitmaps_from(deltas: Deltas) -> Deltas:
@@ -462,7 +522,7 @@ def apply_batch(session: Session, deltas: Deltas) -> None:
     The same counting rule as `apply_entry`; the donor bitmaps of every donor-month that changed
     are then set in one pass: a few statements per batch instead of four per gift."""
     _write(session, deltas)
-    changed = [key for model, key in deltas if model is DonorMonthRollup]
+    changed = [key for _model, key in _donor_months_counted_anew(deltas)]
     if not changed:
         return
     touched: dict[tuple[int, date], set[tuple[int, str]]] = defaultdict(set)
@@ -483,7 +543,7 @@ def apply_batch(session: Session, deltas: Deltas) -> None:
     to_create = sorted({
         (c, ch, month) for (donor_id, month), scopes_ in touched.items() for c, ch in scopes_
         if (c, ch) in wanted[(donor_id, month)]
-    }, key=str)
+    }, key=lambda scope: bitmap_lock_order(*scope))
     if to_create:
         session.connection().execute(
             upsert_insert(session, DonorBitmap).on_conflict_do_nothing(),

@@ -16,6 +16,7 @@ from .models import Campaign, Donor, Gift, GiftMethod, LedgerEntry, RecurringPla
 from .money import format_money
 from .organisation import Organisation, current_organisation
 from .receipts import METHOD_LABELS
+from .recurring import interval_words
 
 # Gifts of property: described on documents, never given a value there nor added to money totals.
 NON_CASH_METHODS = frozenset({GiftMethod.STOCK, GiftMethod.IN_KIND, GiftMethod.OTHER})
@@ -128,13 +129,12 @@ class LifetimeGiving:
     last_gift_at: datetime | None = None
 
 
-def lifetime_giving(session: Session) -> dict[int, LifetimeGiving]:
-    """Every donor's lifetime giving in one query: gifts that still stand (net above zero) count."""
-    nets = (
-        select(LedgerEntry.gift_id, func.sum(LedgerEntry.amount_cents).label("net"))
-        .group_by(LedgerEntry.gift_id)
-        .subquery()
-    )
+def lifetime_giving(session: Session, donor_ids: list[int] | None = None) -> dict[int, LifetimeGiving]:
+    """Every donor's (or these donors') lifetime giving in one query: gifts that still stand (net above zero) count."""
+    nets = select(LedgerEntry.gift_id, func.sum(LedgerEntry.amount_cents).label("net")).group_by(LedgerEntry.gift_id)
+    if donor_ids is not None:
+        nets = nets.where(LedgerEntry.gift_id.in_(select(Gift.id).where(Gift.donor_id.in_(donor_ids))))
+    nets = nets.subquery()
     rows = session.execute(
         select(
             Gift.donor_id, Gift.currency, func.sum(nets.c.net), func.count(), func.min(Gift.received_at),
@@ -268,7 +268,7 @@ def line_words(line: GiftLine, settings: Settings) -> LineWords:
     else:
         what = f"{label[:1].upper()}{label[1:]}" + (f" #{gift.reference}" if gift.method == GiftMethod.CHECK and gift.reference else "")
     if gift.recurring_plan_id:
-        what += " (monthly gift)"
+        what += f" ({interval_words(gift.recurring_plan.interval)[0] if gift.recurring_plan else 'monthly'} gift)"
     if line.campaign_title != "Unattributed":
         what += f", for {line.campaign_title}"
     amount = "not valued by us" if line.amount_cents is None else format_money(line.amount_cents, gift.currency, locale)

@@ -58,7 +58,7 @@ def form_problems(form: Mapping[str, str], prefix: str = "") -> dict[str, str]:
 
 
 # Textareas of the donate form and the staff console; every other field is one line.
-MULTI_LINE_FIELDS = frozenset({"comment", "note", "notes", "description", "summary", "story_md", "itemised", "reason"})
+MULTI_LINE_FIELDS = frozenset({"comment", "note", "notes", "description", "summary", "story_md", "itemised", "reason", "impact_lines"})
 LINE_BREAK_MESSAGE = "Please keep this on one line."
 CONTROL_MESSAGE = "Please remove the invisible control characters from this text."
 

@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 
 from . import audit
 from .audit import Actor
-from .models import Gift, LedgerEntry
+from .db import utcnow
+from .models import Campaign, Gift, LedgerEntry
 
 WALL_FIELDS = ("comment_hidden", "name_hidden", "dedication_hidden", "wall_reviewed")
 # action: the flags it sets (every action also marks the gift reviewed)
@@ -56,6 +57,10 @@ def moderate(session: Session, actor: Actor, gift: Gift, action: str) -> None:
     for name, value in ACTIONS[action].items():
         setattr(gift, name, value)
     gift.wall_reviewed = True
+    campaign = session.get(Campaign, gift.campaign_id) if gift.campaign_id is not None else None
+    if campaign is not None:
+        # The campaign's page changed: open pages redraw "Recent supporters" (live.py watches this).
+        campaign.updated_at = utcnow()
     session.flush()
     audit.record(session, actor, f"wall.{action}", "gift", gift.id, before=before, after=audit.snapshot(gift, WALL_FIELDS))
 

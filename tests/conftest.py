@@ -124,12 +124,31 @@ def dialect(app) -> str:
     return app.extensions["fundraiser.engine"].dialect.name
 
 
+def closing_when_dropped(app):
+    """The app, with every response closed even when the browser drops the connection.
+
+    Werkzeug's development server skips a response's close() when reading the rest of a dropped
+    request fails, so a static file a browser stopped loading is closed only by the garbage
+    collector, whose ResourceWarning then lands on whichever test is running. Production servers
+    (gunicorn) close responses themselves."""
+
+    def wsgi(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            yield from body
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 class LiveServer:
     """A real HTTP server for the test's app, on a free loopback port, in a thread."""
 
     def __init__(self, app) -> None:
         self.app = app
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, closing_when_dropped(app), threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

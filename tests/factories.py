@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from fundraiser import ledger
+from fundraiser import ledger, matches
+from fundraiser.audit import Actor
 from fundraiser.db import utcnow
 from fundraiser.models import (
     Campaign,
@@ -17,9 +19,19 @@ from fundraiser.models import (
     Gift,
     GiftChannel,
     GiftMethod,
+    MatchingChallenge,
 )
 
 _seq = itertools.count(1)
+
+# The organisation's time zone in tests (conftest's ORG_TIMEZONE): forms take dates as its local days.
+TEST_TZ = ZoneInfo("America/New_York")
+
+
+def local_today() -> date:
+    """Today in the organisation's time zone: for five hours each night UTC is already tomorrow,
+    and a gift dated tomorrow is refused."""
+    return utcnow().astimezone(TEST_TZ).date()
 
 
 def make_campaign(session: Session, **overrides) -> Campaign:
@@ -65,6 +77,29 @@ def make_event(session: Session, campaign: Campaign, **overrides) -> CommunityEv
     session.add(event)
     session.flush()
     return event
+
+
+def make_match(
+    session: Session,
+    campaign: Campaign,
+    cap_cents: int = 100_000,
+    *,
+    ratio_percent: int = 100,
+    follows: MatchingChallenge | None = None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    counts_offline: bool = False,
+    counts_events: bool = False,
+    sponsor: str | None = None,
+    description: str = "",
+) -> MatchingChallenge:
+    """A matching challenge saved as staff save one (matches.save_match)."""
+    terms = matches.MatchTerms(
+        sponsor=sponsor or f"Sponsor {next(_seq)}", description=description, ratio_percent=ratio_percent, cap_cents=cap_cents,
+        starts_at=starts_at, ends_at=ends_at, counts_offline=counts_offline, counts_events=counts_events,
+        follows_id=follows.id if follows else None,
+    )
+    return matches.save_match(session, Actor(None), campaign, terms)
 
 
 def give(

@@ -26,6 +26,27 @@ class Inbox:
         return "250 OK"
 
 
+class PickyServer(Inbox):
+    """Delivers like Inbox, but refuses some recipients at RCPT and some content at DATA."""
+
+    def __init__(self, refuse: dict[str, str], refuse_subject: dict[str, str] | None = None):
+        super().__init__()
+        self.refuse = refuse
+        self.refuse_subject = refuse_subject or {}
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        for marker, answer in self.refuse_subject.items():
+            if marker.encode() in envelope.content:
+                return answer
+        return await super().handle_DATA(server, session, envelope)
+
+
 def start_smtp(port: int) -> tuple[Controller, Inbox]:
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)

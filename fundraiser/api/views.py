@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from .. import campaigns, donate_guard, donations, live
+from .. import campaigns, donate_guard, donations, live, organisation
 from ..db import get_session
 from ..donations import FormErrors
 from ..errors import json_error
@@ -168,7 +168,8 @@ def start_donation(slug: str):
         client_secret = donations.begin_on_page(session, settings, attempt)
     except PaymentError as exc:
         session.rollback()
-        return json_error(503 if exc.retryable else 402, exc.message)
+        # The processor's own words stay in the log; the donor reads ours, with a way to reach us.
+        return json_error(503 if exc.retryable else 402, organisation.current_organisation().with_contact(exc.message))
     session.commit()
     return jsonify({
         "attempt": attempt.public_id,

@@ -220,13 +220,20 @@ def reset_password(session: Session, actor: Actor, user: User) -> None:
     audit.record(session, actor, "user.reset_password", "user", user.id, after={"password": "reset"})
 
 
-def choose_password(session: Session, user: User, password: str, confirm: str, org_name: str) -> None:
-    """The person sets their own password from an invitation or reset link (which it uses up,
-    along with any other session of theirs)."""
+def hash_chosen_password(password: str, confirm: str, email: str, org_name: str) -> str:
+    """Check a password a person chose and hash it (in a hashing slot; raises AccountError or
+    HashingBusy). No database work, so the caller hashes outside any transaction: on SQLite a write
+    transaction holds the writer lock, and every other write would wait for the hash."""
     if password != confirm:
         raise AccountError("The two passwords are different; type the same one twice.")
-    check_password(password, user.email, org_name)
-    user.password_hash = hash_password(password)
+    check_password(password, email, org_name)
+    return hash_password(password)
+
+
+def choose_password(session: Session, user: User, password_hash: str) -> None:
+    """The person sets their own password (hashed by `hash_chosen_password`) from an invitation or
+    reset link, which it uses up, along with any other session of theirs."""
+    user.password_hash = password_hash
     end_sessions(user)
     audit.record(session, Actor(user.id), "user.set_password", "user", user.id, after={"password": "set"})
 

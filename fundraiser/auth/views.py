@@ -22,6 +22,7 @@ from .users import (
     authenticate,
     choose_password,
     find_account,
+    hash_chosen_password,
     normalise_email,
     user_for_token,
 )
@@ -113,13 +114,21 @@ def choose(token: str):
     form = ChoosePasswordForm()
     error = None
     if form.validate_on_submit():
+        email, org_name = user.email, current_organisation().name
+        session.rollback()  # the password is hashed outside any transaction (users.hash_chosen_password)
         try:
-            choose_password(session, user, form.password.data, form.confirm.data, current_organisation().name)
+            password_hash = hash_chosen_password(form.password.data, form.confirm.data, email, org_name)
         except AccountError as exc:
             error = str(exc)
         except HashingBusy as exc:
-            error = str(exc)
+            page = render_template("auth/choose_password.html", form=form, error=str(exc), user=user)
+            return page, 503, {"Retry-After": str(exc.retry_after_seconds)}
         else:
+            # Looked up again: the same link sent twice at once sets the password only once.
+            user = user_for_token(session, current_settings().secret_key, token)
+            if user is None:
+                abort(404, description="This link has expired or was already used. Ask an administrator for a new one.")
+            choose_password(session, user, password_hash)
             session.commit()
             sign_in(user)
             return redirect(home_for(user.role))

@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from babel import Locale
 from babel.dates import format_date
@@ -107,11 +107,17 @@ class _Builder:
             return None
         title = "Raised so far against the goal"
         days = [d.isoformat() for d in p.days]
+        cumulative = list(p.cumulative_cents)
+        end = p.end_day.isoformat() if p.end_day else days[-1]
+        if p.pace_unit == "hour":
+            # The last day by the hour: from its midnight (yesterday's total) to now, then to the end.
+            days[-1:] = [days[-1], _moment(p.now)]
+            cumulative[-1:] = [cumulative[-2] if len(cumulative) > 1 else 0, cumulative[-1]]
+            end = _moment(p.now + timedelta(hours=p.hours_left))
         data = [
             {"type": "scatter", "mode": "lines", "name": "Raised", "x": days,
-             "y": [self.units(c) for c in p.cumulative_cents], "line": {"color": COLOURS[0], "width": 3}},
+             "y": [self.units(c) for c in cumulative], "line": {"color": COLOURS[0], "width": 3}},
         ]
-        end = p.end_day.isoformat() if p.end_day else days[-1]
         data.append({"type": "scatter", "mode": "lines", "name": "Goal", "x": [days[0], end],
                      "y": [self.units(p.goal_cents)] * 2, "line": {"color": COLOURS[4], "dash": "dot"}})
         band = p.projection()
@@ -119,7 +125,7 @@ class _Builder:
             data.append({"type": "scatter", "mode": "lines", "name": "Pace needed for the goal",
                          "x": [days[-1], end], "y": [self.units(p.raised_cents), self.units(p.goal_cents)],
                          "line": {"color": COLOURS[2], "dash": "dash"}})
-            xs = [d.isoformat() for d, *_ in band]
+            xs = [_moment(d) if isinstance(d, datetime) else d.isoformat() for d, *_ in band]
             data.append({"type": "scatter", "mode": "lines", "name": "Likely range (80%)", "x": xs,
                          "y": [self.units(high) for *_, high in band], "line": {"width": 0},
                          "showlegend": False, "hoverinfo": "skip"})
@@ -279,6 +285,11 @@ class _Builder:
             if any(cents):
                 chart.rows.append([self.month(r.month), *(self.money(c) for c in cents)])
                 chart.csv_rows.append([r.month.strftime("%Y-%m"), *(self.plain(c) for c in cents)])
+
+
+def _moment(at: datetime) -> str:
+    """A local time as Plotly's date axis reads it (no offset; the page states the time zone)."""
+    return at.strftime("%Y-%m-%d %H:%M")
 
 
 def build_charts(board: Dashboard, locale: str | Locale, only: tuple[str, ...] | None = None) -> list[Chart]:

@@ -163,11 +163,12 @@ def ensure_product(*, name: str, idempotency_key: str) -> str:
     return product.id
 
 
-def create_monthly_subscription(
+def create_subscription(
     *, email: str, name: str, amount_cents: int, currency: str, product_id: str, metadata: dict[str, str],
-    idempotency_key: str, description: str = "",
+    idempotency_key: str, recurring: dict[str, Any], description: str = "",
 ) -> SubscriptionResult:
-    """A Customer and a Subscription with an inline monthly price, its first invoice to be paid on the page."""
+    """A Customer and a Subscription with an inline recurring price (`recurring`: Stripe's interval
+    and interval_count), its first invoice to be paid on the page."""
     client = _client()
     customer = _call(
         client.v1.customers.create,
@@ -183,7 +184,7 @@ def create_monthly_subscription(
                     "currency": currency.lower(),
                     "product": product_id,
                     "unit_amount": amount_cents,
-                    "recurring": {"interval": "month"},
+                    "recurring": recurring,
                 },
             }],
             "payment_behavior": "default_incomplete",
@@ -202,11 +203,11 @@ def create_monthly_subscription(
 
 
 def create_checkout_session(
-    *, monthly: bool, amount_cents: int, currency: str, product_name: str, metadata: dict[str, str],
+    *, recurring: dict[str, Any] | None, amount_cents: int, currency: str, product_name: str, metadata: dict[str, str],
     customer_email: str, client_reference_id: str, success_url: str, cancel_url: str, idempotency_key: str,
     description: str = "", statement_descriptor_suffix: str = "",
 ) -> CheckoutResult:
-    """Stripe Checkout: the no-JavaScript path (one-time: a donate payment; monthly: a subscription)."""
+    """Stripe Checkout: the no-JavaScript path (one-time: a donate payment; with `recurring`: a subscription)."""
     price_data: dict[str, Any] = {
         "currency": currency.lower(),
         "unit_amount": amount_cents,
@@ -220,8 +221,8 @@ def create_checkout_session(
         "success_url": success_url,
         "cancel_url": cancel_url,
     }
-    if monthly:
-        price_data["recurring"] = {"interval": "month"}
+    if recurring:
+        price_data["recurring"] = recurring
         params["mode"] = "subscription"
         params["subscription_data"] = {"metadata": metadata, **({"description": description} if description else {})}
     else:

@@ -20,17 +20,24 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .. import ledger, mail, receipts, text
 from ..db import new_session, utcnow
-from ..donors import check_email, find_or_create_donor
+from ..donors import (
+    DonorBook,
+    check_email,
+    find_or_create_donor,
+    normalise_email,
+    record_newsletter_consent,
+)
 from ..models import (
     AttemptStatus,
     Campaign,
     DedicationKind,
     DonationAttempt,
+    DonationFrequency,
     Gift,
     GiftChannel,
     GiftMethod,
@@ -38,7 +45,13 @@ from ..models import (
     RecurringPlan,
     StripeEvent,
 )
-from ..recurring import apply_subscription_status, mark_payment_failed, plan_for_subscription
+from ..recurring import (
+    SCHEDULES,
+    apply_subscription_status,
+    mark_payment_failed,
+    plan_for_subscription,
+    plan_interval,
+)
 from ..settings import current_settings
 from .inbox import Inbox, inbox
 from .stripe import (
@@ -80,6 +93,10 @@ MAX_ATTEMPTS_BACKOFF = timedelta(hours=1)
 FLOOD_PAUSE = timedelta(seconds=2)
 # A long backlog is applied in rounds of this many events; receipts go out after each round.
 FOLLOW_UP_EVERY = 200
+# Due events applied in one transaction; fewer while deliveries flood in (SQLite: the applier
+# holds the write lock the deliveries wait for).
+BATCH_SIZE = 100
+FLOODED_BATCH_SIZE = 10
 # Serialises event processing across processes on PostgreSQL (SQLite: BEGIN IMMEDIATE does it).
 PROCESSING_LOCK = 0x5712_1BE
 
@@ -125,36 +142,102 @@ class ProcessReport:
 
 
 def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> ProcessReport:
-    """Apply stored events that are due, oldest first, one transaction each.
+    """Apply stored events that are due, oldest first, up to BATCH_SIZE in one transaction.
 
     Only one processor works at a time (PostgreSQL advisory lock, SQLite's write lock), so a
-    refund and its payment are never applied concurrently. An event that raises is postponed
+    refund and its payment are never applied concurrently. Within a batch events are applied in
+    order, and new one-time gifts of distinct payments in a row are recorded together. If a batch
+    fails, its events are applied again one transaction each: an event that raises is postponed
     with back-off and the rest go on; a database error stops the round (the next one retries).
-    Given this process's inbox (`yield_to`), while deliveries flood in each event first waits
+    Given this process's inbox (`yield_to`), while deliveries flood in each batch first waits
     for the flood to pass: answering Stripe comes first (on SQLite every applied gift holds the
     one write lock the deliveries need). A wait lasts at most FLOOD_PAUSE, so the ledger keeps
-    moving during a flood.
+    moving during a flood, in batches of FLOODED_BATCH_SIZE.
     """
+    report = ProcessReport(0, 0, ())
+    while report.processed + report.postponed < limit:
+        quiet = yield_to.wait_for_quiet(FLOOD_PAUSE.total_seconds()) if yield_to is not None else True
+        size = min(BATCH_SIZE if quiet else FLOODED_BATCH_SIZE, limit - report.processed - report.postponed)
+        batch = _apply_batch(size) if size > 1 else None
+        if batch is None:
+            batch = _apply_one_by_one(size)
+        report = ProcessReport(report.processed + batch.processed, report.postponed + batch.postponed,
+                               report.new_gift_ids + batch.new_gift_ids, report.linked_gift_ids + batch.linked_gift_ids)
+        if batch.processed + batch.postponed < size:
+            break  # nothing more is due, or a database error stopped the round
+    return report
+
+
+def _due_events(session: Session, size: int) -> list[StripeEvent]:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(PROCESSING_LOCK)))
+    return list(session.scalars(
+        select(StripeEvent)
+        .where(StripeEvent.processed_at.is_(None), StripeEvent.next_attempt_at <= utcnow())
+        .order_by(StripeEvent.stripe_created_at, StripeEvent.received_at, StripeEvent.id)
+        .limit(size)
+    ))
+
+
+def _apply_batch(size: int) -> ProcessReport | None:
+    """Apply up to `size` due events in one transaction; None if any of them failed (nothing kept)."""
+    session = new_session(write=True)
+    try:
+        rows = _due_events(session, size)
+        gifts: list[Gift] = []
+        linked: list[Gift] = []
+        together: list[tuple[StripeEvent, dict[str, Any]]] = []
+
+        def record_together() -> None:
+            if not together:
+                return
+            new = _apply(session, together[0][0]).new_gifts if len(together) == 1 else _record_gifts_together(session, together)
+            gifts.extend(new)
+            gifts.extend(_replay_for(session, new))
+            together.clear()
+
+        for row in rows:
+            gift = _batchable_gift(session, row)
+            if gift is not None and all(gift["source_key"] != g["source_key"] for _, g in together):
+                together.append((row, gift))
+                continue
+            record_together()
+            if gift is not None:
+                together.append((row, gift))
+                continue
+            outcome = _apply(session, row)
+            gifts.extend(outcome.new_gifts)
+            linked.extend(outcome.linked)
+            gifts.extend(_replay_for(session, [*outcome.new_gifts, *outcome.linked]))
+        record_together()
+        now = utcnow()
+        for row in rows:
+            row.processed_at = now
+            row.last_error = None
+        session.commit()
+        return ProcessReport(len(rows), 0, tuple(g.id for g in gifts), tuple(g.id for g in linked))
+    except Exception:
+        session.rollback()
+        log.warning("Applying %d Stripe events together failed; applying them one by one", size, exc_info=True)
+        return None
+    finally:
+        session.close()
+
+
+def _apply_one_by_one(size: int) -> ProcessReport:
+    """Apply up to `size` due events, one transaction each (a batch that failed, or one event)."""
     processed = postponed = 0
     gift_ids: list[int] = []
     linked_ids: list[int] = []
-    while processed + postponed < limit:
-        if yield_to is not None:
-            yield_to.wait_for_quiet(FLOOD_PAUSE.total_seconds())
+    while processed + postponed < size:
         session = new_session(write=True)
         row_id = None
         try:
-            if session.get_bind().dialect.name == "postgresql":
-                session.execute(select(func.pg_advisory_xact_lock(PROCESSING_LOCK)))
-            row = session.scalar(
-                select(StripeEvent)
-                .where(StripeEvent.processed_at.is_(None), StripeEvent.next_attempt_at <= utcnow())
-                .order_by(StripeEvent.stripe_created_at, StripeEvent.received_at, StripeEvent.id)
-                .limit(1)
-            )
-            if row is None:
+            rows = _due_events(session, 1)
+            if not rows:
                 session.rollback()
                 break
+            row = rows[0]
             row_id = row.id
             outcome = _apply(session, row)
             gifts = list(outcome.new_gifts)
@@ -166,6 +249,13 @@ def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> Proc
             processed += 1
             gift_ids.extend(g.id for g in gifts)
             linked_ids.extend(g.id for g in outcome.linked)
+        except DataError as exc:
+            # A value of this event's own the database can't hold (an amount past BIGINT): like a
+            # payload our handlers can't take, it waits for a person and the next events go on.
+            session.rollback()
+            log.exception("Stripe event %s holds a value the database refuses; postponed", row_id)
+            _postpone(row_id, f"{exc.__class__.__name__}: {exc.orig}")
+            postponed += 1
         except SQLAlchemyError:
             session.rollback()
             log.exception("Database error while applying Stripe event %s; will retry", row_id)
@@ -183,27 +273,33 @@ def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> Proc
 
 
 def apply_and_follow_up(*, catch_up: bool = False) -> ProcessReport:
-    """Apply everything that is due, in rounds; after each round ask Stripe what the events did
-    not say (which invoice a payment paid, how it was paid: linking.py), look up the new gifts'
-    fees, and send receipts and notices. `catch_up` (cron) also retries what earlier rounds could
+    """Apply everything that is due, then ask Stripe what the events did not say (which invoice a
+    payment paid, how it was paid: linking.py), look up the new gifts' fees, and send receipts and
+    notices, in rounds of FOLLOW_UP_EVERY gifts. The ledger comes first: after a flood every gift
+    reaches the totals and the bars before the first round of Stripe look-ups (each a network
+    call per payment) holds anything up. `catch_up` (cron) also retries what earlier rounds could
     not learn from Stripe."""
     from .linking import follow_up
 
     processed = postponed = 0
-    gift_ids: list[int] = []
+    new_ids: list[int] = []
+    linked_ids: list[int] = []
     while True:
         report = process_pending(limit=FOLLOW_UP_EVERY, yield_to=inbox())
-        touched = follow_up([*report.new_gift_ids, *report.linked_gift_ids], catch_up=catch_up)
-        catch_up = False
-        if report.processed or touched:
-            mail.send_soon()
-        payouts.fetch_due_lines()  # paid payouts' lines, and retries of ones Stripe could not list
         processed, postponed = processed + report.processed, postponed + report.postponed
-        gift_ids.extend(report.new_gift_ids)
+        new_ids.extend(report.new_gift_ids)
+        linked_ids.extend(report.linked_gift_ids)
         # Done when a round came back short, or applied nothing (an event that cannot even be
         # postponed would otherwise come round again and again).
         if report.processed + report.postponed < FOLLOW_UP_EVERY or not report.processed:
-            return ProcessReport(processed, postponed, tuple(gift_ids))
+            break
+    gift_ids = [*new_ids, *linked_ids]
+    for start in range(0, max(len(gift_ids), 1), FOLLOW_UP_EVERY):
+        touched = follow_up(gift_ids[start:start + FOLLOW_UP_EVERY], catch_up=catch_up and start == 0)
+        if processed or touched:
+            mail.send_soon()
+    payouts.fetch_due_lines()  # paid payouts' lines, and retries of ones Stripe could not list
+    return ProcessReport(processed, postponed, tuple(new_ids))
 
 
 def _postpone(event_id: str, error: str) -> None:
@@ -303,11 +399,24 @@ def _apply(session: Session, row: StripeEvent) -> Outcome:
     return outcome
 
 
+def _waiting_keys(gift: Gift) -> list[str]:
+    """What events waiting for this gift's payment wait for: its PaymentIntent, Charge or invoice."""
+    invoice = gift.source_key.removeprefix("stripe:") if gift.source_key and gift.source_key.startswith("stripe:in_") else None
+    return [k for k in (gift.stripe_payment_intent_id, gift.stripe_charge_id, invoice) if k]
+
+
+def _replay_for(session: Session, gifts: list[Gift]) -> list[Gift]:
+    """`_replay_waiting` for several gifts, with one look for waiting events when (mostly) none wait."""
+    keys = [key for gift in gifts for key in _waiting_keys(gift)]
+    if not keys or session.scalar(select(StripeEvent.id).where(StripeEvent.waiting_for.in_(keys)).limit(1)) is None:
+        return []
+    return [replayed for gift in gifts for replayed in _replay_waiting(session, gift)]
+
+
 def _replay_waiting(session: Session, gift: Gift) -> list[Gift]:
     """Apply refunds and disputes that arrived before this payment, oldest first (and an
     instalment's invoice payment that arrived before its invoice)."""
-    invoice = gift.source_key.removeprefix("stripe:") if gift.source_key and gift.source_key.startswith("stripe:in_") else None
-    keys = [k for k in (gift.stripe_payment_intent_id, gift.stripe_charge_id, invoice) if k]
+    keys = _waiting_keys(gift)
     if not keys:
         return []
     waiting = session.scalars(
@@ -392,6 +501,8 @@ def _record_online_gift(
         campaign = session.get(Campaign, plan.campaign_id)
     donor = find_or_create_donor(session, email=metadata.get("donor_email") or email,
                                  name=metadata.get("donor_name") or name)
+    if metadata.get("keep_informed") == "yes":
+        record_newsletter_consent(donor, received_at)
     kind = metadata.get("dedication_kind")
     gift = ledger.record_gift(
         session,
@@ -427,6 +538,77 @@ def _record_online_gift(
     receipts.queue_for_gift(session, gift)
     where = f"campaign {campaign.slug}" if campaign else "no campaign (unattributed, for staff to assign)"
     return Outcome(f"recorded gift {gift.id} to {where}", [gift])
+
+
+def _batchable_gift(session: Session, row: StripeEvent) -> dict[str, Any] | None:
+    """A new one-time gift this event records (`_record_online_gift`'s arguments) that can be
+    recorded together with others of a backlog; None for every other event, which is applied alone."""
+    obj = row.payload["data"]["object"]
+    if row.type == "payment_intent.succeeded" and _is_ours(_metadata(obj)):
+        gift = _intent_gift(obj, row)
+    elif (row.type == "checkout.session.async_payment_succeeded"
+          or (row.type == "checkout.session.completed" and obj.get("payment_status") == "paid")) and obj.get("mode") == "payment":
+        gift = _checkout_gift(obj, row)
+    else:
+        return None
+    if gift is None or gift["amount_cents"] <= 0 or _not_ours(session, row) is not None:
+        return None
+    return gift
+
+
+def _record_gifts_together(session: Session, batch: list[tuple[StripeEvent, dict[str, Any]]]) -> list[Gift]:
+    """Record the new one-time gifts of several events (distinct payments) at once, as
+    `_record_online_gift` would one by one: donors found or created together, one insert of gifts,
+    ledger entries and receipts each (ledger.record_gift_batch), outcomes on the events. A payment
+    recorded before, or without a campaign, goes through `_apply` on its own."""
+    recorded = set(session.scalars(select(Gift.source_key).where(Gift.source_key.in_([g["source_key"] for _, g in batch]))))
+    together: list[tuple[StripeEvent, dict[str, Any], Campaign]] = []
+    alone: list[StripeEvent] = []
+    for row, gift in batch:
+        campaign = _campaign(session, gift["metadata"], gift["currency"])
+        # Without an email each payment gets a donor of its own (find_or_create_donor), not one per name.
+        emailed = normalise_email(gift["metadata"].get("donor_email") or gift["email"]) is not None
+        if gift["source_key"] in recorded or campaign is None or not emailed:
+            alone.append(row)
+        else:
+            together.append((row, gift, campaign))
+    created = [gift for row in alone for gift in _apply(session, row).new_gifts]
+    if not together:
+        return created
+    book = DonorBook(session, rename=True)
+    donors = [(g["metadata"].get("donor_email") or g["email"], g["metadata"].get("donor_name") or g["name"]) for _, g, _ in together]
+    book.resolve([(email, name, {}) for email, name in donors])
+    new_gifts = []
+    for (_, g, campaign), (email, name) in zip(together, donors, strict=True):
+        metadata, kind = g["metadata"], g["metadata"].get("dedication_kind")
+        dedicated = kind in ("honour", "memory")
+        new_gifts.append(ledger.NewGift(
+            campaign=campaign, amount_cents=g["amount_cents"], currency=g["currency"], received_at=g["received_at"],
+            channel=GiftChannel.ONLINE, method=g["method"], source_key=g["source_key"], donor_id=book.donor_id(email, name),
+            reference=g["payment_intent_id"] or g["charge_id"],
+            # Sensitive cause: a name or amount is public only when the donor said yes.
+            is_anonymous=metadata.get("show_name") != "yes", show_amount=metadata.get("show_amount") == "yes",
+            public_comment=metadata.get("comment"), dedication_kind=DedicationKind(kind) if dedicated else None,
+            dedication_name=metadata.get("dedication_name") if dedicated else None,
+            dedication_notify_email=_valid_email(metadata.get("dedication_notify_email")),
+            stripe_payment_intent_id=g["payment_intent_id"], stripe_charge_id=g["charge_id"],
+            payment_method_detail=g.get("detail"), wall_reviewed=False,
+        ))
+    ids = ledger.record_gift_batch(session, new_gifts)
+    gifts = {gift.id: gift for gift in session.scalars(select(Gift).where(Gift.id.in_(list(ids.values()))))}
+    attempt_ids = {g["metadata"]["donation_attempt"]: g for _, g, _ in together if g["metadata"].get("donation_attempt")}
+    if attempt_ids:
+        for attempt in session.scalars(select(DonationAttempt).where(DonationAttempt.public_id.in_(list(attempt_ids)))):
+            # Checkout learns the PaymentIntent only now; the thank-you page finds the gift through it.
+            attempt.status = AttemptStatus.COMPLETED
+            attempt.stripe_payment_intent_id = attempt.stripe_payment_intent_id or attempt_ids[attempt.public_id]["payment_intent_id"]
+    new = [gifts[ids[g["source_key"]]] for _, g, _ in together if g["source_key"] in ids]
+    receipts.queue_first_receipts(session, new)
+    for row, g, campaign in together:
+        gift_id = ids.get(g["source_key"])
+        # Not written: the same payment raced in from another worker a moment ago.
+        row.outcome = f"recorded gift {gift_id} to campaign {campaign.slug}" if gift_id else "already recorded"
+    return [*created, *new]
 
 
 def _fill_stripe_ids(gift: Gift, payment_intent_id: str | None, charge_id: str | None) -> None:
@@ -479,10 +661,16 @@ def on_payment_intent_succeeded(session: Session, intent: dict, row: StripeEvent
             _fill_detail(claimed, _charge_detail(charge))
             return Outcome(f"instalment of gift {claimed.id}: recorded from its invoice", linked=[claimed])
         raise WaitFor(intent["id"])
+    return _record_online_gift(session, **_intent_gift(intent, row))
+
+
+def _intent_gift(intent: dict, row: StripeEvent) -> dict[str, Any]:
+    """What a succeeded one-time PaymentIntent records (`_record_online_gift`'s arguments)."""
+    charge = intent.get("latest_charge")
     billing = (charge.get("billing_details") or {}) if isinstance(charge, dict) else {}
-    return _record_online_gift(
-        session, source_key=f"stripe:{intent['id']}", amount_cents=_amount_received(intent),
-        currency=intent["currency"], metadata=metadata,
+    return dict(
+        source_key=f"stripe:{intent['id']}", amount_cents=_amount_received(intent),
+        currency=intent["currency"], metadata=_metadata(intent),
         email=intent.get("receipt_email") or billing.get("email"), name=billing.get("name"),
         received_at=_created(intent, row), method=_method(intent.get("payment_method_types"), charge),
         payment_intent_id=intent["id"], charge_id=_id(charge), detail=_charge_detail(charge),
@@ -521,12 +709,20 @@ def on_checkout_expired(session: Session, checkout: dict, row: StripeEvent) -> O
 def _checkout_paid(session: Session, checkout: dict, row: StripeEvent) -> Outcome:
     if checkout.get("mode") != "payment":
         return Outcome("subscription checkout: instalments are recorded from invoices")
+    gift = _checkout_gift(checkout, row)
+    if gift is None:
+        return Outcome("checkout without a payment")
+    return _record_online_gift(session, **gift)
+
+
+def _checkout_gift(checkout: dict, row: StripeEvent) -> dict[str, Any] | None:
+    """What a paid one-time checkout records (`_record_online_gift`'s arguments), or None without a payment."""
     intent_id = _id(checkout.get("payment_intent"))
     if not intent_id:
-        return Outcome("checkout without a payment")
+        return None
     details = checkout.get("customer_details") or {}
-    return _record_online_gift(
-        session, source_key=f"stripe:{intent_id}", amount_cents=int(checkout.get("amount_total") or 0),
+    return dict(
+        source_key=f"stripe:{intent_id}", amount_cents=int(checkout.get("amount_total") or 0),
         currency=checkout["currency"], metadata=_metadata(checkout),
         email=details.get("email") or checkout.get("customer_email"), name=details.get("name"),
         received_at=_created(checkout, row), method=_method(checkout.get("payment_method_types")),
@@ -548,8 +744,9 @@ def on_checkout_completed(session: Session, checkout: dict, row: StripeEvent) ->
             campaign_id=campaign.id if campaign else None, amount_cents=int(checkout.get("amount_total") or 0) or 1,
             currency=currency, donor_email=details.get("email") or checkout.get("customer_email"),
             donor_name=metadata.get("donor_name") or details.get("name"),
+            interval=_frequency_interval(metadata),
         )
-        return Outcome(f"monthly plan {plan.id} started")
+        return Outcome(f"recurring plan {plan.id} started")
     if checkout.get("payment_status") != "paid":
         return Outcome("bank debit pending: recorded when it succeeds")
     return _checkout_paid(session, checkout, row)
@@ -580,6 +777,23 @@ def _invoice_payment_intent(invoice: dict) -> str | None:
     return None
 
 
+def _frequency_interval(metadata: dict) -> str:
+    """The plan interval our own metadata names (every subscription we start carries `frequency`)."""
+    try:
+        return SCHEDULES[DonationFrequency(metadata.get("frequency") or "monthly")][2]
+    except (ValueError, KeyError):
+        return "month"
+
+
+def _invoice_interval(invoice: dict, metadata: dict) -> str:
+    """An instalment's schedule: the invoice line's price says it; our metadata when it is absent."""
+    for line in (invoice.get("lines") or {}).get("data") or []:
+        recurring = (line.get("price") or {}).get("recurring")
+        if recurring:
+            return plan_interval(recurring)
+    return _frequency_interval(metadata)
+
+
 def on_invoice_paid(session: Session, invoice: dict, row: StripeEvent) -> Outcome:
     """Every paid instalment is one gift, recorded once per invoice (Stripe sends two event types).
     The invoice does not name its payment: `invoice_payment.paid` (or linking.py) links it."""
@@ -594,6 +808,7 @@ def on_invoice_paid(session: Session, invoice: dict, row: StripeEvent) -> Outcom
             session, subscription_id=subscription_id, customer_id=_id(invoice.get("customer")),
             campaign_id=campaign.id if campaign else None, amount_cents=amount, currency=invoice["currency"],
             donor_email=invoice.get("customer_email"), donor_name=metadata.get("donor_name") or invoice.get("customer_name"),
+            interval=_invoice_interval(invoice, metadata),
         )
         if plan.status == PlanStatus.INCOMPLETE or (
             plan.status == PlanStatus.PAST_DUE

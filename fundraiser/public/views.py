@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, send_from_directory, url_for
 
-from .. import campaigns, donate_guard, donations, matches, organisation, security
+from .. import campaigns, donate_guard, donations, images, matches, organisation, security
 from ..auth.access import current_user
 from ..db import get_session
 from ..donations import FormErrors
 from ..extensions import csrf
 from ..payments.stripe import PaymentError
 from ..settings import current_settings
+from . import page_cache
+from .sharing import share_card
 
 bp = Blueprint("public", __name__)
 
@@ -28,8 +30,10 @@ def allow_stripe() -> None:
 
 @bp.get("/")
 def index():
-    session = get_session()
-    return render_template("public/index.html", campaigns=campaigns.active_campaigns(session))
+    org = organisation.current_organisation()
+    share = share_card(f"Our campaigns · {org.name}", f"Give to {org.name}'s campaigns.", "public.index")
+    return page_cache.serve("index", lambda: render_template(
+        "public/index.html", campaigns=campaigns.active_campaigns(get_session()), share=share))
 
 
 def campaign_or_404(slug: str):
@@ -70,7 +74,8 @@ def form_left_by_donor(campaign) -> dict | None:
     return donations.form_values(attempt)
 
 
-def render_campaign(campaign, *, values=None, errors=None, notice=None, status=200, challenge=False, retry_after=0):
+def render_campaign(campaign, *, values=None, errors=None, notice=None, status=200, challenge=False, retry_after=0,
+                    unavailable=False):
     session = get_session()
     settings = current_settings()
     accepting = accepting_gifts(campaign)
@@ -88,7 +93,9 @@ def render_campaign(campaign, *, values=None, errors=None, notice=None, status=2
         ),
         events=campaigns.events_for(session, campaign),
         recent_count=campaigns.gifts_in_last_hour(session, campaign),
-        giving=giving_context(campaign, values=values, errors=errors, notice=notice, challenge=challenge),
+        giving=giving_context(campaign, values=values, errors=errors, notice=notice, challenge=challenge,
+                              unavailable=unavailable),
+        share=share_card(campaign.title, campaign.summary, "public.campaign", campaign, slug=campaign.slug),
     )
     return page, status, ({"Retry-After": str(retry_after)} if retry_after else {})
 
@@ -106,10 +113,11 @@ def challenge_context(*, required: bool = False) -> dict | None:
     }
 
 
-def giving_context(campaign, *, values=None, errors=None, notice=None, challenge=False) -> dict:
+def giving_context(campaign, *, values=None, errors=None, notice=None, challenge=False, unavailable=False) -> dict:
     """Everything the donate form partial needs (also used by the embeddable widget)."""
     settings = current_settings()
     user = current_user()
+    org = organisation.current_organisation()
     return {
         "challenge": challenge_context(required=challenge) if settings.stripe_enabled else None,
         "enabled": settings.stripe_enabled,
@@ -119,15 +127,33 @@ def giving_context(campaign, *, values=None, errors=None, notice=None, challenge
         "max_cents": settings.donation_max_cents,
         "fee_percent_bps": settings.fee_percent_bps,
         "fee_fixed_cents": settings.fee_fixed_cents,
-        "form": values or {},
+        "form": values or donations.form_defaults(campaign, org.wall_show_name, org.wall_show_amount),
+        # The donor's own entries came back (errors, a cancelled payment), not a fresh form.
+        "returned": bool(values),
         "field_errors": errors or {},
         "notice": notice,
+        # The processor could not start a payment: the page also says how to give by check.
+        "unavailable": unavailable,
         "show_setup_help": user is not None and user.role in ("admin", "staff"),
     }
 
 
 @bp.get("/campaigns/<slug>")
 def campaign(slug: str):
+    if challenge_due_here():
+        return campaign_page(slug)  # this visitor's page shows the human check: never shared
+    return page_cache.serve(f"campaign:{slug}", lambda: campaign_page(slug))
+
+
+def challenge_due_here() -> bool:
+    """Whether this address must pass the human check, so its donate form differs from everyone's."""
+    settings = current_settings()
+    guard = settings.donate_guard
+    return (settings.stripe_enabled and guard.captcha_enabled
+            and donate_guard.challenge_needed(get_session(), guard, client_address()))
+
+
+def campaign_page(slug: str):
     campaign = campaign_or_404(slug)
     # Back from Stripe Checkout without paying: the form comes back as the donor left it.
     values = form_left_by_donor(campaign)
@@ -165,7 +191,8 @@ def donate(slug: str):
         url = donations.begin_checkout(session, settings, attempt, success_url=thanks, cancel_url=back)
     except PaymentError as exc:
         session.rollback()
-        return render_campaign(campaign, values=request.form.to_dict(), notice=exc.message, status=502)
+        notice = organisation.current_organisation().with_contact(exc.message)
+        return render_campaign(campaign, values=request.form.to_dict(), notice=notice, status=502, unavailable=True)
     session.commit()
     return redirect(url, code=303)
 
@@ -188,13 +215,21 @@ def thanks(slug: str):
     context = thanks_context(campaign_or_404(slug), request.args.get("d", ""))
     if context is None:
         abort(404, description="We couldn't find that gift. If you were charged, your receipt is on its way by email.")
-    return render_template("public/thanks.html", embed=False, **context)
+    share = share_card(context["campaign"].title, context["campaign"].summary, "public.campaign",
+                       context["campaign"], slug=slug)
+    return render_template("public/thanks.html", embed=False, share=share, **context)
 
 
 @bp.get("/media/covers/<name>")
 def cover_image(name: str):
     """Campaign cover images uploaded in the staff console, kept under the instance folder."""
-    return send_from_directory(current_settings().instance_path / "covers", name, max_age=86400)
+    return send_from_directory(current_settings().instance_path / images.COVER_FOLDER, name, max_age=86400)
+
+
+@bp.get("/media/story/<name>")
+def story_image(name: str):
+    """Pictures placed in campaign stories, served from our own address (the story allows no other)."""
+    return send_from_directory(current_settings().instance_path / images.STORY_FOLDER, name, max_age=86400)
 
 
 @bp.get("/media/branding/<name>")

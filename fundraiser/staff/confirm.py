@@ -12,10 +12,11 @@ def confirmed() -> bool:
     return request.form.get("confirm") == "yes"
 
 
-def ask(title: str, message: str, yes_label: str, cancel_url: str):
-    """The page that asks before acting: the same form again, with confirm=yes, or a way back."""
+def ask(title: str, message: str, yes_label: str, cancel_url: str, items: list[str] | None = None):
+    """The page that asks before acting: the same form again, with confirm=yes, or a way back;
+    `items` lists what the action will touch (e.g. the proceeds an event's new campaign moves)."""
     fields = [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token", "confirm")]
     return render_template(
         "staff/confirm.html", title=title, message=message, yes_label=yes_label, cancel_url=cancel_url,
-        action=request.path, fields=fields,
+        action=request.path, fields=fields, items=items or [],
     )

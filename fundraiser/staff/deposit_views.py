@@ -4,7 +4,7 @@ Registered on the staff blueprint (imported from staff/views.py)."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from .. import deposits, gifts
 from ..db import get_session
@@ -12,7 +12,9 @@ from ..ledger import LedgerError
 from ..models import DepositBatch, Gift, GiftMethod
 from ..money import format_money
 from ..settings import current_settings
-from .views import BATCH_ROWS, METHOD_CHOICES, actor, bp, campaign_choices, get_or_404, today
+from .views import METHOD_CHOICES, actor, bp, campaign_choices, get_or_404, today
+
+BATCH_ROWS = 12  # blank rows on a new deposit form
 
 
 def _currencies(campaigns) -> list[str]:
@@ -160,3 +162,51 @@ def deposit_report(batch_id: int):
     batch = get_or_404(DepositBatch, batch_id, "deposit")
     lines = deposits.lines(session, batch)
     return render_template("staff/deposit_report.html", batch=batch, lines=lines, total=sum(line.net_cents for line in lines))
+
+
+@bp.route("/gifts/deposit", methods=["GET", "POST"])
+def deposit():
+    """A bank deposit: many gifts, checked against the slip total, saved together or not at all."""
+    session = get_session()
+    campaigns = gifts.open_campaigns(session)
+    context = dict(campaigns=campaign_choices(campaigns), methods=METHOD_CHOICES, today=today().isoformat())
+    if request.method == "GET":
+        values = {"received_on": today().isoformat(), "method": GiftMethod.CHECK.value, "token": gifts.new_submission_token()}
+        return render_template("staff/deposit.html", values=values, errors={}, row_count=BATCH_ROWS, row_errors={}, **context)
+    values = request.form.to_dict()
+    batch = gifts.parse_batch(session, request.form, today=today(), campaigns=campaigns)
+    if not gifts.valid_token(values.get("token")):
+        values["token"] = gifts.new_submission_token()
+        batch.errors.add("rows", gifts.EXPIRED_FORM)
+    row_count = max(BATCH_ROWS, request.form.get("row_count", type=int) or 0)
+    if batch.ok:
+        try:
+            # The whole deposit at once becomes a numbered deposit batch, closed against its slip.
+            numbered = deposits.open_batch(session, actor(), batch.rows[0].campaign.currency)
+            saved = gifts.record_batch(session, actor(), batch, values.get("token", ""), current_settings().tz,
+                                       deposit_batch_id=numbered.id)
+            deposits.close_batch(session, actor(), numbered, batch.slip_total_cents)
+        except gifts.AlreadySaved:
+            session.rollback()
+            flash("That deposit was already saved (it was sent twice); nothing was recorded a second time.", "info")
+            return redirect(url_for("staff.deposit_saved", token=values.get("token", "")))
+        except (LedgerError, deposits.DepositError) as exc:
+            session.rollback()
+            batch.errors.add("rows", str(exc))
+        else:
+            session.commit()
+            total = format_money(sum(g.amount_cents for g in saved), saved[0].currency)
+            flash(f"Saved {len(saved)} gift{'s' if len(saved) != 1 else ''} totalling {total} as deposit {numbered.number}.", "success")
+            return redirect(url_for("staff.deposit_saved", token=values.get("token", "")))
+    return render_template(
+        "staff/deposit.html", values=values, errors=batch.errors.errors, row_errors=batch.row_errors,
+        row_count=min(row_count, gifts.BATCH_MAX_ROWS), **context,
+    ), 400
+
+
+@bp.get("/gifts/deposit/<token>")
+def deposit_saved(token: str):
+    saved = gifts.gifts_of_submission(get_session(), token)
+    if not saved:
+        abort(404, description="We couldn't find that deposit.")
+    return render_template("staff/deposit_saved.html", saved=saved, total=sum(g.amount_cents for g in saved))

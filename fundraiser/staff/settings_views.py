@@ -5,6 +5,8 @@ Registered on the staff blueprint: its before_request already turns visitors and
 
 from __future__ import annotations
 
+import calendar
+
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from .. import mail, organisation
@@ -33,6 +35,7 @@ def _render(org, values, errors, status=200):
     return render_template(
         "staff/settings.html", stored=org, values=values, errors=errors, labels=organisation.FIELD_LABELS,
         demo=organisation.demo_field_labels(org), logo_max_mb=organisation.LOGO_MAX_BYTES // 1024 // 1024,
+        fiscal_months=[(str(n), calendar.month_name[n]) for n in range(1, 13)],
     ), status
 
 

@@ -29,7 +29,10 @@
     loading = true;
     var script = document.createElement("script");
     script.src = plotlyUrl;
-    script.onload = function () { waiting.splice(0).forEach(plot); };
+    // Each waiting chart in a task of its own, so a phone can answer a tap between them.
+    script.onload = function () {
+      waiting.splice(0).forEach(function (el, i) { setTimeout(function () { plot(el); }, i); });
+    };
     document.head.appendChild(script);
   }
 
@@ -47,6 +50,16 @@
     }, { rootMargin: "200px 0px" });
     charts.forEach(function (el) { observer.observe(el); });
   }
+  // Fetched (not run) once the page has loaded, so a chart scrolled to later draws without waiting
+  // for the network, and the first screen never waits for plotly.js.
+  window.addEventListener("load", function () {
+    if (window.Plotly || loading) return;
+    var hint = document.createElement("link");
+    hint.rel = "prefetch";
+    hint.as = "script";
+    hint.href = plotlyUrl;
+    document.head.appendChild(hint);
+  });
   // Printing a dashboard: draw what was never scrolled to, and redraw at the page's width.
   window.addEventListener("beforeprint", function () {
     charts.forEach(draw);

@@ -19,6 +19,14 @@
   var consent = form.querySelector(".monthly-consent");
   var consentAmount = form.querySelector("[data-consent-amount]");
   var consentDate = form.querySelector("[data-consent-date]");
+  var consentSchedule = form.querySelector("[data-consent-schedule]");
+  var consentWord = form.querySelector("[data-consent-word]");
+  // What each recurring frequency charges after today (recurring.SCHEDULES on the server).
+  var SCHEDULES = {
+    monthly: { word: "monthly", after: "on the same day each month", every: "every month" },
+    quarterly: { word: "quarterly", after: "on the same day every three months", every: "every three months" },
+    yearly: { word: "yearly", after: "on the same day each year", every: "every year" }
+  };
   var stripe = null, elements = null, pending = null, replaced = null;
   var challenge = form.querySelector("[data-challenge]");
   var challengeWidget = null, challengeApi = null;
@@ -27,7 +35,7 @@
   // for it. If the script can't load, the donor is told so plainly and offered another way to give.
   function challengeFailed() {
     challenge.querySelector("[data-challenge-failed]").hidden = false;
-    continueButton.disabled = true;
+    continueButton.disabled = true; // for good, not while waiting: no card payment from here
   }
   function renderChallenge() {
     var api = window[challenge.dataset.provider === "hcaptcha" ? "hcaptcha" : "turnstile"];
@@ -86,10 +94,16 @@
   function feeFor(cents) { return Math.ceil(((cents + feeFixed) * 10000) / (10000 - feeBps)) - cents; }
   function money(cents) { return fmt.format(cents / Math.pow(10, minorUnits())); }
   function today() { return new Date().toLocaleDateString(lang, { month: "long", day: "numeric", year: "numeric" }); }
-  function monthly() {
+  function schedule() {
     var choice = form.querySelector("input[name=frequency]:checked");
-    return !!choice && choice.value === "monthly";
+    return choice ? SCHEDULES[choice.value] || null : null;
   }
+  // While a request is out the button stays focusable and announced, only marked unavailable:
+  // `disabled` would drop focus to the page body (WCAG 2.4.3).
+  function busy(button, on) {
+    if (on) button.setAttribute("aria-disabled", "true"); else button.removeAttribute("aria-disabled");
+  }
+  function isBusy(button) { return button.getAttribute("aria-disabled") === "true"; }
   function refresh() {
     var cents = baseCents();
     var fee = cents > 0 ? feeFor(cents) : 0;
@@ -99,13 +113,41 @@
     var covered = form.elements.cover_fee && form.elements.cover_fee.checked;
     consentAmount.textContent = cents > 0 ? money(cents + (covered ? fee : 0)) : "the amount above";
     consentDate.textContent = ", " + today();
-    consent.hidden = !monthly();
+    var plan = schedule();
+    consent.hidden = !plan;
+    if (plan) { consentSchedule.textContent = plan.after; consentWord.textContent = plan.word; }
   }
+  // Typing an amount in "Other" chooses it; choosing a suggested amount clears what was typed.
+  var otherRadio = form.querySelector("input[name=amount][value=other]");
+  form.elements.custom_amount.addEventListener("input", function () {
+    if (otherRadio && form.elements.custom_amount.value.trim()) otherRadio.checked = true;
+  });
+  form.querySelectorAll("input[name=amount]").forEach(function (radio) {
+    radio.addEventListener("change", function () {
+      if (radio.checked && radio.value !== "other") form.elements.custom_amount.value = "";
+    });
+  });
   form.addEventListener("change", refresh);
   form.addEventListener("input", refresh);
   refresh();
 
   function onPage() { return form.dataset.checkoutOnly !== "true" && typeof window.Stripe === "function"; }
+  // Stripe.js's own error text is never shown: the donor reads what happened in our words, that
+  // nothing was charged (true whenever confirmation fails), and how to reach a person.
+  var PAY_PROBLEMS = {
+    card_declined: "Your card was declined.",
+    insufficient_funds: "Your card was declined for insufficient funds.",
+    expired_card: "Your card has expired.",
+    incorrect_cvc: "The card's security code is incorrect.",
+    incorrect_number: "The card number is incorrect.",
+    processing_error: "Your card couldn't be processed just now; please try again.",
+    payment_intent_authentication_failure: "Your bank's confirmation step wasn't completed."
+  };
+  function payProblem(error) {
+    var what = error.type === "validation_error" ? "Please complete your payment details above."
+      : PAY_PROBLEMS[error.decline_code] || PAY_PROBLEMS[error.code] || "Your payment didn't go through.";
+    return [what, "Nothing was charged.", payError.dataset.contact || ""].join(" ").trim();
+  }
   function showError(message) { payError.textContent = message; payError.hidden = !message; }
   // Where a field's error goes: the elements marked invalid, the one to focus, and the element it sits in.
   // Radio groups are marked on their fieldset (as the server does); for the amount, the "Other" box
@@ -126,13 +168,18 @@
     }
     return c;
   }
+  // A control inside a closed section (the dedication) is opened first, so focus lands where it is seen.
+  function reveal(el) {
+    for (var d = el.closest("details"); d; d = d.parentElement && d.parentElement.closest("details")) d.open = true;
+    el.focus();
+  }
   function focusFirst(elements) {
     // The first in the page, not the first in the server's (alphabetical) JSON.
     var first = null;
     elements.forEach(function (el) {
       if (el && (!first || (first.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_PRECEDING))) first = el;
     });
-    if (first) first.focus();
+    if (first) reveal(first);
   }
   function clearFieldErrors() {
     form.querySelectorAll(".field-error, [data-error-summary]").forEach(function (el) { el.remove(); });
@@ -158,17 +205,18 @@
   form.addEventListener("submit", function (event) {
     if (!onPage()) return; // let the browser post to the Checkout path
     event.preventDefault();
+    if (isBusy(continueButton)) return;
     clearFieldErrors(); showError("");
-    continueButton.disabled = true;
+    busy(continueButton, true);
     var body = new FormData(form);
     if (replaced) { body.append("replaces", replaced.attempt); body.append("replace_token", replaced.replace_token); }
     fetch(form.dataset.api, { method: "POST", body: body, headers: { "Accept": "application/json" } })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (res) {
-        continueButton.disabled = false;
+        busy(continueButton, false);
         if (!res.ok) {
           var err = res.body.error || {};
-          if (err.fields) fieldErrors(err.fields); else showError(err.message || "Something went wrong. Nothing was charged.");
+          if (err.fields) fieldErrors(err.fields); else { showError(err.message || "Something went wrong. Nothing was charged."); continueButton.focus(); }
           if (err.challenge) showChallenge();
           return;
         }
@@ -181,31 +229,46 @@
         container.innerHTML = "";
         elements.create("payment").mount(container);
         var amount = fmt.format(pending.amount_cents / Math.pow(10, minorUnits()));
-        summary.textContent = pending.frequency === "monthly"
-          ? "You're giving " + amount + " every month. The first charge is today, " + today() + ", then on the same day each month until you cancel (the link is in every receipt)."
+        var plan = SCHEDULES[pending.frequency];
+        summary.textContent = plan
+          ? "You're giving " + amount + " " + plan.every + ". The first charge is today, " + today() + ", then " + plan.after + " until you cancel (the link is in every receipt)."
           : "You're giving " + amount + " once, today.";
         step.hidden = false; continueRow.hidden = true;
         summary.focus && summary.setAttribute("tabindex", "-1"); summary.focus();
       })
-      .catch(function () { continueButton.disabled = false; showError("We couldn't reach the server. Nothing was charged; please try again."); });
+      .catch(function () {
+        busy(continueButton, false);
+        showError("We couldn't reach the server. Nothing was charged; please try again.");
+        continueButton.focus(); // a control to try again from, never the page body
+      });
   });
 
   payButton.addEventListener("click", function () {
-    if (!pending) return;
-    payButton.disabled = true; showError("");
+    if (!pending || isBusy(payButton)) return;
+    busy(payButton, true); showError("");
     stripe.confirmPayment({ elements: elements, confirmParams: { return_url: pending.return_url } })
       .then(function (result) {
         // Only reached when confirmation fails; success redirects to the thank-you page.
-        payButton.disabled = false;
-        if (result.error) showError(result.error.message + " Nothing was charged.");
+        busy(payButton, false);
+        if (result.error) { showError(payProblem(result.error)); payButton.focus(); }
       });
   });
   // "Change my details": the next Continue replaces this payment, and the server cancels it at Stripe.
   form.querySelector("[data-pay-back]").addEventListener("click", function () {
     replaced = pending;
     step.hidden = true; continueRow.hidden = false; pending = null; showError("");
+    // The button pressed is gone: focus the amount, the first detail a donor comes back to change.
+    var chosen = form.querySelector("input[name=amount]:checked") || form.querySelector("input[name=amount]");
+    (chosen && chosen.value === "other" ? form.elements.custom_amount : chosen || continueButton).focus();
   });
   if (challenge && !challenge.hidden) showChallenge();
+
+  // The phone's donate bar jumps to this form: once the form fills the screen it is not needed.
+  var bar = document.querySelector("[data-donate-bar]"), give = form.closest("#give");
+  if (bar && give && window.IntersectionObserver) {
+    new IntersectionObserver(function (entries) { bar.hidden = entries[0].isIntersecting; },
+      { rootMargin: "0px 0px -40% 0px" }).observe(give);
+  }
 
   // Back from the server (no Stripe.js) with problems: take the donor to the first one, so it is
   // seen and read out, rather than leaving them at the top of a reloaded page.
@@ -213,7 +276,7 @@
   if (invalid) {
     var named = invalid.tagName === "FIELDSET" ? invalid.querySelector("input[name]") : invalid;
     var c = named && control(named.name);
-    if (c) c.focus.focus();
+    if (c) reveal(c.focus);
   } else {
     var notice = form.querySelector(".form-error[role=alert]:not([hidden])");
     if (notice) { notice.setAttribute("tabindex", "-1"); notice.focus(); }

@@ -26,7 +26,8 @@
         whole: new Intl.NumberFormat(lang, { style: "currency", currency: currency, minimumFractionDigits: 0, maximumFractionDigits: 0 }) };
     }
     var f = formatters[currency], unit = Math.pow(10, f.digits);
-    return (whole && cents % unit === 0 ? f.whole : f.full).format(cents / unit);
+    // Headlines show whole units, rounded down (money.format_headline); exact figures show cents.
+    return whole ? f.whole.format(Math.trunc(cents / unit)) : f.full.format(cents / unit);
   }
   function field(root, name) { return root.querySelector('[data-field="' + name + '"]'); }
   function setText(root, name, text) { var el = field(root, name); if (el && el.textContent !== text) el.textContent = text; }
@@ -57,8 +58,9 @@
   function celebrate(bar, milestone) {
     var box = field(bar, "celebrate");
     if (!box) return;
-    box.textContent = milestone >= 100 ? "We reached the goal! Thank you!" : "We just passed " + milestone + "% of the goal!";
+    // Shown before its text changes, so screen readers announce it (role=status).
     box.hidden = false;
+    box.textContent = milestone >= 100 ? "We reached the goal! Thank you!" : "We just passed " + milestone + "% of the goal!";
     box.classList.remove("is-playing");
     void box.offsetWidth; // restart the animation
     if (!reducedMotion) box.classList.add("is-playing");
@@ -132,8 +134,41 @@
     setText(list, "with_matches", money(raised + matched, currency));
   }
 
+  // "Recent supporters", redrawn from the live snapshot: new gifts appear, and a name or comment
+  // staff hide disappears. Text only (never HTML), so nothing a donor typed can run here.
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function applySupporters(a) {
+    if (!a.supporters) return;
+    var key = JSON.stringify(a.supporters);
+    document.querySelectorAll('[data-supporters][data-slug="' + a.slug + '"]').forEach(function (list) {
+      if (list._shown === key) return;
+      list._shown = key;
+      var items = a.supporters.map(function (s) {
+        var li = el("li"), line = el("p", "supporter__name");
+        line.appendChild(el("strong", "", s.name));
+        if (s.amount) line.appendChild(document.createTextNode(" · " + s.amount));
+        line.appendChild(document.createTextNode(" "));
+        line.appendChild(el("span", "muted", "· " + s.date));
+        li.appendChild(line);
+        if (s.dedication) li.appendChild(el("p", "muted", s.dedication));
+        if (s.comment) li.appendChild(el("blockquote", "", s.comment));
+        return li;
+      });
+      list.replaceChildren.apply(list, items);
+      list.hidden = items.length === 0;
+      var empty = document.querySelector('[data-supporters-empty="' + a.slug + '"]');
+      if (empty) empty.hidden = items.length > 0;
+    });
+  }
+
   var STATE_TEXT = { full: "(fully unlocked, thank you!)", ended: "(ended)", next: "(starts when the one before is full)" };
   function applyActivity(a) {
+    applySupporters(a);
     document.querySelectorAll('[data-field="recent_count"][data-slug="' + a.slug + '"]').forEach(function (el) {
       el.textContent = String(a.gifts_last_hour);
       var word = el.parentNode.querySelector('[data-field="recent_word"]');

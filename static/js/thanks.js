@@ -14,7 +14,7 @@
           var digits = fmt.resolvedOptions().maximumFractionDigits;
           state.innerHTML = "";
           var p = document.createElement("p"); p.className = "lede";
-          p.textContent = "Your " + (body.frequency === "monthly" ? "monthly " : "") + "gift of " +
+          p.textContent = "Your " + (body.frequency && body.frequency !== "once" ? body.frequency + " " : "") + "gift of " +
             fmt.format(body.amount_cents / Math.pow(10, digits)) + " has been received. Your receipt is on its way.";
           state.appendChild(p);
           // progress.js brings the bar on this page up to date.
@@ -28,7 +28,7 @@
           failed.appendChild(document.createTextNode("Your payment didn't go through, so nothing was charged. "));
           var again = document.createElement("a"); again.href = box.dataset.retryUrl; again.textContent = "Try again";
           failed.appendChild(again);
-          failed.appendChild(document.createTextNode(" with the same details, or another card or bank account."));
+          failed.appendChild(document.createTextNode(" with the same details, or another card or bank account. " + (box.dataset.contact || "")));
           state.appendChild(failed);
           return;
         }
@@ -38,4 +38,20 @@
       .catch(function () { tries += 1; if (tries < 60) setTimeout(check, 3000); });
   }
   if (box.dataset.recorded !== "true") check();
+})();
+
+// The copy-link button: shown only where the browser can copy; the link stays selectable either way.
+(function () {
+  "use strict";
+  var button = document.querySelector("[data-copy-link]");
+  var source = document.querySelector("[data-copy-source]");
+  var status = document.querySelector("[data-copy-status]");
+  if (!button || !source || !navigator.clipboard) return;
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    navigator.clipboard.writeText(source.value).then(
+      function () { status.textContent = "Link copied."; },
+      function () { source.select(); status.textContent = "Press Ctrl+C (or ⌘C) to copy the selected link."; }
+    );
+  });
 })();

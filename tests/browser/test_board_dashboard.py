@@ -4,7 +4,9 @@ import io
 import re
 from datetime import timedelta
 
+import pypdfium2 as pdfium
 from axe_playwright_python.sync_playwright import Axe
+from PIL import Image, ImageOps
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
@@ -144,7 +146,7 @@ OVERLAPS = """() => Array.from(document.querySelectorAll('[data-chart]')).map(el
 })"""
 
 
-def test_printed_report_opens_with_a_summary_and_legends_never_cover_a_chart(live_server, page, session):
+def test_printed_report_opens_with_a_summary_and_legends_never_cover_a_chart(live_server, page, session, tmp_path):
     for n in (1, 2):
         campaign = make_campaign(session, slug=f"appeal-{n}", title=f"Appeal {n}", goal_cents=90_000,
                                  starts_at=utcnow() - timedelta(days=30), ends_at=utcnow() + timedelta(days=30))
@@ -164,8 +166,28 @@ def test_printed_report_opens_with_a_summary_and_legends_never_cover_a_chart(liv
     assert [b for b in boxes if b[1] or not b[2]] == [], boxes
     progress_width = [w for chart, _, _, w in boxes if chart == "progress"]
     assert all(w > 800 for w in progress_width), progress_width  # the full width of the page
-    pages = PdfReader(io.BytesIO(page.pdf(format="A4", landscape=True))).pages
+    pdf = page.pdf(format="A4", landscape=True)
+    pages = PdfReader(io.BytesIO(pdf)).pages
     assert len(pages) == 3
     assert [f"Page {n} of 3" in p.extract_text() for n, p in enumerate(pages, start=1)] == [True] * 3
     assert "printed" in pages[0].extract_text()
     assert page.console_errors == []
+    # As a PDF reader lays it out and draws it (pypdf's layout mode, PDFium): each campaign on its
+    # own page, every card inside the margins.
+    texts = [p.extract_text(extraction_mode="layout") for p in pages]
+    titles = [next(line for line in t.splitlines() if line.strip()).strip() for t in texts[1:]]
+    assert sorted(titles) == ["Appeal 1", "Appeal 2"]
+    assert all("Projected total at the end" in t and "Raised so far against the goal" in t for t in texts[1:])
+    document = pdfium.PdfDocument(pdf)
+    for n, drawn in enumerate(document, start=1):
+        drawn.render(scale=40 / 72).to_pil().save(tmp_path / f"page-{n}.png")
+    document.close()
+    for image_path in sorted(tmp_path.glob("page-*.png")):
+        with Image.open(image_path) as image:
+            width, height = image.size
+            content_bottom = height - round(40 * 14 / 25.4)  # above the 14 mm margin holding the page number
+            ink = ImageOps.invert(image.convert("L")).point(lambda v: 255 if v > 24 else 0)
+            content = ink.crop((0, 0, width, content_bottom)).getbbox()
+        side = round(40 * 10 / 25.4)  # 10 mm of the 12 mm side margins, at 40 dpi
+        # Nothing runs into the side margins or off the bottom of the page's content area (a clipped card).
+        assert content[0] >= side and content[2] <= width - side and content[3] < content_bottom, (image_path.name, content)

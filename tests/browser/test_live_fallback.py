@@ -21,9 +21,13 @@ def test_a_page_refused_a_stream_polls_instead_and_still_moves(make_app, page, s
     session.commit()
     # Another viewer from this address holds the only stream slot.
     holder = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=5)
+    held = None
     try:
         holder.request("GET", f"/api/campaigns/{campaign.slug}/progress/stream")
-        assert holder.getresponse().status == 200
+        # Keep the response: once it is garbage-collected its socket closes, and the server frees
+        # the slot as soon as its next write fails (under load, before the page even asks).
+        held = holder.getresponse()
+        assert held.status == 200
         refused = []
         page.on("response", lambda r: refused.append(r.status) if "/progress/stream" in r.url else None)
         page.goto(f"{server.url}/campaigns/{campaign.slug}")
@@ -33,6 +37,8 @@ def test_a_page_refused_a_stream_polls_instead_and_still_moves(make_app, page, s
         session.commit()
         expect(page.locator(".progress__raised").first).to_have_text("$100", timeout=5000)
     finally:
+        if held is not None:
+            held.close()
         holder.close()
         server.stop()
 

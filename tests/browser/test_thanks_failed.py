@@ -48,7 +48,8 @@ def test_a_declined_payment_is_told_to_the_waiting_donor_with_a_way_to_try_again
 
         expect(state).to_have_text(
             "Your payment didn't go through, so nothing was charged. Try again with the same details, "
-            "or another card or bank account.", timeout=20_000)
+            "or another card or bank account. Questions? Write to us at hello@example.org or call (410) 555-0134.",
+            timeout=20_000)
         assert page.console_errors == []  # (the form's page then fails to load Stripe.js here: no network)
         page.get_by_role("link", name="Try again").click()
         page.wait_for_url(f"{server.url}/campaigns/{slug}?d={public_id}#give")

@@ -72,3 +72,17 @@ def test_no_route_answers_500_to_hostile_input(make_app, session, role):
                 failures.append((method, url, value[:20], response.status_code))
             response.close()
     assert not failures, failures[:40]
+
+
+@pytest.mark.parametrize("header", ["Host", "X-Forwarded-Host"])
+@pytest.mark.parametrize("path", ["/", "/login", "/api/campaigns/spring/progress"])
+def test_a_host_name_that_is_not_one_answers_400_with_a_message(make_app, session, header, path):
+    """A host label over 63 characters can't be encoded (IDNA): the error page, which builds its
+    links from the host, answered 500 to this, signed out (found after issue 18's fuzz)."""
+    app = make_app(PROXY_COUNT="1")  # behind nginx, which passes the client's Host on
+    make_campaign(session, slug="spring")
+    session.commit()
+    response = app.test_client().get(path, headers={header: "x" * 64 + ".example.org"})
+    assert response.status_code == 400
+    body = response.get_json()["error"]["message"] if path.startswith("/api/") else response.get_data(as_text=True)
+    assert "not a valid host name" in body

@@ -199,6 +199,10 @@ def test_board_pages_widen_only_style_src_and_load_plotly_from_the_app(client, s
         assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
         assert packed.headers["Cache-Control"] == "public, max-age=31536000, immutable"
         assert len(packed.data) < len(body) // 2 and gzip.decompress(packed.data) == body
+        etag = packed.headers["ETag"]
+    # A browser asking again with its copy's tag gets "not modified", not the file.
+    again = client.get(src.group(1), headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
 
 
 def test_an_old_plotly_address_is_sent_to_the_current_file_without_long_caching(client, session, spring):

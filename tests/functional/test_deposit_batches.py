@@ -4,6 +4,7 @@ import re
 from datetime import date
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from fundraiser.models import AuditLog, DepositBatch, Donor, Gift
 from fundraiser.statements import year_statement
@@ -143,3 +144,43 @@ def test_the_whole_deposit_form_makes_a_closed_numbered_deposit(app, session):
     gifts = session.scalars(select(Gift).order_by(Gift.id)).all()
     assert [g.deposit_batch_id for g in gifts] == [batch.id, batch.id]
     assert [g.is_anonymous for g in gifts] == [True, False]
+
+
+def test_two_people_opening_deposits_at_once_get_the_next_numbers(app):
+    """The second of two concurrent opens (PostgreSQL sees the same highest number in both) takes the
+    next number instead of failing the request."""
+    import threading
+
+    from fundraiser.audit import Actor
+    from fundraiser.db import new_session
+    from fundraiser.deposits import open_batch
+
+    numbers, errors = [], []
+    first_flushed, first_may_commit = threading.Event(), threading.Event()
+
+    def open_one(wait_before_commit: bool):
+        with app.app_context():
+            session = new_session(write=True)
+            try:
+                numbers.append(open_batch(session, Actor(None), "USD").number)
+                if wait_before_commit:
+                    first_flushed.set()
+                    first_may_commit.wait(30)
+                session.commit()
+            except (SQLAlchemyError, ValueError) as exc:  # reported below, with the numbers
+                errors.append(exc)
+            finally:
+                first_flushed.set()
+                session.close()
+
+    first = threading.Thread(target=open_one, args=(True,))
+    first.start()
+    first_flushed.wait(30)
+    second = threading.Thread(target=open_one, args=(False,))
+    second.start()
+    second.join(0.5)  # the second waits on the first's uncommitted number (or SQLite's write lock)
+    first_may_commit.set()
+    first.join(30)
+    second.join(30)
+    assert errors == []
+    assert sorted(numbers) == [1, 2]

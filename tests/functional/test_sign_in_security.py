@@ -17,6 +17,7 @@ from fundraiser.auth.users import AccountError, check_password, create_user
 from fundraiser.db import utcnow
 from fundraiser.models import AuditLog, LoginThrottle, User
 from tests.functional.staff_helpers import PASSWORD, sign_in_as
+from tests.gunicorn_server import peak_rss_bytes, run_gunicorn, worker_pids
 
 
 class CountingHasher(PasswordHasher):
@@ -67,6 +68,43 @@ def test_parallel_sign_ins_with_made_up_emails_hash_within_the_slots(live_server
     assert hasher.verified == sum(a.status_code == 401 for a in answers) > 0
 
 
+MiB = 1024 * 1024
+ARGON2_MEMORY = 64 * MiB  # argon2-cffi's default memory_cost, held by each hash while it runs
+BUDGETED_HASHES = 2  # per worker, in docs/deploy.md's memory budget for a 2 GB server
+
+
+def test_forty_parallel_sign_ins_grow_the_worker_by_the_hashing_slots_only(app, database_url, tmp_path):
+    """The outside test's attack, under gunicorn as documented: 40 parallel sign-ins with made-up
+    emails took 2.3 GiB. They come from 40 addresses here, so the per-address throttle can't be
+    what stops them: the worker's peak memory grows by its hashing slots at most."""
+    with run_gunicorn(database_url, tmp_path / "gunicorn-instance", threads=60) as (port, master):
+        [worker] = worker_pids(master)
+        url = f"http://127.0.0.1:{port}/login"
+        # One visit to the form gives a session cookie and its CSRF token; the attacker reuses them.
+        visit = requests.get(url, timeout=30)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', visit.text).group(1)
+
+        def post(n: int) -> int:
+            form = {"csrf_token": token, "email": f"nobody{n}@example.org", "password": "a made-up guess"}
+            return requests.post(url, data=form, cookies=visit.cookies, headers={"X-Forwarded-For": f"198.51.100.{n}"},
+                                 allow_redirects=False, timeout=60).status_code
+
+        # A first sign-in, so the worker's start-up and first hash are in the baseline.
+        assert post(200) == 401
+        before = peak_rss_bytes(worker)
+        barrier = threading.Barrier(40)
+
+        def post_together(n: int) -> int:
+            barrier.wait()
+            return post(n)
+
+        with ThreadPoolExecutor(40) as pool:
+            codes = list(pool.map(post_together, range(40)))
+        grew = peak_rss_bytes(worker) - before
+    assert set(codes) <= {401, 503} and 401 in codes
+    assert grew < BUDGETED_HASHES * ARGON2_MEMORY, f"the worker grew by {grew / MiB:.0f} MiB"
+
+
 def test_sign_in_when_every_hashing_slot_is_taken_is_asked_to_come_back(live_server, hasher, monkeypatch):
     monkeypatch.setattr(users, "HASH_WAIT_SECONDS", 0.2)
     for _ in range(users.CONCURRENT_HASHES):  # sign-ins already hashing
@@ -88,11 +126,12 @@ def test_sign_in_when_every_hashing_slot_is_taken_is_asked_to_come_back(live_ser
 def test_parallel_wrong_passwords_check_no_more_than_the_limit(live_server, session, hasher):
     create_user(session, "target@example.org", "staff", PASSWORD)
     session.commit()
-    forms = [{"email": "target@example.org", "password": f"wrong guess {n}"} for n in range(15)]
+    # The outside test's 40 parallel wrong passwords were all checked on PostgreSQL.
+    forms = [{"email": "target@example.org", "password": f"wrong guess {n}"} for n in range(40)]
     answers = _post_in_parallel(live_server.url, forms)
     codes = sorted(a.status_code for a in answers)
     assert hasher.verified == throttle.ACCOUNT_FREE_TRIES
-    assert codes == [401] * throttle.ACCOUNT_FREE_TRIES + [429] * (15 - throttle.ACCOUNT_FREE_TRIES)
+    assert codes == [401] * throttle.ACCOUNT_FREE_TRIES + [429] * (40 - throttle.ACCOUNT_FREE_TRIES)
 
 
 def _wait_is_over(session, email: str) -> None:
@@ -214,3 +253,57 @@ def test_choosing_a_common_password_from_a_link_says_why(app, session):
     assert answer.status_code == 400
     assert "too easy to guess" in answer.get_data(as_text=True)
     assert session.scalar(select(User.password_hash).where(User.email == "val@example.org")) is None
+
+
+class TransactionWatchingHasher(PasswordHasher):
+    """The real hasher, noting whether the request's database session was inside a transaction
+    (on SQLite: holding the writer lock) each time a password was hashed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_transaction: list[bool] = []
+
+    def hash(self, password, *, salt=None):
+        from fundraiser.db import get_session
+
+        self.in_transaction.append(get_session().in_transaction())
+        return super().hash(password, salt=salt)
+
+
+def _set_password_link(arrange, email: str) -> str:
+    from fundraiser.audit import Actor
+    from fundraiser.settings import current_settings
+
+    with arrange() as session:
+        user = users.invite_user(session, Actor(None), email, "staff")
+        session.flush()
+        return f"/account/password/{users.set_password_token(current_settings().secret_key, user)}"
+
+
+def test_a_chosen_password_is_hashed_outside_any_transaction(live_server, arrange, monkeypatch):
+    """Hashing takes a while and 64 MiB: no write lock or transaction is held meanwhile."""
+    watching = TransactionWatchingHasher()
+    monkeypatch.setattr(users, "_hasher", watching)
+    link = _set_password_link(arrange, "newcomer@example.org")
+    form = {"password": "fresh garden ladder", "confirm": "fresh garden ladder"}
+    answer = requests.post(f"{live_server.url}{link}", data=form, allow_redirects=False, timeout=30)
+    assert answer.status_code == 302 and watching.in_transaction == [False]
+    again = requests.post(f"{live_server.url}{link}", data=form, allow_redirects=False, timeout=30)
+    assert again.status_code == 404  # the link was used up
+
+
+def test_choosing_a_password_when_every_hashing_slot_is_taken_is_asked_to_come_back(live_server, arrange, monkeypatch):
+    monkeypatch.setattr(users, "HASH_WAIT_SECONDS", 0.2)
+    link = _set_password_link(arrange, "waiting@example.org")
+    for _ in range(users.CONCURRENT_HASHES):
+        users._hash_slots.acquire()
+    try:
+        answer = requests.post(f"{live_server.url}{link}", data={"password": "fresh garden ladder",
+                               "confirm": "fresh garden ladder"}, allow_redirects=False, timeout=30)
+    finally:
+        for _ in range(users.CONCURRENT_HASHES):
+            users._hash_slots.release()
+    assert answer.status_code == 503 and int(answer.headers["Retry-After"]) > 0
+    assert "try again in a few seconds" in answer.text
+    with arrange() as session:
+        assert session.scalar(select(User.password_hash).where(User.email == "waiting@example.org")) is None

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from fundraiser.auth import throttle
 from fundraiser.db import utcnow
 from fundraiser.models import AuditLog, MatchingChallenge, OutboxMessage, Role, User
-from tests.factories import give, make_campaign, make_donor, make_event
+from tests.factories import give, local_today, make_campaign, make_donor, make_event
 from tests.functional.staff_helpers import PASSWORD, sign_in_as, signed_in_client
 
 # Every console URL (with {gift}, {campaign}, {event}, {donor} filled in) and the roles that may use it.
@@ -105,7 +105,7 @@ def test_staff_posts_without_a_csrf_token_are_refused(csrf_app, session):
     client = sign_in_as_with_csrf(csrf_app, session, "staff")
     page = client.get("/staff/gifts/new").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    form = {"campaign_id": campaign.id, "method": "cash", "amount": "20", "received_on": utcnow().date().isoformat(), "token": "t-csrf"}
+    form = {"campaign_id": campaign.id, "method": "cash", "amount": "20", "received_on": local_today().isoformat(), "token": "t-csrf"}
     assert client.post("/staff/gifts/new", data=form).status_code == 400
     assert campaign.totals.raised_cents == 0
     assert client.post("/staff/gifts/new", data={**form, "csrf_token": token}).status_code == 302

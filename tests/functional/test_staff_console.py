@@ -3,6 +3,7 @@
 import io
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from fundraiser.db import utcnow
@@ -17,12 +18,12 @@ from fundraiser.models import (
     GiftCredit,
     OutboxMessage,
 )
-from tests.factories import give, make_campaign, make_donor, make_event
+from tests.factories import give, local_today, make_campaign, make_donor, make_event
 from tests.functional.staff_helpers import sign_in_as
 
 
 def today():
-    return utcnow().date().isoformat()
+    return local_today().isoformat()
 
 
 def test_entering_a_gift_confirms_it_and_keeps_campaign_date_and_method_for_the_next(app, session):
@@ -141,14 +142,16 @@ def test_create_preview_publish_and_upload_a_cover(app, session):
     assert client.get("/campaigns/giving-tuesday-2026").status_code == 404
     client.post(f"/staff/campaigns/{campaign.id}/status", data={"action": "publish"})
     assert client.get("/campaigns/giving-tuesday-2026").status_code == 200
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-    bad = client.post(f"/staff/campaigns/{campaign.id}/cover", data={"cover": (io.BytesIO(b"GIF89a"), "x.png")},
-                      content_type="multipart/form-data")
-    assert bad.status_code == 400 and "isn&#39;t really a PNG" in bad.get_data(as_text=True)
-    client.post(f"/staff/campaigns/{campaign.id}/cover", data={"cover": (io.BytesIO(png), "c.png")}, content_type="multipart/form-data")
+    png = io.BytesIO()
+    Image.new("RGB", (640, 320), "orange").save(png, format="PNG")
+    bad = client.post(f"/staff/campaigns/{campaign.id}/cover", data={"cover": (io.BytesIO(b"GIF89a"), "x.png"),
+                      "cover_alt": "A day out"}, content_type="multipart/form-data")
+    assert bad.status_code == 400 and "PNG, JPEG, WebP or GIF" in bad.get_data(as_text=True)
+    client.post(f"/staff/campaigns/{campaign.id}/cover", data={"cover": (io.BytesIO(png.getvalue()), "c.png"),
+                "cover_alt": "A day out"}, content_type="multipart/form-data")
     session.refresh(campaign)
-    with client.get(f"/media/covers/{campaign.cover_image}") as served:
-        assert served.status_code == 200 and served.data == png
+    with client.get(f"/media/covers/{campaign.cover_image}-640.webp") as served:
+        assert served.status_code == 200 and served.data[8:12] == b"WEBP"
     actions = session.scalars(select(AuditLog.action).where(AuditLog.object_type == "campaign").order_by(AuditLog.id)).all()
     assert actions == ["campaign.create", "campaign.publish", "campaign.cover"]
 

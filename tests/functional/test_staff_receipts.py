@@ -7,9 +7,8 @@ from html import unescape
 from sqlalchemy import func, select
 
 from fundraiser import ledger, receipts
-from fundraiser.db import utcnow
 from fundraiser.models import AuditLog, DonorKind, Gift, GiftMethod, OutboxMessage, ReceiptWording
-from tests.factories import give, make_campaign, make_donor, make_event
+from tests.factories import give, local_today, make_campaign, make_donor, make_event
 from tests.functional.staff_helpers import sign_in_as
 
 
@@ -20,7 +19,7 @@ def text_of(response) -> str:
 def test_admin_edits_wording_with_a_preview_and_clear_refusals(app, session):
     client = sign_in_as(app, session, "admin")
     listing = text_of(client.get("/staff/receipts"))
-    for label in ("One-time online gift", "Monthly gift (each payment)", "Check, cash or bank transfer",
+    for label in ("One-time online gift", "Monthly, quarterly or yearly gift (each payment)", "Check, cash or bank transfer",
                   "Donor-advised fund grant", "Stock and other property", "In-kind gift (goods or services)",
                   "Gift with goods or services received", "Event proceeds passed on by a host"):
         assert label in listing
@@ -140,7 +139,7 @@ def test_event_proceeds_are_acknowledged_unless_marked_the_hosts_own_gift(app, s
     event = make_event(session, campaign, name="Holiday Cookie Walk", host_name="Keystone RV team", host_donor_id=host.id)
     session.commit()
     client = sign_in_as(app, session, "staff")
-    form = {"amount": "412.50", "method": "cash", "received_on": utcnow().date().isoformat()}
+    form = {"amount": "412.50", "method": "cash", "received_on": local_today().isoformat()}
     client.post(f"/staff/events/{event.id}/proceeds", data={**form, "token": "proceeds-1"})
     client.post(f"/staff/events/{event.id}/proceeds", data={**form, "token": "proceeds-2", "hosts_own_gift": "yes"})
     passed_on, own = session.scalars(select(Gift).order_by(Gift.id)).all()

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from fundraiser.db import new_session
-from tests.conftest import app_config
 from tests.factories import make_campaign
-from tests.netutil import free_port, wait_for
-from tests.payments.conftest import STRIPE_SETTINGS, WEBHOOK_SECRET
+from tests.gunicorn_server import run_gunicorn
+from tests.netutil import wait_for
+from tests.payments.conftest import WEBHOOK_SECRET
 from tests.payments.stripe_shapes import event, sign
 
 THREADS = 12
@@ -41,38 +36,15 @@ def short_streams_url(app, database_url, tmp_path):
 
 
 def _gunicorn(app, database_url, tmp_path, **extra):
-    """gunicorn wsgi:app as docs/deploy.md runs it (gthread), behind one trusted proxy, with few threads."""
+    """gunicorn as docs/deploy.md runs it, with few threads so the caps are what keeps it answering."""
     with app.app_context():
         session = new_session()
         make_campaign(session, slug="spring-drive")
         session.commit()
         session.close()
-    port = free_port()
-    env = {
-        **os.environ, **app_config(database_url, tmp_path / "gunicorn-instance"), **STRIPE_SETTINGS,
-        "PROXY_COUNT": "1", "LIVE_STREAMS_MAX": str(STREAMS_MAX), "LIVE_STREAMS_PER_ADDRESS": str(PER_ADDRESS), **extra,
-    }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    server = subprocess.Popen(
-        [str(gunicorn), "wsgi:app", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread", "--workers", "1",
-         "--threads", str(THREADS), "--worker-connections", "500", "--graceful-timeout", "1", "--log-level", "warning"],
-        cwd=Path(__file__).resolve().parents[2], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-    def up():
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1)
-            return True
-        except OSError:
-            assert server.poll() is None, "gunicorn exited"
-            return False
-
-    try:
-        wait_for(up, 30, "gunicorn")
+    with run_gunicorn(database_url, tmp_path / "gunicorn-instance", threads=THREADS,
+                      LIVE_STREAMS_MAX=str(STREAMS_MAX), LIVE_STREAMS_PER_ADDRESS=str(PER_ADDRESS), **extra) as (port, _):
         yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _open_stream(port: int, address: str) -> tuple[int, http.client.HTTPConnection]:

@@ -7,6 +7,7 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
+from fundraiser import organisation
 from fundraiser.db import get_session
 from fundraiser.donations import ALREADY_PAYING
 from fundraiser.models import AttemptStatus, DonationAttempt
@@ -16,6 +17,14 @@ from tests.payments.test_localstripe_e2e import localstripe  # noqa: F401  (fixt
 
 FORM = {"amount": "5000", "frequency": "once", "name": "Dana Donor", "email": "dana@example.org",
         "show_name": "yes", "show_amount": "yes"}
+
+
+def as_donor_reads(app, message: str) -> str:
+    """The refusal as the donor gets it: what happened, then how to reach the organisation."""
+    with app.app_context():
+        reads = organisation.current_organisation().with_contact(message)
+    assert "Questions? Write to us at" in reads
+    return reads
 
 
 @pytest.fixture
@@ -77,7 +86,7 @@ def test_a_paid_intent_is_not_replaced_so_the_donor_is_not_charged_twice(donate)
     assert stripe_client.v1.payment_intents.confirm(intent).status == "succeeded"
 
     response, body, _ = start(amount="10000", replaces=first["attempt"], replace_token=first["replace_token"])
-    assert response.status_code == 402 and body["error"]["message"] == ALREADY_PAYING
+    assert response.status_code == 402 and body["error"]["message"] == as_donor_reads(app, ALREADY_PAYING)
     assert stripe_client.v1.payment_intents.retrieve(intent).status == "succeeded"
     with app.app_context():
         assert get_session().scalar(select(func.count()).select_from(DonationAttempt)) == 1
@@ -85,9 +94,9 @@ def test_a_paid_intent_is_not_replaced_so_the_donor_is_not_charged_twice(donate)
 
 def test_monthly_start_refused_by_the_processor_reads_plainly(donate, caplog):
     """localstripe refuses the monthly Subscription's parameters with raw text the donor must not see."""
-    _, start, _ = donate
+    app, start, _ = donate
     response, body, _ = start(frequency="monthly", monthly_consent="yes")
-    assert response.status_code == 402 and body["error"]["message"] == NOT_STARTED
+    assert response.status_code == 402 and body["error"]["message"] == as_donor_reads(app, NOT_STARTED)
     assert "Unexpected" not in response.get_data(as_text=True)
     assert any("Unexpected" in record.getMessage() and "payment_settings" in record.getMessage()
                for record in caplog.records)

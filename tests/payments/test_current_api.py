@@ -15,6 +15,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from fundraiser import ledger, receipts, statements
@@ -38,7 +39,7 @@ from fundraiser.payments import webhooks
 from fundraiser.payments.stripe import API_VERSION
 from tests.factories import make_campaign
 from tests.functional.staff_helpers import put_in_session
-from tests.netutil import free_port, start_smtp, wait_for
+from tests.netutil import PickyServer, free_port, start_smtp, wait_for
 from tests.payments import stripe_shapes as s
 from tests.payments.conftest import STRIPE_SETTINGS, make_stripe_app
 
@@ -541,3 +542,44 @@ def test_events_in_another_api_version_are_reported_by_doctor(app, deliver, sess
     result = app.test_cli_runner().invoke(args=["doctor"])
     assert result.exit_code == 1
     assert "another API version" in result.output and "2024-06-20 (1)" in result.output and API_VERSION in result.output
+
+
+def test_process_webhooks_exits_zero_past_a_broken_event_and_a_refused_receipt(make_app, standin):
+    """Issue 18: one event that can't be applied (its amount is not a number) and one receipt the
+    mail server refuses: the command applies and mails the rest, says what waits, exits 0."""
+    port = free_port()
+    server = PickyServer(refuse={"gone@example.org": "550 5.1.1 No such user"})
+    controller = Controller(server, hostname="127.0.0.1", port=port)
+    controller.start()
+    app = make_stripe_app(make_app, STRIPE_API_BASE=standin.url, SMTP_HOST="127.0.0.1", SMTP_PORT=str(port),
+                          SMTP_SECURITY="none", MAIL_FROM="receipts@example.org")
+    with app.app_context():
+        db = new_session(write=True)
+        campaign = make_campaign(db)
+        db.commit()
+        metadata = meta(campaign)
+        db.close()
+    broken = s.payment_intent(2500, metadata=metadata)
+    broken["amount"] = broken["amount_received"] = "abc"
+    payments = [broken, s.payment_intent(1000, metadata=metadata, email="gone@example.org"),
+                s.payment_intent(1200, metadata=metadata, email="ann@example.org")]
+    client = app.test_client()
+    for pi in payments:
+        standin.payment_intents[pi["id"]] = s.with_charge(pi)
+        payload = s.body(s.event("payment_intent.succeeded", pi))
+        response = client.post("/stripe/webhook", data=payload, content_type="application/json",
+                               headers={"Stripe-Signature": s.sign(payload, STRIPE_SETTINGS["STRIPE_WEBHOOK_SECRET"])})
+        assert response.status_code == 200
+    try:
+        result = app.test_cli_runner().invoke(args=["process-webhooks"])
+    finally:
+        controller.stop()
+    assert result.exit_code == 0, result.output
+    assert "Applied 2 Stripe event(s); 1 failed and will be retried." in result.output
+    assert [m["To"] for m in server.messages] == ["ann@example.org"]
+    with app.app_context():
+        db = new_session()
+        assert sorted(g.amount_cents for g in db.scalars(select(Gift))) == [1000, 1200]
+        statuses = {m.to_email: m.status for m in db.scalars(select(OutboxMessage))}
+        db.close()
+    assert statuses == {"gone@example.org": "failed", "ann@example.org": "sent"}

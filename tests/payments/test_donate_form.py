@@ -49,7 +49,7 @@ def test_valid_form_becomes_a_request(session, settings):
         ({"show_name": ""}, "show_name", "whether your name may appear"),
         ({"show_amount": "maybe"}, "show_amount", "whether the amount may appear"),
         ({"frequency": "monthly"}, "monthly_consent", "confirm the monthly schedule"),
-        ({"frequency": "weekly"}, "frequency", "one-time or monthly"),
+        ({"frequency": "weekly"}, "frequency", "one time, monthly, quarterly or yearly"),
         ({"dedication_kind": "honour", "dedication_name": ""}, "dedication_name", "who the gift honours"),
         ({"comment": "x" * 501}, "comment", "500 characters"),
     ],

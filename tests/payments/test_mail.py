@@ -5,10 +5,16 @@ identity held back in production, and mail that goes out by itself from a runnin
 from __future__ import annotations
 
 import http.cookiejar
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
 from datetime import timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -21,30 +27,10 @@ from fundraiser.db import new_session, utcnow
 from fundraiser.models import MessageStatus, OutboxMessage
 from fundraiser.organisation import update_organisation
 from fundraiser.settings import current_settings
-from tests.netutil import Inbox, start_smtp, wait_for
+from tests.conftest import app_config
+from tests.netutil import Inbox, PickyServer, start_smtp, wait_for
 
 PASSWORD = "a very good password"
-
-
-class PickyServer(Inbox):
-    """Delivers like Inbox, but refuses some recipients at RCPT and some content at DATA."""
-
-    def __init__(self, refuse: dict[str, str], refuse_subject: dict[str, str] | None = None):
-        super().__init__()
-        self.refuse = refuse
-        self.refuse_subject = refuse_subject or {}
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        for marker, answer in self.refuse_subject.items():
-            if marker.encode() in envelope.content:
-                return answer
-        return await super().handle_DATA(server, session, envelope)
 
 
 def queue(app, *messages: dict) -> list[int]:
@@ -341,3 +327,55 @@ def test_an_unexpected_error_fails_that_message_and_the_round_goes_on(make_app):
     assert rows["ann@example.org"].status == rows["bea@example.org"].status == MessageStatus.SENT
     with app.app_context():
         assert len(list((current_settings().instance_path / "outbox").glob("*.eml"))) == 2
+
+
+class KillingServer(Inbox):
+    """Accepts every message, except that while one for `victim` is being handed over it kills
+    the sending process (SIGKILL: no clean-up runs) and refuses that message."""
+
+    def __init__(self, victim: str) -> None:
+        super().__init__()
+        self.victim = victim
+        self.sender_pid = 0
+        self.interrupted: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.victim in envelope.rcpt_tos and self.sender_pid:
+            os.kill(self.sender_pid, signal.SIGKILL)
+            self.sender_pid = 0
+            self.interrupted.append(message_from_bytes(envelope.content, policy=policy.default))
+            return "451 4.3.0 Try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_message_the_server_accepted_is_not_sent_again_after_the_worker_dies(smtp_app, smtp_port, database_url, tmp_path):
+    """`send-receipts` is killed while handing over its second message: the first, accepted, was
+    already recorded as sent and never goes out again; the interrupted one waits out its claim and
+    then goes out with the same Message-ID; the third is sent by the next worker."""
+    queue(smtp_app, {"to_email": "ann@example.org"}, {"to_email": "bea@example.org"}, {"to_email": "cy@example.org"})
+    handler = KillingServer(victim="bea@example.org")
+    controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        env = {**os.environ, **app_config(database_url, tmp_path / "instance"), "SMTP_HOST": "127.0.0.1",
+               "SMTP_PORT": str(smtp_port), "SMTP_SECURITY": "none", "MAIL_FROM": "Receipts <receipts@example.org>"}
+        worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "send-receipts"],
+                                  cwd=Path(__file__).resolve().parents[2], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        handler.sender_pid = worker.pid
+        assert worker.wait(timeout=60) == -signal.SIGKILL
+        rows = outbox(smtp_app)
+        assert rows["ann@example.org"].status == MessageStatus.SENT
+        assert rows["bea@example.org"].status == MessageStatus.SENDING
+        assert rows["cy@example.org"].status == MessageStatus.PENDING
+        assert send(smtp_app) == (1, 0)  # the next worker: Cy only (Bea's claim may still be sending)
+        with smtp_app.app_context():
+            session = new_session()
+            session.get(OutboxMessage, rows["bea@example.org"].id).next_attempt_at = utcnow() - mail.STALE_CLAIM - timedelta(seconds=1)
+            session.commit()
+            session.close()
+        assert send(smtp_app) == (1, 0)
+    finally:
+        controller.stop()
+    assert [m["To"] for m in handler.messages] == ["ann@example.org", "cy@example.org", "bea@example.org"]
+    assert handler.messages[2]["Message-ID"] == handler.interrupted[0]["Message-ID"]

@@ -50,11 +50,11 @@ def _gift(session, **kwargs):
 # ------------------------------------------------------------------ one golden receipt per kind
 
 
-def _monthly(session):
+def _monthly(session, interval="month"):
     campaign = make_campaign(session, title="Five Year Anniversary Fundraiser")
     donor = make_donor(session, name="Rosa Parks", email="rosa@example.org")
     plan = RecurringPlan(donor_id=donor.id, campaign_id=campaign.id, amount_cents=2_500, currency="USD",
-                         status=PlanStatus.ACTIVE, started_at=RECEIVED - timedelta(days=31))
+                         status=PlanStatus.ACTIVE, started_at=RECEIVED - timedelta(days=31), interval=interval)
     session.add(plan)
     session.flush()
     for day in (RECEIVED - timedelta(days=31), RECEIVED):
@@ -77,6 +77,7 @@ def _event(session, *, hosts_own: bool):
 CASES = {
     "one_time_online": lambda s: _gift(s, channel=GiftChannel.ONLINE, method=GiftMethod.CARD),
     "monthly_instalment": _monthly,
+    "quarterly_instalment": lambda s: _monthly(s, interval="quarter"),
     "check": lambda s: _gift(s, method=GiftMethod.CHECK, reference="1042"),
     "cash": lambda s: _gift(s, amount=4_000, method=GiftMethod.CASH),
     "daf": lambda s: _gift(s, amount=100_000, method=GiftMethod.DAF,
@@ -391,3 +392,18 @@ def test_manage_tokens_cannot_be_forged(app):
         token = receipts.manage_token(settings, 42)
         assert receipts.read_manage_token(settings, token) == receipts.ManageToken(42, expired=False)
         assert receipts.read_manage_token(settings, token[:-2] + "xx") is None
+
+
+@pytest.mark.parametrize("interval, adjective", [("month", "monthly"), ("quarter", "quarterly"), ("year", "yearly")])
+def test_failed_payment_and_manage_link_emails_name_the_plans_schedule(session, interval, adjective):
+    gift = _monthly(session, interval=interval)
+    plan = session.get(RecurringPlan, gift.recurring_plan_id)
+    assert receipts.queue_payment_failed(session, plan, invoice_id=f"in_{interval}", action_required=False,
+                                         fallback_email=None)
+    assert receipts.queue_manage_link(session, plan, current_settings())
+    failed, link = (session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind)).one()
+                    for kind in ("payment-failed", "manage-link"))
+    assert failed.subject.startswith(f"Your {adjective} gift to ") and f"stop your {adjective} gift" in failed.body_text
+    assert link.subject.startswith(f"Your link to manage your {adjective} gift")
+    others = {"monthly", "quarterly", "yearly"} - {adjective}
+    assert not any(word in failed.body_text + link.body_text for word in others)

@@ -345,3 +345,26 @@ def test_same_event_from_several_workers_at_once_records_one_gift(app, campaign)
         assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
         assert db.get(CampaignTotals, campaign.id).raised_cents == 3300
         db.close()
+
+
+@pytest.mark.parametrize("bad_amount", ["abc", 10**30], ids=["not-a-number", "overflows-the-column"])
+def test_an_event_that_fails_on_its_own_data_holds_back_none_after_it(app, client, session, campaign, bad_amount):
+    """Issue 18: the broken event is kept with its error for a later try (and a person), and the
+    payments that arrived after it are recorded in the same round."""
+    from tests.payments.stripe_shapes import body, sign
+
+    broken = s.payment_intent(2500, metadata=meta(campaign))
+    broken["amount"] = broken["amount_received"] = bad_amount
+    events = [s.event("payment_intent.succeeded", broken, created=int(time.time()) - 60)]
+    events += [s.event("payment_intent.succeeded", s.payment_intent(1000 + n, metadata=meta(campaign))) for n in range(2)]
+    for evt in events:
+        payload = body(evt)
+        response = client.post("/stripe/webhook", data=payload, content_type="application/json",
+                               headers={"Stripe-Signature": sign(payload, WEBHOOK_SECRET)})
+        assert response.status_code == 200
+    with app.app_context():
+        webhooks.process_pending()
+    session.expire_all()
+    assert raised(session, campaign) == 1000 + 1001
+    kept = session.get(StripeEvent, events[0]["id"])
+    assert kept.processed_at is None and kept.attempts == 1 and kept.last_error

@@ -44,12 +44,19 @@ operation = st.one_of(
     st.tuples(st.just("win"), st.integers(0, 30), moment),
     st.tuples(st.just("move"), st.integers(0, 30), st.integers(0, 2)),
     st.tuples(st.just("fee"), st.integers(0, 30), st.integers(0, 300)),
+    # Staff fix a saved gift: a new donor (or none), date received and method (gifts.edit_details).
+    st.tuples(st.just("restate"), st.integers(0, 30), st.integers(0, 4), st.one_of(st.none(), moment),
+              st.sampled_from(list(GiftMethod))),
 )
 
 
-def build_ledger(session, ops) -> list:
-    """Play the operations through ledger.py; refused ones change nothing. Returns the campaigns."""
+def build_ledger(session, ops, prepare=None) -> list:
+    """Play the operations through ledger.py; refused ones change nothing. Returns the campaigns.
+
+    `prepare(campaigns)`, when given, runs before the operations (e.g. to add matches)."""
     campaigns = [make_campaign(session, currency="USD") for _ in range(3)]
+    if prepare is not None:
+        prepare(campaigns)
     donors = [make_donor(session) for _ in range(4)] + [None]
     events = [make_event(session, c) for c in campaigns]
     plan = RecurringPlan(campaign_id=campaigns[0].id, amount_cents=2500, currency="USD", status=PlanStatus.ACTIVE)
@@ -89,6 +96,13 @@ def build_ledger(session, ops) -> list:
                 ledger.assign_campaign(session, gifts[op[1] % len(gifts)], campaigns[op[2]])
             elif op[0] == "fee":
                 ledger.set_fee(session, gifts[op[1] % len(gifts)], op[2])
+            elif op[0] == "restate":
+                gift = gifts[op[1] % len(gifts)]
+                donor = donors[op[2]]
+                ledger.restate_gift(
+                    session, gift, donor_id=donor.id if donor else None, received_at=op[3] or gift.received_at,
+                    method=op[4], reason="test",
+                )
         except LedgerError:
             pass  # a refused change must leave every rollup as it was; the checks prove it
     session.flush()

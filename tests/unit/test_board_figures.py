@@ -204,7 +204,7 @@ def test_campaign_progress_counts_local_days_and_projects_from_the_recent_pace(s
     assert progress.cumulative_cents[0] == 1000 and progress.raised_cents == 28_000
     assert start.astimezone(tz).date() == progress.days[0]
     assert progress.days_left == 31  # Feb 29 to Mar 30: the end, 00:00 local on Mar 31, closes Mar 30
-    assert progress.daily_sd_cents == 0
+    assert progress.pace.sd_cents == 0 and progress.pace_unit == "day"
     assert progress.projected_cents == 28_000 + 31 * 1000
     assert progress.projected_low_cents == progress.projected_high_cents == progress.projected_cents
     assert progress.needed_per_day_cents == -(-(100_000 - 28_000) // 31)

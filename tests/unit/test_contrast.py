@@ -34,6 +34,8 @@ TEXT = [  # (foreground, background): body text needs 4.5:1
 ]
 UI = [  # bar against its track: non-text contrast needs 3:1
     ("fill", "track"), ("brand", "track"),
+    # The focus ring against its halo, and the halo against the darkest backgrounds it meets.
+    ("focus-ring", "focus-halo"), ("focus-halo", "brand"), ("focus-halo", "brand-dark"), ("focus-halo", "ink"),
 ]
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fundraiser import ledger, matches
 from fundraiser.matches import GiftForMatch, compute, parse_ratio
 from fundraiser.models import GiftChannel, MatchingChallenge
-from tests.factories import give, make_campaign
+from tests.factories import give, make_campaign, make_match
 
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 ONLINE, OFFLINE, EVENT = GiftChannel.ONLINE, GiftChannel.OFFLINE, GiftChannel.EVENT
@@ -110,7 +110,7 @@ def test_no_match_ever_unlocks_more_than_its_cap_or_its_ratio_allows(caps, ratio
 
 def test_refunded_gifts_stop_counting(session):
     campaign = make_campaign(session)
-    session.add(MatchingChallenge(campaign_id=campaign.id, sponsor="Board", ratio_percent=100, cap_cents=100_000))
+    make_match(session, campaign, 100_000)
     kept = give(session, campaign, 3000, channel=ONLINE)
     refunded = give(session, campaign, 2000, channel=ONLINE)
     ledger.refund_gift(session, refunded, 2000, source_key="r1")

@@ -1,11 +1,13 @@
 """Rules behind the staff console, without HTTP: gift entry, deposits, corrections, merges, statements."""
 
+import io
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
@@ -191,17 +193,20 @@ def test_campaign_status_follows_the_transition_table(session):
     assert campaign.status == CampaignStatus.ARCHIVED
 
 
-def test_cover_images_are_checked_by_content_and_size(session, tmp_path):
+def test_cover_images_are_checked_by_content_and_need_alt_text(session, tmp_path):
     campaign = make_campaign(session)
-    png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
-    with pytest.raises(CampaignError, match="isn't really a PNG"):
-        store_cover(session, ACTOR, campaign, "cover.png", b"<script>", tmp_path)
-    with pytest.raises(CampaignError, match="PNG, JPEG"):
-        store_cover(session, ACTOR, campaign, "cover.svg", png, tmp_path)
-    with pytest.raises(CampaignError, match="at most 2 MB"):
-        store_cover(session, ACTOR, campaign, "big.png", png + b"0" * 3_000_000, tmp_path)
-    name = store_cover(session, ACTOR, campaign, "Cover.PNG", png, tmp_path)
-    assert (tmp_path / name).read_bytes() == png and campaign.cover_image == name
+    png = io.BytesIO()
+    Image.new("RGB", (1200, 600), "teal").save(png, format="PNG")
+    with pytest.raises(CampaignError, match="PNG, JPEG, WebP or GIF"):
+        store_cover(session, ACTOR, campaign, b"\x89PNG\r\n\x1a\n<script>", "A picture", tmp_path)
+    with pytest.raises(CampaignError, match="alt text"):
+        store_cover(session, ACTOR, campaign, png.getvalue(), "  ", tmp_path)
+    assert campaign.cover_image is None and not list(tmp_path.iterdir())
+    name = store_cover(session, ACTOR, campaign, png.getvalue(), " Parents  at a training ", tmp_path)
+    assert (campaign.cover_image, campaign.cover_width, campaign.cover_height, campaign.cover_alt) == (
+        name, 1200, 600, "Parents at a training")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{name}-{w}.{ext}" for w in (480, 960, 1200) for ext in ("webp", "jpg"))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

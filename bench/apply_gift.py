@@ -1,0 +1,93 @@
+"""Applying online gifts from stored Stripe events: SQL statements and CPU per gift, in-process.
+
+    .venv/bin/python bench/apply_gift.py --db sqlite --db postgresql
+
+Signed `payment_intent.succeeded` events (bench/webhook_ingest.py's, each from a new donor with an
+email, so each gift also creates a donor and queues a receipt) are stored through the inbox as a
+delivery would, then applied by `webhooks.process_pending`, the path every online gift takes
+(payments/webhooks.py -> ledger -> receipts). Statements are counted with SQLAlchemy's
+`before_cursor_execute` event on the app's engine (BEGIN and COMMIT included where the driver
+sends them as statements), CPU with time.process_time. Two cases: one event due on its own (a
+quiet day: the whole round for one gift), and a backlog applied in batches (after a flood).
+Target (issue 20): at most 8 statements and 1.5 ms CPU per gift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from common import app_env, flask, fresh_database, machine
+from sqlalchemy import event
+from webhook_ingest import SECRET, event_body, sign
+
+
+def measure(app, first: int, count: int, *, one_by_one: bool) -> tuple[float, float]:
+    """Store `count` events and apply them; returns (statements per gift, CPU ms per gift)."""
+    from fundraiser.payments.inbox import inbox
+    from fundraiser.payments.webhooks import process_pending, verified
+
+    with app.app_context():
+        for n in range(first, first + count):
+            body = event_body(n, campaign_id=1)
+            inbox().store(verified(body, sign(body), SECRET))
+        statements = [0]
+
+        def counted(*_args) -> None:
+            statements[0] += 1
+
+        engine = app.extensions["fundraiser.engine"]
+        event.listen(engine, "before_cursor_execute", counted)
+        started = time.process_time()
+        applied = 0
+        if one_by_one:
+            for _ in range(count):
+                applied += process_pending(limit=1).processed
+        else:
+            applied = process_pending(limit=count).processed
+        cpu = time.process_time() - started
+        event.remove(engine, "before_cursor_execute", counted)
+    if applied != count:
+        raise RuntimeError(f"applied {applied} of {count} events")
+    return statements[0] / count, cpu * 1000 / count
+
+
+def run(kind: str, args) -> list[tuple[str, float, float]]:
+    from fundraiser import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = fresh_database(kind, "bench_apply_gift", Path(tmp))
+        env = app_env(url, Path(tmp) / "instance", STRIPE_SECRET_KEY="sk_test_bench", STRIPE_PUBLISHABLE_KEY="pk_test_bench",
+                      STRIPE_WEBHOOK_SECRET=SECRET, STRIPE_API_BASE="http://127.0.0.1:9")
+        flask(env, "db", "upgrade")
+        flask(env, "seed-demo")
+        os.environ.update(env)
+        app = create_app(env)
+        app.config["BACKGROUND_TASKS"] = False
+        measure(app, 0, 20, one_by_one=False)  # warm-up: caches, prepared settings, the home account
+        single = measure(app, 100, args.single, one_by_one=True)
+        batch = measure(app, 10_000, args.backlog, one_by_one=False)
+        app.extensions["fundraiser.engine"].dispose()
+    return [("one event due on its own", *single), (f"backlog of {args.backlog}", *batch)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument("--single", type=int, default=50, help="events applied one round each")
+    parser.add_argument("--backlog", type=int, default=1000, help="events applied as one backlog")
+    args = parser.parse_args()
+    print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    print("| database | case | statements per gift | CPU per gift |")
+    print("| --- | --- | --- | --- |")
+    for kind in args.db or ["sqlite", "postgresql"]:
+        for case, statements, cpu_ms in run(kind, args):
+            print(f"| {kind} | {case} | {statements:.1f} | {cpu_ms:.2f} ms |", flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
