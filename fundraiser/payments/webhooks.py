@@ -31,6 +31,7 @@ from ..donors import (
     find_or_create_donor,
     normalise_email,
     record_newsletter_consent,
+    record_newsletter_consents,
 )
 from ..models import (
     AttemptStatus,
@@ -579,12 +580,16 @@ def _record_gifts_together(session: Session, batch: list[tuple[StripeEvent, dict
     donors = [(g["metadata"].get("donor_email") or g["email"], g["metadata"].get("donor_name") or g["name"]) for _, g, _ in together]
     book.resolve([(email, name, {}) for email, name in donors])
     new_gifts = []
+    consents: dict[int, datetime] = {}
     for (_, g, campaign), (email, name) in zip(together, donors, strict=True):
         metadata, kind = g["metadata"], g["metadata"].get("dedication_kind")
         dedicated = kind in ("honour", "memory")
+        donor_id = book.donor_id(email, name)
+        if metadata.get("keep_informed") == "yes":
+            consents[donor_id] = min(consents.get(donor_id, g["received_at"]), g["received_at"])
         new_gifts.append(ledger.NewGift(
             campaign=campaign, amount_cents=g["amount_cents"], currency=g["currency"], received_at=g["received_at"],
-            channel=GiftChannel.ONLINE, method=g["method"], source_key=g["source_key"], donor_id=book.donor_id(email, name),
+            channel=GiftChannel.ONLINE, method=g["method"], source_key=g["source_key"], donor_id=donor_id,
             reference=g["payment_intent_id"] or g["charge_id"],
             # Sensitive cause: a name or amount is public only when the donor said yes.
             is_anonymous=metadata.get("show_name") != "yes", show_amount=metadata.get("show_amount") == "yes",
@@ -594,6 +599,7 @@ def _record_gifts_together(session: Session, batch: list[tuple[StripeEvent, dict
             stripe_payment_intent_id=g["payment_intent_id"], stripe_charge_id=g["charge_id"],
             payment_method_detail=g.get("detail"), wall_reviewed=False,
         ))
+    record_newsletter_consents(session, consents)
     ids = ledger.record_gift_batch(session, new_gifts)
     gifts = {gift.id: gift for gift in session.scalars(select(Gift).where(Gift.id.in_(list(ids.values()))))}
     attempt_ids = {g["metadata"]["donation_attempt"]: g for _, g, _ in together if g["metadata"].get("donation_attempt")}

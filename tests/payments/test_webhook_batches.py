@@ -103,3 +103,21 @@ def test_a_bad_event_in_a_batch_is_postponed_and_the_rest_are_applied(app, clien
     kept = session.get(StripeEvent, events[6]["id"])
     assert kept.processed_at is None and kept.attempts == 1 and "ValueError" in kept.last_error
     assert ledger.verify_totals(session) == []
+
+
+def test_keep_me_informed_in_a_backlog_is_recorded_with_the_first_gifts_date(app, client, session):
+    campaign = make_campaign(session)
+    session.commit()
+    now = int(time.time())
+    told = [s.payment_intent(2000 + n, metadata=meta(campaign, donor_name="Kim Keen", keep_informed="yes"),
+                             email="keen@example.org") for n in range(2)]
+    quiet = s.payment_intent(3000, metadata=meta(campaign, donor_name="Quinn Quiet"), email="quiet@example.org")
+    store(client, [s.event("payment_intent.succeeded", {**told[0], "created": now - 50}, created=now - 50),
+                   s.event("payment_intent.succeeded", quiet, created=now - 40),
+                   s.event("payment_intent.succeeded", {**told[1], "created": now - 30}, created=now - 30)])
+    with app.app_context():
+        assert webhooks.process_pending().processed == 3
+    session.expire_all()
+    consent = dict(session.execute(select(Donor.email, Donor.newsletter_consent_at)).all())
+    assert consent["quiet@example.org"] is None
+    assert consent["keen@example.org"] is not None and int(consent["keen@example.org"].timestamp()) == now - 50
