@@ -26,30 +26,34 @@ from webhook_ingest import SECRET, event_body, sign
 
 
 def measure(app, first: int, count: int, *, one_by_one: bool) -> tuple[float, float]:
-    """Store `count` events and apply them; returns (statements per gift, CPU ms per gift)."""
+    """Apply `count` events, each stored and then applied on its own (a quiet day: the round
+    apply_and_follow_up runs after each delivery) or all stored first and applied as one backlog;
+    returns (statements per gift, CPU ms per gift) of the applying alone."""
     from fundraiser.payments.inbox import inbox
-    from fundraiser.payments.webhooks import process_pending, verified
+    from fundraiser.payments.webhooks import FOLLOW_UP_EVERY, process_pending, verified
 
-    with app.app_context():
-        for n in range(first, first + count):
+    def store(numbers: range) -> None:
+        for n in numbers:
             body = event_body(n, campaign_id=1)
             inbox().store(verified(body, sign(body), SECRET))
-        statements = [0]
 
-        def counted(*_args) -> None:
-            statements[0] += 1
+    statements = [0]
 
-        engine = app.extensions["fundraiser.engine"]
-        event.listen(engine, "before_cursor_execute", counted)
-        started = time.process_time()
-        applied = 0
-        if one_by_one:
-            for _ in range(count):
-                applied += process_pending(limit=1).processed
-        else:
-            applied = process_pending(limit=count).processed
-        cpu = time.process_time() - started
-        event.remove(engine, "before_cursor_execute", counted)
+    def counted(*_args) -> None:
+        statements[0] += 1
+
+    engine = app.extensions["fundraiser.engine"]
+    cpu = 0.0
+    applied = 0
+    with app.app_context():
+        rounds = [range(n, n + 1) for n in range(first, first + count)] if one_by_one else [range(first, first + count)]
+        for numbers in rounds:
+            store(numbers)
+            event.listen(engine, "before_cursor_execute", counted)
+            started = time.process_time()
+            applied += process_pending(limit=max(FOLLOW_UP_EVERY, len(numbers))).processed
+            cpu += time.process_time() - started
+            event.remove(engine, "before_cursor_execute", counted)
     if applied != count:
         raise RuntimeError(f"applied {applied} of {count} events")
     return statements[0] / count, cpu * 1000 / count

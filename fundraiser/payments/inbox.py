@@ -22,7 +22,6 @@ from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 
-from ..db import dialect_insert
 from ..models import StripeEvent
 
 log = logging.getLogger(__name__)
@@ -38,6 +37,10 @@ log = logging.getLogger(__name__)
 # every FLOOD_PAUSE intended).
 FLOOD_RATE = 50
 FLOOD_WAITING = 3
+
+# What webhooks.verified puts in a row, in the order of the INSERT.
+ROW_COLUMNS = ("id", "type", "object_id", "stripe_created_at", "livemode", "payload", "outcome", "received_at",
+               "attempts", "next_attempt_at", "api_version", "account")
 
 
 class _Slot:
@@ -67,8 +70,20 @@ class Inbox:
     def __init__(self, engine: Engine) -> None:
         """`engine`: where to write; db.make_statement_engine's, in the app."""
         self._engine = engine
+        self._dialect = engine.dialect
+        self._sqlite = engine.dialect.name == "sqlite"
         table = StripeEvent.__table__
-        self._insert = dialect_insert(engine.dialect.name, table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
+        # Each column's bind processor, as SQLAlchemy would apply it (UTC datetimes, booleans on
+        # SQLite); the payload is already JSON text (webhooks.verified).
+        self._processors = [
+            (name, None if name == "payload" else table.c[name].type.dialect_impl(engine.dialect).bind_processor(engine.dialect))
+            for name in ROW_COLUMNS
+        ]
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._row_placeholders = f"({', '.join([mark] * len(ROW_COLUMNS))})"
+        self._sql_head = f"INSERT INTO {table.name} ({', '.join(ROW_COLUMNS)}) VALUES "
+        self._sql_tail = " ON CONFLICT (id) DO NOTHING RETURNING id"
+        self._one_row_sql = self._sql_head + self._row_placeholders + self._sql_tail
         self._lock = threading.Lock()
         self._quiet = threading.Condition(self._lock)  # the applier waits here (wait_for_quiet)
         self._pending: list[_Slot] = []  # arrived while a batch was being written
@@ -184,11 +199,50 @@ class Inbox:
             stored.discard(slot.row["id"])
 
     def _insert_once(self, rows: list[dict[str, Any]]) -> set[str]:
-        with self._engine.connect().execution_options(sqlite_immediate=True) as connection:
-            # One row (most batches) as a plain execute: SQLAlchemy's many-rows path costs more.
-            stored = set(connection.execute(self._insert, rows[0] if len(rows) == 1 else rows).scalars())
-            connection.commit()
-        return stored
+        """The INSERT (and on SQLite its BEGIN IMMEDIATE and COMMIT) on the pool's driver connection.
+
+        SQLAlchemy's execution machinery cost more than the database's own work for this one
+        statement (compiling the cache key, the bind processors, serialising the payload again,
+        events: 0.4 of a delivery's CPU); the SQL and each column's bind processor are prepared
+        once, and the payload is the body Stripe signed, stored as it came. Driver errors are
+        raised as SQLAlchemy's, a dropped connection invalidated, as an execute would."""
+        sql = self._sql(len(rows))
+        params = [value for row in rows for value in self._values(row)]
+        fairy = self._engine.raw_connection()
+        cursor = None
+        try:
+            cursor = fairy.cursor()
+            if self._sqlite:
+                fairy.dbapi_connection.take_writer_lock()
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                    cursor.execute(sql, params)
+                    stored = {row[0] for row in cursor.fetchall()}
+                    fairy.commit()  # lets go of the writer lock (sqlite_lock.py)
+                except BaseException:
+                    fairy.rollback()
+                    raise
+            else:  # an autocommit connection: the statement is its own transaction
+                cursor.execute(sql, params)
+                stored = {row[0] for row in cursor.fetchall()}
+            cursor.close()
+            return stored
+        except self._dialect.loaded_dbapi.Error as exc:
+            gone = self._dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+            if gone:
+                fairy.invalidate(exc)
+            raise DBAPIError.instance(sql, params, exc, self._dialect.loaded_dbapi.Error,
+                                      connection_invalidated=gone, dialect=self._dialect) from exc
+        finally:
+            fairy.close()
+
+    def _sql(self, count: int) -> str:
+        if count == 1:
+            return self._one_row_sql
+        return f"{self._sql_head}{', '.join([self._row_placeholders] * count)}{self._sql_tail}"
+
+    def _values(self, row: dict[str, Any]) -> list[Any]:
+        return [process(row[name]) if process else row[name] for name, process in self._processors]
 
 
 def _row_error(exc: SQLAlchemyError) -> bool:

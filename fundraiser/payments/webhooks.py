@@ -103,8 +103,9 @@ PROCESSING_LOCK = 0x5712_1BE
 
 
 def verified(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
-    """Check one delivery's signature and shape; returns the row to store. Touches no database,
-    so the write lock (SQLite) is held only for the INSERT itself."""
+    """Check one delivery's signature and shape; returns the row to store (inbox.ROW_COLUMNS), its
+    payload the JSON text exactly as Stripe signed it. Touches no database, so the write lock
+    (SQLite) is held only for the INSERT itself."""
     event = verify_event(payload, signature, secret)
     event_id = event.get("id")
     if not isinstance(event_id, str) or not isinstance(event.get("type"), str) or len(event_id) > 255:
@@ -116,7 +117,7 @@ def verified(payload: bytes, signature: str | None, secret: str) -> dict[str, An
         "id": event_id, "type": event["type"][:100],
         "object_id": object_id if isinstance(object_id, str) else None,
         "stripe_created_at": datetime.fromtimestamp(_int(event.get("created")), UTC),
-        "livemode": bool(event.get("livemode")), "payload": event, "outcome": "",
+        "livemode": bool(event.get("livemode")), "payload": payload.decode("utf-8"), "outcome": "",
         "received_at": now, "attempts": 0, "next_attempt_at": now,
         "api_version": _text(event.get("api_version"), 40), "account": _text(event.get("account"), 255),
     }
@@ -192,7 +193,7 @@ def _apply_batch(size: int) -> ProcessReport | None:
         def record_together() -> None:
             if not together:
                 return
-            new = _apply(session, together[0][0]).new_gifts if len(together) == 1 else _record_gifts_together(session, together)
+            new = _record_gifts_together(session, together)
             gifts.extend(new)
             gifts.extend(_replay_for(session, new))
             together.clear()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
+from sqlalchemy import text
 
 from fundraiser.payments.webhooks import process_pending
 from tests.netutil import free_port
@@ -70,3 +73,17 @@ def smtp_app(make_app, smtp_port):
                    MAIL_FROM="Receipts <receipts@example.org>")
     app.config["BACKGROUND_TASKS"] = False
     return app
+
+
+@contextmanager
+def stripe_events_unavailable(app):
+    """The inbox's table is not there for a moment (a migration half done, a restore gone wrong):
+    storing fails as a whole, as when the database is away, on either database."""
+    engine = app.extensions["fundraiser.engine"]
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE stripe_events RENAME TO stripe_events_away"))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE stripe_events_away RENAME TO stripe_events"))

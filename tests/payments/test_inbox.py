@@ -14,7 +14,7 @@ from fundraiser.payments import inbox as inbox_module
 from fundraiser.payments import webhooks
 from fundraiser.payments.inbox import Inbox, _Slot
 from tests.payments import stripe_shapes as s
-from tests.payments.conftest import WEBHOOK_SECRET
+from tests.payments.conftest import WEBHOOK_SECRET, stripe_events_unavailable
 
 
 def verified_row(evt: dict) -> dict:
@@ -76,21 +76,12 @@ def test_a_row_the_database_refuses_fails_alone_when_stored_with_others(app):
 
 
 def test_a_database_error_reaches_every_delivery_of_the_batch_and_stores_nothing(app):
-    from sqlalchemy import event
-    from sqlalchemy.exc import OperationalError
-
-    engine = app.extensions["fundraiser.statement_engine"]
-
-    def database_gone(conn, cursor, statement, parameters, context, executemany):
-        raise OperationalError(statement, parameters, Exception("server closed the connection unexpectedly"))
+    from sqlalchemy.exc import DBAPIError
 
     slots = [_Slot(verified_row(s.event("payment_intent.succeeded", s.payment_intent(700 + n)))) for n in range(3)]
-    event.listen(engine, "before_cursor_execute", database_gone)
-    try:
-        Inbox(engine)._write(slots)
-    finally:
-        event.remove(engine, "before_cursor_execute", database_gone)
-    assert all(isinstance(slot.error, OperationalError) for slot in slots)
+    with stripe_events_unavailable(app):
+        Inbox(app.extensions["fundraiser.statement_engine"])._write(slots)
+    assert all(isinstance(slot.error, DBAPIError) and "stripe_events" in str(slot.error) for slot in slots)
     assert stored_ids(app) == []
 
 

@@ -23,7 +23,7 @@ from fundraiser.models import (
 from fundraiser.payments import webhooks
 from tests.factories import make_campaign
 from tests.payments import stripe_shapes as s
-from tests.payments.conftest import WEBHOOK_SECRET
+from tests.payments.conftest import WEBHOOK_SECRET, stripe_events_unavailable
 
 
 def meta(campaign, **extra) -> dict:
@@ -242,21 +242,10 @@ def test_checkout_bank_debit_failure_records_nothing(deliver, session, campaign)
 
 
 def test_database_outage_while_storing_answers_503_and_the_retry_records_once(app, deliver, session, campaign):
-    from sqlalchemy import event
-    from sqlalchemy.exc import OperationalError
-
     evt = s.event("payment_intent.succeeded", s.payment_intent(2500, metadata=meta(campaign)))
-    engine = app.extensions["fundraiser.statement_engine"]
-
-    def database_gone(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("INSERT INTO stripe_events"):
-            raise OperationalError(statement, parameters, Exception("server closed the connection unexpectedly"))
-
-    # The connection drops as the event is being stored.
-    event.listen(engine, "before_cursor_execute", database_gone)
-    assert deliver(evt).status_code == 503
+    with stripe_events_unavailable(app):
+        assert deliver(evt).status_code == 503
     assert count(session, StripeEvent) == 0 and count(session, Gift) == 0
-    event.remove(engine, "before_cursor_execute", database_gone)
     assert deliver(evt).status_code == 200  # Stripe's retry
     assert deliver(evt).status_code == 200
     assert count(session, Gift) == 1 and raised(session, campaign) == 2500
@@ -270,7 +259,8 @@ def test_database_outage_while_applying_keeps_the_event_and_retries_it_once(app,
     def database_gone(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
 
-    monkeypatch.setattr(webhooks.ledger, "record_gift", database_gone)
+    monkeypatch.setattr(webhooks.ledger, "record_gift_batch", database_gone)
+    monkeypatch.setattr(webhooks.ledger, "record_gift", database_gone)  # the one-by-one retry
     assert deliver(evt).status_code == 200  # stored: Stripe need not retry
     session.expire_all()
     row = session.get(StripeEvent, evt["id"])
