@@ -379,3 +379,38 @@ def test_a_message_the_server_accepted_is_not_sent_again_after_the_worker_dies(s
         controller.stop()
     assert [m["To"] for m in handler.messages] == ["ann@example.org", "cy@example.org", "bea@example.org"]
     assert handler.messages[2]["Message-ID"] == handler.interrupted[0]["Message-ID"]
+
+
+def test_the_sender_waits_while_stripe_deliveries_flood_in(make_app, smtp_port, monkeypatch):
+    """Answering Stripe comes first: while deliveries flood into this process, receipts wait (up
+    to FLOOD_PAUSE_SECONDS each) and go out as soon as the flood has passed."""
+    from threading import Thread
+
+    from fundraiser.payments import inbox as inbox_module
+    from tests.payments import stripe_shapes as s
+    from tests.payments.test_inbox import HeldInbox, verified_row
+
+    monkeypatch.setattr(inbox_module, "FLOOD_WAITING", 1)  # one delivery in flight is a flood here
+    monkeypatch.setattr(mail, "FLOOD_PAUSE_SECONDS", 30)
+    app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_SECURITY="none", MAIL_FROM="r@example.org")
+    app.config["BACKGROUND_TASKS"] = True
+    deliveries = HeldInbox(app.extensions["fundraiser.statement_engine"])
+    app.extensions["fundraiser.stripe_inbox"] = deliveries
+    deliveries.release.clear()
+    delivery = Thread(target=deliveries.store, args=(verified_row(s.event("payment_intent.succeeded", s.payment_intent(4300))),))
+    delivery.start()
+    controller, smtp = start_smtp(smtp_port)
+    try:
+        wait_for(deliveries.flooded, timeout=2, what="the delivery in flight")
+        mail.sender(app).start()
+        queue(app, {"to_email": "donor@example.org"})
+        mail.sender(app).wake()
+        time.sleep(1.0)
+        assert smtp.messages == []  # held back while the delivery waits
+        deliveries.release.set()
+        delivery.join(5)
+        wait_for(lambda: smtp.messages, timeout=5, what="the receipt after the flood")
+    finally:
+        deliveries.release.set()
+        controller.stop()
+    assert smtp.messages[0]["To"] == "donor@example.org"
