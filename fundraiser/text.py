@@ -68,8 +68,11 @@ def refuse_nul() -> None:
     refuses it in text), so answer 400 at the door instead of failing deep in a query."""
     from flask import abort, request
 
-    values = [request.path, *request.args.values(), *request.form.values()] if request.method != "GET" \
-        else [request.path, *request.args.values()]
+    values = [request.path, *request.args.values()]
+    # Only form bodies have a form to look in; reading `form` for any other (a Stripe webhook's
+    # JSON) parses nothing, yet took 7% of the workers' GIL time in a flood of webhooks.
+    if request.method != "GET" and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values += request.form.values()
     if any("\x00" in v for v in values if isinstance(v, str)):
         abort(400, "The request contains a NUL character, which no field accepts.")
 

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 FLOOD_RATE = 50
 FLOOD_WAITING = 3
 
+# PostgreSQL: batches in flight at once per process (db.make_statement_engine's pool holds as many).
+WRITERS = 2
+
 # What webhooks.verified puts in a row, in the order of the INSERT.
 ROW_COLUMNS = ("id", "type", "object_id", "stripe_created_at", "livemode", "payload", "outcome", "received_at",
                "attempts", "next_attempt_at", "api_version", "account")
@@ -87,7 +90,10 @@ class Inbox:
         self._lock = threading.Lock()
         self._quiet = threading.Condition(self._lock)  # the applier waits here (wait_for_quiet)
         self._pending: list[_Slot] = []  # arrived while a batch was being written
-        self._writing = False
+        # Batches written at once: one on SQLite (one writer at a time anyway); on PostgreSQL two,
+        # so the next batch goes in while the last one waits for its WAL flush.
+        self._most_writers = 1 if self._sqlite else WRITERS
+        self._writers = 0
         self._in_flight = 0
         self._arrivals: deque[float] = deque(maxlen=FLOOD_RATE)
 
@@ -98,11 +104,11 @@ class Inbox:
         with self._lock:
             self._in_flight += 1
             self._arrivals.append(time.monotonic())
-            if self._writing:
+            if self._writers == self._most_writers:
                 self._pending.append(slot)
             else:
-                # Nobody is writing: this thread writes its own row now.
-                self._writing = True
+                # A writer is free: this thread writes its own row now.
+                self._writers += 1
                 slot.batch = [slot]
         try:
             if slot.batch is None:
@@ -158,7 +164,8 @@ class Inbox:
         finally:
             with self._lock:
                 following, self._pending = self._pending, []
-                self._writing = bool(following)
+                if not following:
+                    self._writers -= 1
             if following:
                 following[0].batch = following
                 following[0].wake()
