@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -304,23 +305,38 @@ def import_gifts_command(file: Path, campaign_slug: str | None, dry_run: bool, o
         click.echo(line)
 
 
+def schema_first(command: click.Command) -> click.Command:
+    """The command, refusing with what to run when the database is not set up for this version
+    (a new PostgreSQL database before `db upgrade`, or one an upgrade of the code has outrun),
+    instead of failing with a traceback about a missing table. The embedded SQLite database is
+    brought up to date at start (schema.prepare_embedded_database), so it never sees this."""
+    from .schema import pending_revisions
+
+    callback = command.callback
+
+    @functools.wraps(callback)
+    def checked(*args, **kwargs):
+        if pending_revisions(current_app.extensions["fundraiser.engine"]):
+            raise click.ClickException(
+                "The database is not set up for this version of Fundraiser yet. Run "
+                "`flask --app fundraiser db upgrade` first: it creates or updates the tables and keeps what is stored."
+            )
+        return callback(*args, **kwargs)
+
+    command.callback = with_appcontext(checked)
+    return command
+
+
 def init_app(app: Flask) -> None:
     from .fanout import serve_streams_command
     from .schema import db_cli
 
     app.cli.add_command(db_cli)
-    app.cli.add_command(create_user_command)
-    app.cli.add_command(backup_command)
+    # Restoring a backup into an empty database is how one starts over: it needs no tables.
     app.cli.add_command(restore_command)
-    app.cli.add_command(doctor_command)
-    app.cli.add_command(send_receipts_command)
-    app.cli.add_command(fill_fees_command)
-    app.cli.add_command(fetch_payouts_command)
-    app.cli.add_command(process_webhooks_command)
-    app.cli.add_command(verify_totals_command)
-    app.cli.add_command(rebuild_rollups_command)
-    app.cli.add_command(seed_demo_command)
-    app.cli.add_command(year_end_command)
-    app.cli.add_command(remove_demo_command)
-    app.cli.add_command(import_gifts_command)
-    app.cli.add_command(serve_streams_command)
+    for command in (
+        create_user_command, backup_command, doctor_command, send_receipts_command, fill_fees_command,
+        fetch_payouts_command, process_webhooks_command, verify_totals_command, rebuild_rollups_command,
+        seed_demo_command, year_end_command, remove_demo_command, import_gifts_command, serve_streams_command,
+    ):
+        app.cli.add_command(schema_first(command))

@@ -96,3 +96,28 @@ def test_recent_migrations_go_down_and_up_again_with_gifts_in_the_database(runne
     up = runner.invoke(args=["db", "upgrade"])
     assert up.exit_code == 0, up.output
     assert runner.invoke(args=["verify-totals"]).exit_code == 0
+
+
+def test_commands_on_a_database_not_yet_set_up_say_to_run_db_upgrade(tmp_path):
+    """As an operator meets it: a new database (not the embedded default, which migrates itself),
+    a command run before `db upgrade` is refused with what to run, and works after it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("FUNDRAISER_", "DATABASE_URL"))},
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite3'}", "FUNDRAISER_INSTANCE_PATH": str(tmp_path / "instance"),
+           "SECRET_KEY": "a-test-secret-key-that-is-long-enough-for-it", "FUNDRAISER_USER_PASSWORD": "a very good password"}
+    flask = [str(Path(sys.executable).parent / "flask"), "--app", "fundraiser"]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*flask, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    refused = run("create-user", "admin@example.org", "--role", "admin")
+    assert refused.returncode == 1
+    assert "flask --app fundraiser db upgrade" in refused.stderr and "Traceback" not in refused.stderr
+    assert run("db", "upgrade").returncode == 0
+    created = run("create-user", "admin@example.org", "--role", "admin")
+    assert created.returncode == 0, created.stderr
+    assert "Created admin account for admin@example.org." in created.stdout
