@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from .auth.users import AccountError, create_user
 from .backup import BackupError, backup, default_backup_path, restore
@@ -316,7 +317,14 @@ def schema_first(command: click.Command) -> click.Command:
 
     @functools.wraps(callback)
     def checked(*args, **kwargs):
-        if pending_revisions(current_app.extensions["fundraiser.engine"]):
+        try:
+            pending = pending_revisions(current_app.extensions["fundraiser.engine"])
+        except SQLAlchemyError as exc:
+            raise click.ClickException(
+                f"Can't reach the database ({exc.__class__.__name__}): check DATABASE_URL "
+                "(`flask --app fundraiser doctor` says more)."
+            ) from None
+        if pending:
             raise click.ClickException(
                 "The database is not set up for this version of Fundraiser yet. Run "
                 "`flask --app fundraiser db upgrade` first: it creates or updates the tables and keeps what is stored."
@@ -332,10 +340,12 @@ def init_app(app: Flask) -> None:
     from .schema import db_cli
 
     app.cli.add_command(db_cli)
-    # Restoring a backup into an empty database is how one starts over: it needs no tables.
+    # Restoring a backup into an empty database is how one starts over: it needs no tables. The
+    # doctor reports pending migrations (and an unreachable database) among its other findings.
     app.cli.add_command(restore_command)
+    app.cli.add_command(doctor_command)
     for command in (
-        create_user_command, backup_command, doctor_command, send_receipts_command, fill_fees_command,
+        create_user_command, backup_command, send_receipts_command, fill_fees_command,
         fetch_payouts_command, process_webhooks_command, verify_totals_command, rebuild_rollups_command,
         seed_demo_command, year_end_command, remove_demo_command, import_gifts_command, serve_streams_command,
     ):

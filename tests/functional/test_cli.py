@@ -121,3 +121,8 @@ def test_commands_on_a_database_not_yet_set_up_say_to_run_db_upgrade(tmp_path):
     created = run("create-user", "admin@example.org", "--role", "admin")
     assert created.returncode == 0, created.stderr
     assert "Created admin account for admin@example.org." in created.stdout
+    # A database that cannot be reached at all: the same kind of answer, not a traceback.
+    env["DATABASE_URL"] = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+    unreachable = run("verify-totals")
+    assert unreachable.returncode == 1
+    assert "Can't reach the database" in unreachable.stderr and "Traceback" not in unreachable.stderr
