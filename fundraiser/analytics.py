@@ -580,6 +580,11 @@ class CampaignProgress:
     now: datetime | None = None
     hours_left: float | None = None
 
+    @property
+    def ended(self) -> bool:
+        """The campaign's last day is behind us: its total is final, nothing is projected."""
+        return self.end_day is not None and self.end_day < self.days[-1]
+
     def projection(self) -> list[tuple[date | datetime, float, float, float]]:
         """(day or hour, expected, low, high) from now to the end, for the chart's band."""
         if self.pace_unit == "hour" and self.now is not None and self.hours_left:
@@ -668,7 +673,7 @@ def progress_from_days(
         unit, hours_left = "hour", max((campaign.ends_at - now).total_seconds() / 3600, 0.0)
         pace = hourly_pace(hours, (now - day_start).total_seconds() / 3600)
         projection = pace.project(running, hours_left)
-    elif days_left is not None:
+    elif days_left is not None and end_day >= today:
         projection = pace.project(running, days_left)
     needed = None
     if days_left:

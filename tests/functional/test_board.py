@@ -101,6 +101,22 @@ def test_campaign_page_shows_the_headline_figures(client, session, spring):
     assert shown["days-left"] == "20"
 
 
+def test_an_ended_campaign_shows_its_final_total_not_a_projection(client, session):
+    now = datetime.now(UTC)
+    closed = make_campaign(session, slug="closed", title="Last spring", goal_cents=100_000,
+                           starts_at=now - timedelta(days=60), ends_at=now - timedelta(days=10))
+    give(session, closed, 40_000, received_at=now - timedelta(days=30))
+    session.commit()
+    sign_in(client, session, Role.BOARD)
+    html = client.get("/board/campaigns/closed").get_data(as_text=True)
+    shown = figures(html)
+    assert "Final total" in html and "Projected total" not in html and "Days left" not in html
+    assert shown["projected"] == "$400.00"
+    assert shown["days-left"]  # the end date, in the organisation's words
+    progress_csv = client.get("/board/campaigns/closed/charts/progress.csv")
+    assert progress_csv.status_code == 200 and "projected" not in progress_csv.get_data(as_text=True)
+
+
 def test_filters_narrow_the_figures_and_bad_input_says_what_to_fix(client, session, spring):
     give(session, spring, 10_000, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
     give(session, spring, 2_500, channel=GiftChannel.OFFLINE)
