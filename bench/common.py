@@ -71,14 +71,10 @@ def app_env(database_url: str, instance: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], worker_class: str, workers: int, threads: int, app: str = "wsgi:app"):
-    """Run `gunicorn wsgi:app` (or another app of bench/) on a free port; yields its base URL."""
-    port = free_port()
-    cmd = [
-        str(VENV_BIN / "gunicorn"), app, "--pythonpath", str(ROOT / "bench"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--worker-class", worker_class, "--threads", str(threads), "--log-level", "warning",
-        "--worker-connections", "2000",
-    ]
+def serving(cmd: list[str], env: dict[str, str], name: str):
+    """Start a server command that listens on the port in `cmd`; yields (base URL, process) once
+    its /api/health answers, and stops it afterwards."""
+    port = cmd[cmd.index("--bind") + 1].rsplit(":", 1)[1]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -89,9 +85,9 @@ def gunicorn(env: dict[str, str], worker_class: str, workers: int, threads: int,
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {proc.stderr.read().decode()[-2000:]}") from None
+                    raise RuntimeError(f"{name} did not start: {proc.stderr.read().decode()[-2000:]}") from None
                 time.sleep(0.2)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:
@@ -100,6 +96,18 @@ def gunicorn(env: dict[str, str], worker_class: str, workers: int, threads: int,
             proc.kill()
             proc.wait()
         proc.stderr.close()
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], worker_class: str, workers: int, threads: int, app: str = "wsgi:app"):
+    """Run `gunicorn wsgi:app` (or another app of bench/) on a free port; yields its base URL."""
+    cmd = [
+        str(VENV_BIN / "gunicorn"), app, "--pythonpath", str(ROOT / "bench"), "--bind", f"127.0.0.1:{free_port()}",
+        "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads), "--log-level", "warning",
+        "--worker-connections", "2000",
+    ]
+    with serving(cmd, env, "gunicorn") as (base, _proc):
+        yield base
 
 
 def wrk(url: str, connections: int, seconds: int, threads: int = 2) -> dict[str, float]:

@@ -26,11 +26,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import ROOT, VENV_BIN, app_env, flask, free_port, fresh_database, gunicorn, machine
+from common import (
+    ROOT,
+    VENV_BIN,
+    app_env,
+    flask,
+    free_port,
+    fresh_database,
+    gunicorn,
+    machine,
+    serving,
+)
 
 SLUG = "giving-tuesday"
 
@@ -185,28 +194,10 @@ async def measure(base: str, env: dict[str, str], server_pids: list[int], viewer
 @contextmanager
 def fanout(env: dict[str, str], max_streams: int):
     """`flask serve-streams` on a free port, as docs/deploy.md runs it behind nginx."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "flask"), "--app", "fundraiser", "serve-streams", "--bind", f"127.0.0.1:{port}",
-         "--max-streams", str(max_streams)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/api/health", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"serve-streams did not start: {proc.stderr.read().decode()[-2000:]}") from None
-                time.sleep(0.2)
+    cmd = [str(VENV_BIN / "flask"), "--app", "fundraiser", "serve-streams", "--bind", f"127.0.0.1:{free_port()}",
+           "--max-streams", str(max_streams)]
+    with serving(cmd, env, "serve-streams") as (base, proc):
         yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        proc.stderr.close()
 
 
 def run(kind: str, server: str, args) -> dict:
