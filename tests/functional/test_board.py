@@ -111,6 +111,7 @@ def test_an_ended_campaign_shows_its_final_total_not_a_projection(client, sessio
     html = client.get("/board/campaigns/closed").get_data(as_text=True)
     shown = figures(html)
     assert "Final total" in html and "Projected total" not in html and "Days left" not in html
+    assert '<p class="lede">Ended · ' in html  # still "active" for staff, but past its end date
     assert shown["projected"] == "$400.00"
     assert shown["days-left"]  # the end date, in the organisation's words
     progress_csv = client.get("/board/campaigns/closed/charts/progress.csv")
