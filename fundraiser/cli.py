@@ -19,6 +19,38 @@ from .models import Role
 from .organisation import current_organisation
 
 
+def schema_first(command: click.Command) -> click.Command:
+    """The command, refusing with what to run when the database is not set up for this version
+    (a new PostgreSQL database before `db upgrade`, or one an upgrade of the code has outrun),
+    instead of failing with a traceback about a missing table. The embedded SQLite database is
+    brought up to date at start (schema.prepare_embedded_database), so it never sees this. Not on
+    `restore` (restoring into an empty database is how one starts over) nor `doctor` (it reports
+    pending migrations, and an unreachable database, among its other findings)."""
+    from .schema import pending_revisions
+
+    callback = command.callback
+
+    @functools.wraps(callback)
+    def checked(*args, **kwargs):
+        try:
+            pending = pending_revisions(current_app.extensions["fundraiser.engine"])
+        except SQLAlchemyError as exc:
+            raise click.ClickException(
+                f"Can't reach the database ({exc.__class__.__name__}): check DATABASE_URL "
+                "(`flask --app fundraiser doctor` says more)."
+            ) from None
+        if pending:
+            raise click.ClickException(
+                "The database is not set up for this version of Fundraiser yet. Run "
+                "`flask --app fundraiser db upgrade` first: it creates or updates the tables and keeps what is stored."
+            )
+        return callback(*args, **kwargs)
+
+    command.callback = with_appcontext(checked)
+    return command
+
+
+@schema_first
 @click.command("verify-totals")
 @click.option("--fix", is_flag=True, help="Rewrite the cached totals from the ledger after reporting.")
 @with_appcontext
@@ -40,6 +72,7 @@ def verify_totals_command(fix: bool) -> None:
     sys.exit(1)
 
 
+@schema_first
 @click.command("rebuild-rollups")
 @click.option("--check", is_flag=True, help="Only report differences; change nothing.")
 @with_appcontext
@@ -65,6 +98,7 @@ def rebuild_rollups_command(check: bool) -> None:
     click.echo(f"Rebuilt {rows} rollup row(s) from the ledger ({len(found)} difference(s) fixed).")
 
 
+@schema_first
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
@@ -76,6 +110,7 @@ def seed_demo_command() -> None:
     click.echo(report)
 
 
+@schema_first
 @click.command("remove-demo")
 @click.option("--yes", is_flag=True, help="Don't ask for confirmation.")
 @with_appcontext
@@ -91,6 +126,7 @@ def remove_demo_command(yes: bool) -> None:
     click.echo(report)
 
 
+@schema_first
 @click.command("create-user")
 @click.argument("email")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
@@ -111,6 +147,7 @@ def create_user_command(email: str, role: str, name: str, password: str) -> None
     click.echo(f"Created {user.role} account for {user.email}.")
 
 
+@schema_first
 @click.command("backup")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @with_appcontext
@@ -159,6 +196,7 @@ def doctor_command() -> None:
     click.echo("Everything checked is in order.")
 
 
+@schema_first
 @click.command("send-receipts")
 @with_appcontext
 def send_receipts_command() -> None:
@@ -171,6 +209,7 @@ def send_receipts_command() -> None:
         f" {failed} not sent: see the Mail page of the staff console (retried or marked failed)." if failed else ""))
 
 
+@schema_first
 @click.command("fill-fees")
 @with_appcontext
 def fill_fees_command() -> None:
@@ -181,6 +220,7 @@ def fill_fees_command() -> None:
     click.echo(f"Filled in {filled} fee(s); {missing} not available from Stripe yet.")
 
 
+@schema_first
 @click.command("fetch-payouts")
 @with_appcontext
 def fetch_payouts_command() -> None:
@@ -192,6 +232,7 @@ def fetch_payouts_command() -> None:
                + (f" {report.failed} could not be fetched yet; they will be retried." if report.failed else ""))
 
 
+@schema_first
 @click.command("process-webhooks")
 @with_appcontext
 def process_webhooks_command() -> None:
@@ -203,6 +244,7 @@ def process_webhooks_command() -> None:
                + (f"; {report.postponed} failed and will be retried." if report.postponed else "."))
 
 
+@schema_first
 @click.command("year-end")
 @click.argument("year", type=int)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -250,6 +292,7 @@ def year_end_command(year: int, out_dir: Path, resend: bool, dry_run: bool) -> N
         if batch_failed or not batch_sent:
             break
     click.echo(f"Emailed {sent} message(s) now." + (" Some could not be sent yet; send-receipts retries them." if failed else ""))
+@schema_first
 @click.command("import-gifts")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--campaign", "campaign_slug", help="Web address (slug) of the campaign for rows whose campaign isn't matched.")
@@ -306,47 +349,15 @@ def import_gifts_command(file: Path, campaign_slug: str | None, dry_run: bool, o
         click.echo(line)
 
 
-def schema_first(command: click.Command) -> click.Command:
-    """The command, refusing with what to run when the database is not set up for this version
-    (a new PostgreSQL database before `db upgrade`, or one an upgrade of the code has outrun),
-    instead of failing with a traceback about a missing table. The embedded SQLite database is
-    brought up to date at start (schema.prepare_embedded_database), so it never sees this."""
-    from .schema import pending_revisions
-
-    callback = command.callback
-
-    @functools.wraps(callback)
-    def checked(*args, **kwargs):
-        try:
-            pending = pending_revisions(current_app.extensions["fundraiser.engine"])
-        except SQLAlchemyError as exc:
-            raise click.ClickException(
-                f"Can't reach the database ({exc.__class__.__name__}): check DATABASE_URL "
-                "(`flask --app fundraiser doctor` says more)."
-            ) from None
-        if pending:
-            raise click.ClickException(
-                "The database is not set up for this version of Fundraiser yet. Run "
-                "`flask --app fundraiser db upgrade` first: it creates or updates the tables and keeps what is stored."
-            )
-        return callback(*args, **kwargs)
-
-    command.callback = with_appcontext(checked)
-    return command
-
-
 def init_app(app: Flask) -> None:
     from .fanout import serve_streams_command
     from .schema import db_cli
 
     app.cli.add_command(db_cli)
-    # Restoring a backup into an empty database is how one starts over: it needs no tables. The
-    # doctor reports pending migrations (and an unreachable database) among its other findings.
-    app.cli.add_command(restore_command)
-    app.cli.add_command(doctor_command)
     for command in (
-        create_user_command, backup_command, send_receipts_command, fill_fees_command,
-        fetch_payouts_command, process_webhooks_command, verify_totals_command, rebuild_rollups_command,
-        seed_demo_command, year_end_command, remove_demo_command, import_gifts_command, serve_streams_command,
+        create_user_command, backup_command, restore_command, doctor_command, send_receipts_command,
+        fill_fees_command, fetch_payouts_command, process_webhooks_command, verify_totals_command,
+        rebuild_rollups_command, seed_demo_command, year_end_command, remove_demo_command,
+        import_gifts_command, serve_streams_command,
     ):
-        app.cli.add_command(schema_first(command))
+        app.cli.add_command(command)

@@ -26,6 +26,7 @@ from flask.cli import with_appcontext
 
 from . import live
 from .api.views import MAX_STREAM_SLUGS
+from .cli import schema_first
 from .live import LiveHub, Snapshot
 from .settings import current_settings
 
@@ -284,6 +285,7 @@ async def serve(app: Flask, host: str, port: int, most: int) -> None:
     hub.stop()
 
 
+@schema_first
 @click.command("serve-streams")
 @click.option("--bind", default="127.0.0.1:8001", show_default=True, help="host:port to listen on.")
 @click.option("--max-streams", default=20000, show_default=True,
