@@ -208,11 +208,11 @@ class Inbox:
     def _insert_once(self, rows: list[dict[str, Any]]) -> set[str]:
         """The INSERT (and on SQLite its BEGIN IMMEDIATE and COMMIT) on the pool's driver connection.
 
-        SQLAlchemy's execution machinery cost more than the database's own work for this one
-        statement (compiling the cache key, the bind processors, serialising the payload again,
-        events: 0.4 of a delivery's CPU); the SQL and each column's bind processor are prepared
-        once, and the payload is the body Stripe signed, stored as it came. Driver errors are
-        raised as SQLAlchemy's, a dropped connection invalidated, as an execute would."""
+        Through SQLAlchemy's execution (cache key, bind processors, the payload serialised again,
+        events) a stored delivery cost 0.55-0.65 ms of CPU in-process against 0.2 ms without
+        storing; this way 0.35-0.38 ms (SQLite). The SQL and each column's bind processor are
+        prepared once, and the payload is the body Stripe signed, stored as it came. Driver errors
+        are raised as SQLAlchemy's, a dropped connection invalidated, as an execute would."""
         sql = self._sql(len(rows))
         params = [value for row in rows for value in self._values(row)]
         fairy = self._engine.raw_connection()
