@@ -62,9 +62,6 @@ POLL_SECONDS = 5.0
 # (rather than spending an attempt of the next message every poll).
 UNAVAILABLE_PAUSE_SECONDS = 60.0
 PAGE_SIZE = 100
-# While webhook deliveries flood in, the in-app sender waits up to this long before each message
-# (as the ledger's applier does: payments/webhooks.FLOOD_PAUSE).
-FLOOD_PAUSE_SECONDS = 2.0
 ROUND_LIMIT = 100
 # Mail about a person's own account: sent even while the organisation's identity is the demo's
 # (an admin needs the invitation to reach the Settings page and fix it).
@@ -486,12 +483,13 @@ class MailSender:
                 log.exception("The mail sender's round failed; it tries again in %s s", self._poll_seconds)
 
     def _give_way(self) -> None:
-        """While Stripe's deliveries flood into this process (payments/inbox.py), wait for the
-        flood to pass, at most FLOOD_PAUSE_SECONDS a message: answering Stripe comes first.
-        Measured: composing receipts took a quarter of a worker's GIL time during a flood."""
+        """While Stripe's deliveries flood into this process, wait for the flood to pass, at most
+        a pause a message (payments/inbox.Inbox.give_way, as the ledger's applier does): answering
+        Stripe comes first. Measured: composing receipts took a quarter of a worker's GIL time
+        during a flood."""
         inbox = self._app.extensions.get("fundraiser.stripe_inbox")
         if inbox is not None:
-            inbox.wait_for_quiet(FLOOD_PAUSE_SECONDS)
+            inbox.give_way()
 
 
 def sender(app: Flask | None = None) -> MailSender:

@@ -34,9 +34,12 @@ log = logging.getLogger(__name__)
 # deliveries as the end: applying a gift takes the GIL from the worker's request threads, which
 # makes the next gap, and so on (measured: 19 gifts let in by such gaps in the middle of a
 # 3-second flood, each holding SQLite's write lock for a median 11-17 ms, instead of the one
-# every FLOOD_PAUSE intended).
+# every FLOOD_PAUSE_SECONDS intended).
 FLOOD_RATE = 50
 FLOOD_WAITING = 3
+# The longest a background worker (the ledger's applier, the mail sender) waits at a time for a
+# flood to pass before it does one more piece of work anyway (`give_way`).
+FLOOD_PAUSE_SECONDS = 2.0
 
 # PostgreSQL: batches in flight at once per process (db.make_statement_engine's pool holds as many).
 WRITERS = 2
@@ -146,6 +149,11 @@ class Inbox:
                 # Woken when fewer deliveries wait, or when the oldest counted arrival leaves the second.
                 wake = self._arrivals[0] + 1.0 if self._flooded_by_rate(now) else deadline
                 self._quiet.wait(min(deadline, wake) - now)
+
+    def give_way(self) -> bool:
+        """What background work does before each step: `wait_for_quiet` for at most
+        FLOOD_PAUSE_SECONDS, so it waits out a flood yet never stops for good."""
+        return self.wait_for_quiet(FLOOD_PAUSE_SECONDS)
 
     def _flooded(self, now: float) -> bool:
         return self._in_flight >= FLOOD_WAITING or self._flooded_by_rate(now)

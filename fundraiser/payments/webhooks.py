@@ -90,8 +90,6 @@ class Outcome:
 
 
 MAX_ATTEMPTS_BACKOFF = timedelta(hours=1)
-# While deliveries flood in, the applier waits up to this long for the flood to pass before each event.
-FLOOD_PAUSE = timedelta(seconds=2)
 # A long backlog is applied in rounds of this many events; receipts go out after each round.
 FOLLOW_UP_EVERY = 200
 # Due events applied in one transaction; fewer while deliveries flood in (SQLite: the applier
@@ -153,12 +151,12 @@ def process_pending(*, limit: int = 1000, yield_to: Inbox | None = None) -> Proc
     with back-off and the rest go on; a database error stops the round (the next one retries).
     Given this process's inbox (`yield_to`), while deliveries flood in each batch first waits
     for the flood to pass: answering Stripe comes first (on SQLite every applied gift holds the
-    one write lock the deliveries need). A wait lasts at most FLOOD_PAUSE, so the ledger keeps
+    one write lock the deliveries need). A wait lasts at most inbox.FLOOD_PAUSE_SECONDS, so the ledger keeps
     moving during a flood, in batches of FLOODED_BATCH_SIZE.
     """
     report = ProcessReport(0, 0, ())
     while report.processed + report.postponed < limit:
-        quiet = yield_to.wait_for_quiet(FLOOD_PAUSE.total_seconds()) if yield_to is not None else True
+        quiet = yield_to.give_way() if yield_to is not None else True
         size = min(BATCH_SIZE if quiet else FLOODED_BATCH_SIZE, limit - report.processed - report.postponed)
         batch = _apply_batch(size) if size > 1 else None
         if batch is None:

@@ -171,9 +171,8 @@ def test_deliveries_piling_up_behind_the_applier_count_as_a_flood(app):
 
 
 def test_the_applier_pauses_during_a_flood_but_never_for_longer_than_the_limit(app, monkeypatch, session):
-    from datetime import timedelta
 
-    monkeypatch.setattr(webhooks, "FLOOD_PAUSE", timedelta(seconds=0.2))
+    monkeypatch.setattr(inbox_module, "FLOOD_PAUSE_SECONDS", 0.2)
     inbox, delivery = flooded_inbox_with_a_delivery_held(app, monkeypatch)  # an endless flood
     started = time.monotonic()
     with app.app_context():

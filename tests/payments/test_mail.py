@@ -383,7 +383,7 @@ def test_a_message_the_server_accepted_is_not_sent_again_after_the_worker_dies(s
 
 def test_the_sender_waits_while_stripe_deliveries_flood_in(make_app, smtp_port, monkeypatch):
     """Answering Stripe comes first: while deliveries flood into this process, receipts wait (up
-    to FLOOD_PAUSE_SECONDS each) and go out as soon as the flood has passed."""
+    to inbox.FLOOD_PAUSE_SECONDS each) and go out as soon as the flood has passed."""
     from threading import Thread
 
     from fundraiser.payments import inbox as inbox_module
@@ -391,7 +391,7 @@ def test_the_sender_waits_while_stripe_deliveries_flood_in(make_app, smtp_port, 
     from tests.payments.test_inbox import HeldInbox, verified_row
 
     monkeypatch.setattr(inbox_module, "FLOOD_WAITING", 1)  # one delivery in flight is a flood here
-    monkeypatch.setattr(mail, "FLOOD_PAUSE_SECONDS", 30)
+    monkeypatch.setattr(inbox_module, "FLOOD_PAUSE_SECONDS", 30)
     app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_SECURITY="none", MAIL_FROM="r@example.org")
     app.config["BACKGROUND_TASKS"] = True
     deliveries = HeldInbox(app.extensions["fundraiser.statement_engine"])
