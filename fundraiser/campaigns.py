@@ -165,6 +165,14 @@ def is_accepting_gifts(campaign: Campaign, now: datetime | None = None) -> bool:
     return not (campaign.ends_at and now > campaign.ends_at)
 
 
+def has_ended(campaign: Campaign, now: datetime | None = None) -> bool:
+    """Closed by staff, or past its end date while still marked active (staff close a campaign
+    when they get to it; donors should not read "Ends today" days after the end)."""
+    if campaign.status == CampaignStatus.CLOSED:
+        return True
+    return campaign.ends_at is not None and (now or utcnow()) > campaign.ends_at
+
+
 def days_left(campaign: Campaign, now: datetime | None = None) -> int | None:
     """Whole days until the end (rounded up), 0 once it has ended, None if open-ended."""
     if campaign.ends_at is None:

@@ -33,7 +33,7 @@ def campaign(slug: str):
               if values is not None else None)
     return render_template(
         "embed/campaign.html", campaign=campaign, embed=True, accepting=accepting_gifts(campaign),
-        progress=campaigns.progress(campaign, campaign.totals),
+        ended=campaigns.has_ended(campaign), progress=campaigns.progress(campaign, campaign.totals),
         giving=giving_context(campaign, values=values, notice=notice),
     )
 

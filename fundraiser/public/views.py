@@ -85,6 +85,7 @@ def render_campaign(campaign, *, values=None, errors=None, notice=None, status=2
         progress=campaigns.progress(campaign, campaign.totals),
         story_html=campaigns.render_story(campaign.story_md),
         days_left=campaigns.days_left(campaign),
+        ended=campaigns.has_ended(campaign),
         countdown=campaigns.countdown(campaign),
         match_statuses=matches.campaign_matches(session, campaign),
         accepting=accepting,

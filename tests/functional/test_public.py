@@ -37,6 +37,20 @@ def test_campaign_page_shows_story_progress_and_days_left(client, session):
     assert "$50 of $10,000 raised" in html
 
 
+def test_an_active_campaign_past_its_end_reads_as_closed_on_its_page_and_widget(client, session):
+    """Staff close a campaign when they get to it; until then donors must not read "Ends today" or
+    "This campaign opens …" days after the end."""
+    campaign = make_campaign(session, starts_at=utcnow() - timedelta(days=20), ends_at=utcnow() - timedelta(days=4))
+    give(session, campaign, 5000, donor=make_donor(session))
+    session.commit()
+    html = client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
+    assert "This campaign has closed. Final total: <strong>$50.00</strong>" in html
+    assert "Closed: thank you!" in html
+    assert "Ends today" not in html and "This campaign opens" not in html and 'id="give-heading"' not in html
+    widget = client.get(f"/embed/campaigns/{campaign.slug}").get_data(as_text=True)
+    assert "This campaign has closed. Thank you!" in widget
+
+
 def test_draft_and_archived_campaigns_are_not_found(client, session):
     draft = make_campaign(session, status=CampaignStatus.DRAFT)
     archived = make_campaign(session, status=CampaignStatus.ARCHIVED)
