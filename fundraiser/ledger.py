@@ -298,14 +298,16 @@ def _apply_batch_to_totals(session: Session, locked: dict[int, CampaignTotals], 
             totals.last_gift_at = g.received_at
     keys = sorted(donor_nets)
     existing: dict[tuple[int, int], CampaignDonorTotal] = {}
-    for start in range(0, len(keys), 400):
-        chunk = keys[start:start + 400]
-        for row in session.scalars(
-            select(CampaignDonorTotal).where(
-                tuple_(CampaignDonorTotal.campaign_id, CampaignDonorTotal.donor_id).in_(chunk)
-            )
-        ):
-            existing[(row.campaign_id, row.donor_id)] = row
+    # Not flushed first: the totals changed above are written once, with the donor count, below.
+    with session.no_autoflush:
+        for start in range(0, len(keys), 400):
+            chunk = keys[start:start + 400]
+            for row in session.scalars(
+                select(CampaignDonorTotal).where(
+                    tuple_(CampaignDonorTotal.campaign_id, CampaignDonorTotal.donor_id).in_(chunk)
+                )
+            ):
+                existing[(row.campaign_id, row.donor_id)] = row
     new_rows = []
     for key in keys:
         row = existing.get(key)

@@ -475,7 +475,8 @@ def queue_first_receipts(session: Session, gifts: Sequence[Gift]) -> None:
 
     settings, org = current_settings(), current_organisation()
     donors = {d.id: d for d in session.scalars(select(Donor).where(Donor.id.in_({g.donor_id for g in gifts if g.donor_id})))}
-    campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({g.campaign_id for g in gifts if g.campaign_id})))}
+    # The gifts' campaigns were loaded to record them: session.get finds them without a query.
+    campaigns = {c: session.get(Campaign, c) for c in {g.campaign_id for g in gifts if g.campaign_id}}
     wordings: dict[ReceiptKind, Wording] = {}
     messages: list[dict] = []
     issued: list[dict] = []

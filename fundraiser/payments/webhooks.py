@@ -408,8 +408,12 @@ def _waiting_keys(gift: Gift) -> list[str]:
 def _replay_for(session: Session, gifts: list[Gift]) -> list[Gift]:
     """`_replay_waiting` for several gifts, with one look for waiting events when (mostly) none wait."""
     keys = [key for gift in gifts for key in _waiting_keys(gift)]
-    if not keys or session.scalar(select(StripeEvent.id).where(StripeEvent.waiting_for.in_(keys)).limit(1)) is None:
+    if not keys:
         return []
+    # The events' outcomes set so far are written with their processed_at, not flushed for this look.
+    with session.no_autoflush:
+        if session.scalar(select(StripeEvent.id).where(StripeEvent.waiting_for.in_(keys)).limit(1)) is None:
+            return []
     return [replayed for gift in gifts for replayed in _replay_waiting(session, gift)]
 
 
