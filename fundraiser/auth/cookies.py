@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Request
+from flask import Flask, Request, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 
@@ -16,3 +16,12 @@ class SessionCookies(SecureCookieSessionInterface):
         if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         return super().open_session(app, request)
+
+    def should_set_cookie(self, app: Flask, session: SecureCookieSession) -> bool:
+        """A static file's answer carries no cookie. Renewing the session on every stylesheet
+        and icon made those answers uncacheable for a shared cache, and an icon still loading
+        after sign-out put the old session back in the browser."""
+        endpoint = request.endpoint or ""
+        if endpoint.rpartition(".")[2] == "static" and not session.modified:
+            return False
+        return super().should_set_cookie(app, session)

@@ -117,3 +117,14 @@ def test_a_request_without_a_session_cookie_skips_the_signer_and_one_with_a_cook
     assert "Sign out" not in anonymous.get("/").get_data(as_text=True)
     client.set_cookie("session", "forged.value.here")
     assert "Sign out" not in client.get("/").get_data(as_text=True)  # a bad cookie is an empty session
+
+
+def test_a_signed_in_browser_gets_no_cookie_with_static_files(staff_http):
+    """Pages renew the session; stylesheets and icons do not, so a shared cache may keep them
+    and an icon still loading after sign-out cannot put the old session back."""
+    staff = staff_http("staff")
+    assert "session=" in staff.get("/staff/").headers.get("Set-Cookie", "")
+    for path in ("/static/css/site.css", "/static/favicon.svg"):
+        reply = staff.get(path)
+        assert reply.status == 200 and "Set-Cookie" not in reply.headers, path
+    assert staff.get("/staff/").status == 200  # the cookie the browser holds still signs it in
