@@ -145,14 +145,16 @@ def public_campaign(session: Session, slug: str) -> Campaign | None:
 
 
 def active_campaigns(session: Session) -> list[tuple[Campaign, Progress]]:
-    """Active campaigns for the home page, soonest ending first, open-ended ones last."""
+    """Active campaigns for the home page, soonest ending first, open-ended ones next, and last
+    those past their end date that staff have not closed yet (donors come to give)."""
     rows = session.execute(
         select(Campaign, CampaignTotals)
         .outerjoin(CampaignTotals, CampaignTotals.campaign_id == Campaign.id)
         .where(Campaign.status == CampaignStatus.ACTIVE)
         .order_by(Campaign.ends_at.is_(None), Campaign.ends_at, Campaign.title)
     ).all()
-    return [(c, progress(c, t)) for c, t in rows]
+    now = utcnow()
+    return sorted(((c, progress(c, t)) for c, t in rows), key=lambda row: has_ended(row[0], now))
 
 
 def is_accepting_gifts(campaign: Campaign, now: datetime | None = None) -> bool:
@@ -171,6 +173,18 @@ def has_ended(campaign: Campaign, now: datetime | None = None) -> bool:
     if campaign.status == CampaignStatus.CLOSED:
         return True
     return campaign.ends_at is not None and (now or utcnow()) > campaign.ends_at
+
+
+def staff_status(campaign: Campaign, now: datetime | None = None) -> str:
+    """The status staff read in the campaigns list. "active" alone would hide that a campaign not
+    yet open, or past its end date, takes no gifts (and that the latter is waiting to be closed)."""
+    now = now or utcnow()
+    if campaign.status == CampaignStatus.ACTIVE:
+        if campaign.starts_at and now < campaign.starts_at:
+            return "active (scheduled)"
+        if has_ended(campaign, now):
+            return "ended, still marked active"
+    return campaign.status.value
 
 
 def days_left(campaign: Campaign, now: datetime | None = None) -> int | None:

@@ -33,7 +33,8 @@ def index():
     org = organisation.current_organisation()
     share = share_card(f"Our campaigns · {org.name}", f"Give to {org.name}'s campaigns.", "public.index")
     return page_cache.serve("index", lambda: render_template(
-        "public/index.html", campaigns=campaigns.active_campaigns(get_session()), share=share))
+        "public/index.html", campaigns=campaigns.active_campaigns(get_session()), share=share,
+        has_ended=campaigns.has_ended))
 
 
 def campaign_or_404(slug: str):

@@ -33,7 +33,8 @@ from .views import actor, bp, get_or_404
 
 @bp.get("/campaigns")
 def campaign_list():
-    return render_template("staff/campaigns.html", rows=campaign_admin.staff_list(get_session()), now=utcnow())
+    return render_template("staff/campaigns.html", rows=campaign_admin.staff_list(get_session()), now=utcnow(),
+                           staff_status=campaigns.staff_status)
 
 
 def render_campaign_form(campaign, values, errors, status=200, preview=None, match_values=None, match_errors=None):

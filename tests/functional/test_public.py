@@ -51,6 +51,34 @@ def test_an_active_campaign_past_its_end_reads_as_closed_on_its_page_and_widget(
     assert "This campaign has closed. Thank you!" in widget
 
 
+def test_home_lists_a_campaign_past_its_end_last_and_says_it_ended(client, session):
+    """Donors come to the home page to give: the ended campaign (not yet closed by staff, and
+    soonest-ending of all) goes after the open ones and says "Ended", not "Ends"."""
+    make_campaign(session, title="Giving Tuesday", starts_at=utcnow() - timedelta(days=20), ends_at=utcnow() - timedelta(days=4))
+    make_campaign(session, title="Documentary film", ends_at=utcnow() + timedelta(days=30))
+    make_campaign(session, title="Support our mission", ends_at=None)
+    session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert html.index("Documentary film") < html.index("Support our mission") < html.index("Giving Tuesday")
+    ended = html[html.index("Giving Tuesday"):]
+    assert re.search(r'<p class="muted">Ended [A-Z][a-z]{2} \d{1,2}, \d{4}</p>', ended)
+    assert re.search(r'<p class="muted">Ends [A-Z][a-z]{2} \d{1,2}, \d{4}</p>', html[html.index("Documentary film"):])
+
+
+def test_staff_campaign_list_says_which_active_campaigns_take_no_gifts(app, session):
+    from tests.functional.staff_helpers import signed_in_client
+
+    make_campaign(session, title="Giving Tuesday", starts_at=utcnow() - timedelta(days=20), ends_at=utcnow() - timedelta(days=4))
+    make_campaign(session, title="Cookie walk", starts_at=utcnow() + timedelta(days=3), ends_at=utcnow() + timedelta(days=9))
+    make_campaign(session, title="Documentary film", ends_at=utcnow() + timedelta(days=30))
+    session.commit()
+    listing = signed_in_client(app, session, "staff", "not-a-real-hash").get("/staff/campaigns").get_data(as_text=True)
+    status = {title: re.search(rf"{title}</a>.*?</td>\s*<td>([^<]*)</td>", listing, re.S).group(1)
+              for title in ("Giving Tuesday", "Cookie walk", "Documentary film")}
+    assert status == {"Giving Tuesday": "ended, still marked active", "Cookie walk": "active (scheduled)",
+                      "Documentary film": "active"}
+
+
 def test_draft_and_archived_campaigns_are_not_found(client, session):
     draft = make_campaign(session, status=CampaignStatus.DRAFT)
     archived = make_campaign(session, status=CampaignStatus.ARCHIVED)
