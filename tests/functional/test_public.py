@@ -73,7 +73,7 @@ def test_staff_campaign_list_says_which_active_campaigns_take_no_gifts(app, sess
     make_campaign(session, title="Documentary film", ends_at=utcnow() + timedelta(days=30))
     session.commit()
     listing = signed_in_client(app, session, "staff", "not-a-real-hash").get("/staff/campaigns").get_data(as_text=True)
-    status = {title: re.search(rf"{title}</a>.*?</td>\s*<td>([^<]*)</td>", listing, re.S).group(1)
+    status = {title: re.search(rf"{title}</a>.*?</td>\s*<td>([^<]*)</td>", listing, re.DOTALL).group(1)
               for title in ("Giving Tuesday", "Cookie walk", "Documentary film")}
     assert status == {"Giving Tuesday": "ended, still marked active", "Cookie walk": "active (scheduled)",
                       "Documentary film": "active"}
