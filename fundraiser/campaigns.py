@@ -14,6 +14,7 @@ import nh3
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
+from . import images
 from .db import utcnow
 from .ledger import recent_gift_count
 from .models import (
@@ -28,6 +29,7 @@ from .models import (
     MonthlyRollup,
 )
 from .rollups import ARRIVAL_KINDS
+from .settings import current_settings
 
 PUBLIC_STATUSES = (CampaignStatus.ACTIVE, CampaignStatus.CLOSED)
 # Percent of goal marked on every bar (static/css/site.css places each marker).
@@ -308,6 +310,7 @@ ALLOWED_TAGS = {
 
 # Story pictures are the ones staff uploaded (images.store_story_image), served from our own address.
 STORY_IMAGE_SRC = re.compile(r"^/media/story/[0-9a-f]{20}\.webp$")
+STORY_IMG_TAG = re.compile(r'<img ([^>]*?)src="/media/story/([0-9a-f]{20}\.webp)"([^>]*)>')
 
 
 def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
@@ -320,7 +323,7 @@ def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
 def render_story(markdown_text: str) -> str:
     """Campaign story Markdown to HTML that is safe to put on the page (scripts, styles, others' images removed)."""
     html = markdown.markdown(markdown_text or "", extensions=["extra", "sane_lists"], output_format="html")
-    return nh3.clean(
+    clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes={"a": {"href", "title"}, "img": {"src", "alt", "title"}},
@@ -328,4 +331,15 @@ def render_story(markdown_text: str) -> str:
         link_rel="noopener noreferrer nofollow",
         attribute_filter=_own_images_only,
     )
+    return STORY_IMG_TAG.sub(_sized_story_image, clean)
+
+
+def _sized_story_image(match: re.Match[str]) -> str:
+    """A story picture with its width and height (the page keeps its place while it loads, instead of
+    jumping under a donor's thumb) and loaded only when scrolled near."""
+    size = images.story_image_size(current_settings().instance_path / images.STORY_FOLDER / match.group(2))
+    if size is None:
+        return match.group(0)
+    before, name, after = match.groups()
+    return f'<img {before}src="/media/story/{name}"{after} width="{size[0]}" height="{size[1]}" loading="lazy">'
 

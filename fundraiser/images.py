@@ -163,6 +163,24 @@ def cover_sources(name: str | None, width: int | None, height: int | None, alt: 
     )
 
 
+_story_sizes: dict[Path, tuple[int, int]] = {}
+
+
+def story_image_size(path: Path) -> tuple[int, int] | None:
+    """A stored story picture's (width, height), for the page to reserve its space before it loads;
+    None when the file is not there. Read from the file's header once: a story picture is never
+    replaced (each upload gets a new random name), so the size read holds for the process."""
+    size = _story_sizes.get(path)
+    if size is None:
+        try:
+            with Image.open(path) as image:
+                size = image.size
+        except (OSError, UnidentifiedImageError):
+            return None
+        _story_sizes[path] = size
+    return size
+
+
 def store_story_image(folder: Path, data: bytes) -> tuple[str, int, int]:
     """Check a picture for a campaign's story and keep it as one WebP at most 1200 pixels wide."""
     image = _resized(open_checked(data, STORY_MAX_WIDTH), STORY_MAX_WIDTH)
