@@ -1,8 +1,8 @@
 """Card-testing guard for the donate endpoints, which anyone may call without signing in.
 
 Card testers script donation forms to learn which stolen cards work. Before a donation starts we
-(1) pause an address or an email after repeated declines, (2) count starts per address, per
-campaign and in total, and (3) once an address looks busy, ask for a human check (Turnstile or
+(1) pause an address or an email after repeated declines, (2) count starts per address (an IPv6
+address by its /64: networks.py), per campaign and in total, and (3) once an address looks busy, ask for a human check (Turnstile or
 hCaptcha) if one is configured. Counts live in the database (one upsert per key), so they hold
 across worker processes, on SQLite and PostgreSQL alike. A real donor who fixes a typo and tries
 again stays well inside the limits: form errors are not counted, and a few starts are free.
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from .config import DonateGuard
 from .db import UTCDateTime, upsert_insert, utcnow
 from .models import AttemptStatus, DonateCounter, DonationAttempt
+from .networks import network_of
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +99,10 @@ def challenge_needed(session: Session, guard: DonateGuard, ip_address: str, emai
         return False
     now = now or utcnow()
     window = timedelta(seconds=guard.window_seconds)
-    if _current(session, f"ip:{ip_address}", window, now) >= guard.captcha_after_starts:
+    network = network_of(ip_address)
+    if _current(session, f"ip:{network}", window, now) >= guard.captcha_after_starts:
         return True
-    if _declines(session, DonationAttempt.ip_address, ip_address, guard, now)[0]:
+    if _declines(session, DonationAttempt.ip_address, network, guard, now)[0]:
         return True
     return bool(email) and _declines(session, DonationAttempt.donor_email, email, guard, now)[0] > 0
 
@@ -129,8 +131,9 @@ def admit(session: Session, guard: DonateGuard, *, campaign_id: int, ip_address:
     """
     now = now or utcnow()
     window = timedelta(seconds=guard.window_seconds)
+    network = network_of(ip_address)  # attempts store it so (donations.start_attempt)
     for column, value, who in (
-        (DonationAttempt.ip_address, ip_address, "your connection"),
+        (DonationAttempt.ip_address, network, "your connection"),
         (DonationAttempt.donor_email, email, "this email address"),
     ):
         wait = _backoff(*_declines(session, column, value, guard, now), guard, now)
@@ -143,7 +146,7 @@ def admit(session: Session, guard: DonateGuard, *, campaign_id: int, ip_address:
                 retry_after=wait,
             )
     session.execute(delete(DonateCounter).where(DonateCounter.window_start <= now - window))
-    count, started = _bump(session, f"ip:{ip_address}", window, now)
+    count, started = _bump(session, f"ip:{network}", window, now)
     if count > guard.per_address:
         wait = _until(started, window, now)
         return Refusal(
@@ -154,7 +157,7 @@ def admit(session: Session, guard: DonateGuard, *, campaign_id: int, ip_address:
         )
     needs_check = guard.captcha_enabled and (
         count > guard.captcha_after_starts
-        or _declines(session, DonationAttempt.ip_address, ip_address, guard, now)[0] > 0
+        or _declines(session, DonationAttempt.ip_address, network, guard, now)[0] > 0
         or _declines(session, DonationAttempt.donor_email, email, guard, now)[0] > 0
     )
     if needs_check:

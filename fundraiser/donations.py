@@ -25,6 +25,7 @@ from .models import (
     RecurringPlan,
 )
 from .money import MoneyError, format_input, format_money, parse_amount
+from .networks import network_of
 from .payments import stripe as stripe_adapter
 from .recurring import SCHEDULES, plan_for_subscription, stripe_recurring
 
@@ -183,7 +184,7 @@ def start_attempt(
 ) -> DonationAttempt:
     """Store the submitted gift before calling Stripe: its id keys idempotency and the thank-you page."""
     attempt = DonationAttempt(
-        ip_address=ip_address,
+        ip_address=network_of(ip_address) if ip_address else None,
         public_id=str(uuid.uuid4()),
         campaign_id=campaign.id,
         frequency=request.frequency,

@@ -28,6 +28,7 @@ from . import live
 from .api.views import MAX_STREAM_SLUGS
 from .cli import schema_first
 from .live import LiveHub, Snapshot
+from .networks import network_of
 from .settings import current_settings
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,7 @@ class FanOut:
                 del self._audiences[slugs]
 
     def _admit(self, address: str) -> bool:
+        address = network_of(address)  # an IPv6 viewer by its /64, as the app's own streams
         held = self._open.get(address, 0)
         if self._total >= self._most or held >= self._per_address:
             return False
@@ -192,6 +194,7 @@ class FanOut:
         return True
 
     def _release(self, address: str) -> None:
+        address = network_of(address)
         held = self._open.get(address, 0)
         if held <= 1:
             self._open.pop(address, None)

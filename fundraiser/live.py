@@ -29,6 +29,7 @@ from . import campaigns, matches
 from .db import new_session, utcnow
 from .ledger import recent_gift_count
 from .models import Campaign, CampaignTotals, MatchingChallenge
+from .networks import network_of
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,9 @@ class StreamGate:
         self._total = 0
 
     def admit(self, address: str, *, most: int, per_address: int) -> bool:
-        """Take a slot for a new stream from this address, or False when either cap is reached."""
+        """Take a slot for a new stream from this address (an IPv6 one by its /64), or False when
+        either cap is reached."""
+        address = network_of(address)
         with self._lock:
             held = self._open.get(address, 0)
             if self._total >= most or held >= per_address:
@@ -117,6 +120,7 @@ class StreamGate:
 
     def release(self, address: str) -> None:
         """The stream from this address has ended (its connection closed)."""
+        address = network_of(address)
         with self._lock:
             held = self._open.get(address, 0)
             if held <= 1:

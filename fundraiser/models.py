@@ -609,7 +609,8 @@ class DonationAttempt(Base):
     failure_code: Mapped[str | None] = mapped_column(String(100))
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Where the donate request came from (after PROXY_COUNT proxies): declines back off per address.
+    # Where the donate request came from (after PROXY_COUNT proxies), an IPv6 address by its /64
+    # (networks.network_of): declines back off per address.
     ip_address: Mapped[str | None] = mapped_column(String(45), index=True)
 
     campaign: Mapped[Campaign] = relationship()

@@ -1,4 +1,4 @@
-"""Slowing repeated sign-ins, per account and per network address.
+"""Slowing repeated sign-ins, per account and per network address (an IPv6 address by its /64).
 
 Attempts are counted in the database, so every worker process sees the same count, in one row per
 account and per address. An attempt is claimed before the password is checked, with one UPDATE
@@ -22,6 +22,7 @@ from .. import audit
 from ..audit import Actor
 from ..db import UTCDateTime, utcnow
 from ..models import LoginThrottle, User
+from ..networks import network_of
 
 WINDOW = timedelta(minutes=30)
 ACCOUNT_FREE_TRIES = 5
@@ -35,7 +36,7 @@ def account_key(email: str) -> str:
 
 
 def address_key(ip_address: str) -> str:
-    return f"address:{ip_address}"[:300]
+    return f"address:{network_of(ip_address)}"[:300]
 
 
 def _when(value: datetime):

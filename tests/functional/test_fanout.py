@@ -123,6 +123,12 @@ def test_one_address_gets_its_share_then_429_and_unknown_drafts_or_bad_requests_
         other, conn = _open(fanout_port, "/api/campaigns/spring-drive/progress/stream", "198.51.100.4")
         assert other.status == 200
         conn.close()
+        # An IPv6 client is one /64, whichever of its addresses each stream comes from.
+        held += [_open(fanout_port, "/api/progress/stream?slug=spring-drive", f"2001:db8:9:9::{n}") for n in range(1, PER_ADDRESS + 1)]
+        assert [response.status for response, _ in held[PER_ADDRESS:]] == [200] * PER_ADDRESS
+        rotated, conn = _open(fanout_port, "/api/progress/stream?slug=spring-drive", "2001:db8:9:9:abcd::1")
+        assert rotated.status == 429
+        conn.close()
     finally:
         for _, conn in held:
             conn.close()

@@ -150,6 +150,15 @@ def test_failed_sign_ins_are_slowed_per_address_across_accounts(session):
     assert throttle.claim_attempt(session, "fresh@example.org", "203.0.113.9", now=now + timedelta(minutes=20)) == 0
 
 
+def test_failed_sign_ins_from_one_ipv6_network_count_together(session):
+    """An IPv6 subscriber has a /64 of addresses: a new address for every guess is still one network."""
+    now = utcnow()
+    for n in range(throttle.ADDRESS_FREE_TRIES):
+        assert throttle.claim_attempt(session, f"guess{n}@example.org", f"2001:db8:5:6::{n + 1:x}", now=now) == 0
+    assert throttle.claim_attempt(session, "fresh@example.org", "2001:db8:5:6:ffff::1", now=now) > 0
+    assert throttle.claim_attempt(session, "fresh@example.org", "2001:db8:5:7::1", now=now) == 0
+
+
 def test_successful_sign_in_clears_the_account_count(client, session):
     from fundraiser.auth.users import create_user
 

@@ -138,6 +138,23 @@ def test_client_address_comes_from_the_trusted_proxy_only(guarded):
     assert via_proxy(f"{OTHER_IP}, {TESTER_IP}").status_code == 429
 
 
+def test_a_burst_from_one_ipv6_network_is_throttled_however_its_addresses_rotate(guarded):
+    """Each start from a new address of the same /64 counts against that network, and so do its
+    declines; the next /64 (another subscriber) still gives."""
+    app, client, _ = guarded(DONATE_LIMIT_PER_ADDRESS=3, DONATE_DECLINES_BEFORE_BACKOFF=3)
+    slug, campaign_id = make_open_campaign(app)
+    assert [start(client, slug, f"2001:db8:aa:1::{n}").status_code for n in range(1, 5)] == [201, 201, 201, 429]
+    assert start(client, slug, "2001:db8:aa:2::1").status_code == 201
+    with app.app_context():
+        from fundraiser.db import get_session
+
+        stored = get_session().scalars(select(DonationAttempt.ip_address)).all()
+    assert sorted(stored) == ["2001:db8:aa:1::/64"] * 3 + ["2001:db8:aa:2::/64"]
+    fail_attempts(app, count=3, ip="2001:db8:aa:3::/64", email="tester@example.net", campaign_id=campaign_id)
+    paused = start(client, slug, "2001:db8:aa:3:1:2:3:4", email="fresh@example.org")
+    assert paused.status_code == 429 and "your connection" in paused.get_json()["error"]["message"]
+
+
 def test_campaign_and_total_limits_hold_across_addresses(guarded):
     app, client, _ = guarded(DONATE_LIMIT_PER_CAMPAIGN=2, DONATE_LIMIT_TOTAL=3)
     first, _ = make_open_campaign(app, slug="first", title="First")
