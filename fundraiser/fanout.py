@@ -27,8 +27,7 @@ from flask.cli import with_appcontext
 from . import live
 from .api.views import MAX_STREAM_SLUGS
 from .cli import schema_first
-from .live import LiveHub, Snapshot
-from .networks import network_of
+from .live import LiveHub, Snapshot, StreamGate
 from .settings import current_settings
 
 log = logging.getLogger(__name__)
@@ -86,13 +85,12 @@ class FanOut:
         self._per_address = per_address
         self._proxy_count = proxy_count
         self._audiences: dict[tuple[str, ...], Audience] = {}
-        self._open: dict[str, int] = {}
-        self._total = 0
+        self._gate = StreamGate()  # the app's own caps: per address (an IPv6 one by its /64) and in all
         self._changed = asyncio.Event()
 
     @property
     def total(self) -> int:
-        return self._total
+        return self._gate.total
 
     def changed_from_any_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         """The hub's listener: wake the broadcaster inside the loop."""
@@ -140,7 +138,7 @@ class FanOut:
             return
         peer = (writer.get_extra_info("peername") or ("?",))[0]
         address = forwarded_address(peer, headers.get("x-forwarded-for"), self._proxy_count)
-        if not self._admit(address):
+        if not self._gate.admit(address, most=self._most, per_address=self._per_address):
             writer.write(_error(429, "Too Many Requests",
                                 "Too many live streams are open; the page will check for updates instead.",
                                 f"Retry-After: {int(self._lifetime)}\r\n"))
@@ -148,7 +146,7 @@ class FanOut:
         try:
             await self._stream(slugs, snapshots, reader, writer)
         finally:
-            self._release(address)
+            self._gate.release(address)
 
     def _route(self, path: str, query: str) -> tuple[str, ...] | bytes:
         """The campaigns a stream URL asks for, or the bytes of the error to answer."""
@@ -183,24 +181,6 @@ class FanOut:
             audience.writers.discard(writer)
             if not audience.writers and self._audiences.get(slugs) is audience:
                 del self._audiences[slugs]
-
-    def _admit(self, address: str) -> bool:
-        address = network_of(address)  # an IPv6 viewer by its /64, as the app's own streams
-        held = self._open.get(address, 0)
-        if self._total >= self._most or held >= self._per_address:
-            return False
-        self._open[address] = held + 1
-        self._total += 1
-        return True
-
-    def _release(self, address: str) -> None:
-        address = network_of(address)
-        held = self._open.get(address, 0)
-        if held <= 1:
-            self._open.pop(address, None)
-        else:
-            self._open[address] = held - 1
-        self._total -= 1
 
     # -------------------------------------------------------------- every viewer
 
