@@ -10,11 +10,16 @@ after MAX_AGE: what neither sees (a comment approved for the wall, the days left
 a query string and without a session cookie's content are served from here, and a rendering that
 wrote to the session (a CSRF token, a flashed message) is never kept: nothing of one visitor's
 reaches another. Signed-in staff always get a fresh page.
+
+While one thread renders a stale page again, the process's other threads keep serving the page it
+replaces (one change old) instead of rendering it too: after a gift during a crowd, each process
+renders each page once, not once per thread that arrives before the first rendering is done.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +32,7 @@ from ..auth.access import current_user
 
 MAX_AGE_SECONDS = 30.0
 _CSP_KEY = "fundraiser.csp_extra"  # security.py's per-request policy additions
+_rendering_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,21 @@ def _pages() -> dict[str, CachedPage]:
     return current_app.extensions.setdefault("fundraiser.page_cache", {})
 
 
+def _claim_rendering(key: str) -> bool:
+    """Whether this thread may render `key` again: False while another thread of this app does."""
+    rendering = current_app.extensions.setdefault("fundraiser.page_cache_rendering", set())
+    with _rendering_lock:
+        if key in rendering:
+            return False
+        rendering.add(key)
+        return True
+
+
+def _end_rendering(key: str) -> None:
+    with _rendering_lock:
+        current_app.extensions["fundraiser.page_cache_rendering"].discard(key)
+
+
 def _cacheable() -> bool:
     return request.method == "GET" and not request.args and not session and current_user() is None
 
@@ -56,12 +77,19 @@ def serve(key: str, render: Callable[[], ResponseReturnValue]) -> ResponseReturn
     org = organisation.current_organisation()
     page = _pages().get(key)
     now = time.monotonic()
-    if (page is None or page.generation != generation or page.org != org
-            or now - page.rendered_at > MAX_AGE_SECONDS):
-        response = current_app.make_response(render())
-        if response.status_code != 200 or session.modified:
-            return response
-        body = response.get_data()
+    stale = (page is None or page.generation != generation or page.org != org
+             or now - page.rendered_at > MAX_AGE_SECONDS)
+    # The first rendering of a page has nothing to serve meanwhile: threads that find none render it.
+    claimed = stale and page is not None and _claim_rendering(key)
+    if page is None or claimed:
+        try:
+            response = current_app.make_response(render())
+            if response.status_code != 200 or session.modified:
+                return response
+            body = response.get_data()
+        finally:
+            if claimed:
+                _end_rendering(key)
         extra = {k: tuple(v) for k, v in request.environ.get(_CSP_KEY, {}).items()}
         page = CachedPage(generation, org, now, body, hashlib.sha256(body).hexdigest()[:24], extra)
         _pages()[key] = page
