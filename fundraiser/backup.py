@@ -1,4 +1,6 @@
-"""Backups: SQLite through its online backup API, PostgreSQL through pg_dump / pg_restore."""
+"""Backups: SQLite through its online backup API, PostgreSQL through pg_dump / pg_restore, and the
+uploaded pictures (covers, story pictures, the logo) in a tar file beside the database's copy: a
+restore that brought back the campaigns without their pictures would leave pages with holes."""
 
 from __future__ import annotations
 
@@ -6,11 +8,17 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tarfile
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
+
+from .images import COVER_FOLDER, STORY_FOLDER
+from .organisation import LOGO_FOLDER
+
+PICTURE_FOLDERS = (COVER_FOLDER, STORY_FOLDER, LOGO_FOLDER)
 
 
 class BackupError(RuntimeError):
@@ -22,15 +30,65 @@ def default_backup_path(engine: Engine, folder: Path, now: datetime) -> Path:
     return folder / f"fundraiser-{now:%Y%m%d-%H%M%S}{suffix}"
 
 
-def backup(engine: Engine, target: Path) -> Path:
-    """Write a consistent copy of the database to `target` while the app keeps running."""
-    # A backup holds every donor's name, address and gifts: readable by the app's user only.
+def _create_private(target: Path) -> None:
+    """An empty file only the app's user can read, in a folder only it can open: a backup holds
+    every donor's name, address and gifts."""
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     target.parent.chmod(0o700)
     try:
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         raise BackupError(f"{target} already exists; choose a new file name.") from None
+
+
+def pictures_path(database_backup: Path) -> Path:
+    """The pictures' tar file that goes with a database backup: its name plus .pictures.tar."""
+    return database_backup.with_name(database_backup.name + ".pictures.tar")
+
+
+def backup_pictures(instance: Path, database_backup: Path) -> Path | None:
+    """Copy the uploaded pictures into a tar file beside the database's backup; None when no
+    picture was ever uploaded."""
+    folders = [name for name in PICTURE_FOLDERS if (instance / name).is_dir()]
+    if not folders:
+        return None
+    target = pictures_path(database_backup)
+    _create_private(target)
+    try:
+        with tarfile.open(target, "w") as tar:
+            for name in folders:
+                tar.add(instance / name, arcname=name)
+    except OSError as exc:
+        raise BackupError(f"The database was backed up, but not the pictures ({exc}).") from None
+    return target
+
+
+def restore_pictures(instance: Path, database_backup: Path) -> Path | None:
+    """Put back the pictures saved with a database backup (files of the same name are replaced;
+    pictures uploaded since are kept); None when the backup has no pictures beside it."""
+    source = pictures_path(database_backup)
+    if not source.is_file():
+        return None
+    try:
+        with tarfile.open(source) as tar:
+            # Folders and plain files under the picture folders only: no link, device or path
+            # out of the instance folder (Debian 12's Python 3.11.2 has no tarfile "data" filter).
+            members = [m for m in tar.getmembers() if (m.isfile() or m.isdir()) and _picture_member(m.name)]
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # the stricter check where there is one
+            tar.extractall(instance, members=members, **safe)
+    except (tarfile.TarError, OSError) as exc:
+        raise BackupError(f"The database was restored, but not the pictures in {source}: {exc}") from None
+    return source
+
+
+def _picture_member(name: str) -> bool:
+    parts = Path(name).parts
+    return bool(parts) and parts[0] in PICTURE_FOLDERS and ".." not in parts and not Path(name).is_absolute()
+
+
+def backup(engine: Engine, target: Path) -> Path:
+    """Write a consistent copy of the database to `target` while the app keeps running."""
+    _create_private(target)
     if engine.dialect.name == "sqlite":
         # The online backup API copies a consistent snapshot even while others write.
         raw = engine.raw_connection()

@@ -12,7 +12,14 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
 from .auth.users import AccountError, create_user
-from .backup import BackupError, backup, default_backup_path, restore
+from .backup import (
+    BackupError,
+    backup,
+    backup_pictures,
+    default_backup_path,
+    restore,
+    restore_pictures,
+)
 from .db import get_engine, get_session, utcnow
 from .ledger import rebuild_totals, verify_totals
 from .models import Role
@@ -152,14 +159,16 @@ def create_user_command(email: str, role: str, name: str, password: str) -> None
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @with_appcontext
 def backup_command(path: Path | None) -> None:
-    """Back up the database (default: instance/backups/fundraiser-<time>)."""
+    """Back up the database (default: instance/backups/fundraiser-<time>) and, beside it, the pictures."""
     engine = get_engine()
-    target = path or default_backup_path(engine, Path(current_app.instance_path) / "backups", utcnow())
+    instance = Path(current_app.instance_path)
+    target = path or default_backup_path(engine, instance / "backups", utcnow())
     try:
         backup(engine, target)
+        pictures = backup_pictures(instance, target)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Backup written to {target}")
+    click.echo(f"Backup written to {target}" + (f", the pictures to {pictures}" if pictures else " (no pictures uploaded yet)"))
 
 
 @click.command("restore")
@@ -172,12 +181,14 @@ def restore_command(path: Path, yes: bool) -> None:
         click.confirm("This replaces everything in the database with the backup. Stop the app first. Continue?", abort=True)
     try:
         restore(get_engine(), path)
+        pictures = restore_pictures(Path(current_app.instance_path), path)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     differences = verify_totals(get_session())
     if differences:
         raise click.ClickException(f"Restored, but {len(differences)} total(s) differ from the ledger; run verify-totals.")
-    click.echo(f"Restored {path}; all campaign totals match the ledger.")
+    click.echo(f"Restored {path}" + (f" and the pictures in {pictures}" if pictures else " (no pictures file beside it)")
+               + "; all campaign totals match the ledger.")
 
 
 @click.command("doctor")
