@@ -9,8 +9,10 @@ import shutil
 import sqlite3
 import subprocess
 import tarfile
+import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
@@ -79,6 +81,20 @@ def restore_pictures(instance: Path, database_backup: Path) -> Path | None:
     except (tarfile.TarError, OSError) as exc:
         raise BackupError(f"The database was restored, but not the pictures in {source}: {exc}") from None
     return source
+
+
+def backup_archive(engine: Engine, instance: Path, out: IO[bytes], now: datetime) -> str:
+    """Write one tar file to `out` holding a backup of the database and its pictures' file, as
+    `flask backup` leaves them (so `flask restore` takes the database's file as it is unpacked);
+    returns the name to download it under. For an admin who keeps backups from the browser."""
+    with tempfile.TemporaryDirectory() as folder:
+        database = backup(engine, default_backup_path(engine, Path(folder), now))
+        pictures = backup_pictures(instance, database)
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for path in (database, pictures):
+                if path is not None:
+                    tar.add(path, arcname=path.name)
+    return f"{database.stem}.tar"
 
 
 def _picture_member(name: str) -> bool:

@@ -115,3 +115,52 @@ def test_staff_and_board_are_refused_the_settings_page(app, live_server, page, s
     page.goto(base + "/staff/")
     expect(page.get_by_role("link", name="Settings", exact=True)).to_have_count(0)
     expect(page.get_by_role("link", name="Mail", exact=True)).to_be_visible()
+
+
+def test_admin_downloads_a_backup_that_restores_every_gift_and_picture(app, arrange, live_server, page, runner, tmp_path):
+    """A volunteer admin keeps a backup without a terminal: one file from the Settings page, which
+    `flask restore` takes back, database and pictures, after the site lost both."""
+    import tarfile
+    from pathlib import Path
+
+    from sqlalchemy import func
+
+    from fundraiser.models import AuditLog, Gift
+    from tests.factories import give
+
+    app.config["WTF_CSRF_ENABLED"] = True  # as in production
+    with arrange() as session:
+        campaign = make_campaign(session, title="Reading Room")
+        for cents in (2500, 10_000):
+            give(session, campaign, cents)
+        create_user(session, "admin@example.org", "admin", PASSWORD)
+    cover = Path(app.instance_path) / "covers" / "9f3a-480.webp"
+    cover.parent.mkdir(parents=True, exist_ok=True)
+    cover.write_bytes(b"the cover's bytes")
+
+    sign_in(page, live_server.url, "admin@example.org", PASSWORD)
+    page.goto(live_server.url + "/staff/settings")
+    expect(page.get_by_role("heading", name="Backup")).to_be_visible()
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download a backup").click()
+    download = download_info.value
+    assert re.fullmatch(r"fundraiser-\d{8}-\d{6}\.tar", download.suggested_filename)
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(saved) as tar:
+        names = tar.getnames()
+        tar.extractall(unpacked, filter="data")
+    database = next(unpacked / n for n in names if not n.endswith(".pictures.tar"))
+    assert (unpacked / f"{database.name}.pictures.tar").is_file()
+
+    with arrange() as session:
+        assert session.scalar(select(AuditLog.action).where(AuditLog.action == "backup.download")) == "backup.download"
+        give(session, session.get(type(campaign), campaign.id), 99_900)  # after the backup: the restore drops it
+    cover.unlink()
+    result = runner.invoke(args=["restore", str(database), "--yes"])
+    assert result.exit_code == 0, result.output
+    with arrange() as session:
+        assert session.scalar(select(func.count()).select_from(Gift)) == 2
+    assert cover.read_bytes() == b"the cover's bytes"
+    assert page.console_errors == []

@@ -31,7 +31,7 @@ STAFF_POST = [
     "/staff/wall/{gift}", "/staff/campaigns/{campaign}/matches", "/staff/campaigns/{campaign}/matches/{match}",
 ]
 ADMIN_GET = ["/staff/users", "/staff/audit"]
-ADMIN_POST = ["/staff/users", "/staff/users/{user}"]
+ADMIN_POST = ["/staff/users", "/staff/users/{user}", "/staff/settings/backup"]
 
 CASES = (
     [("GET", url, "staff") for url in STAFF_GET]
@@ -75,6 +75,7 @@ def test_permission_matrix(app, session, records, password_hash, role, method, u
     records["user"] = session.scalar(select(User.id).order_by(User.id)) or 1
     path = url.format(**records)
     response = client.get(path) if method == "GET" else client.post(path, data={})
+    response.close()  # a download's file is closed with its response, as a server does
     expected = EXPECTED[(allowed, role)]
     if expected == 302:
         assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=/staff")
