@@ -149,7 +149,7 @@ VERBS = {
     "wall.show_comment": "showed the comment of", "wall.hide_name": "hid the name on", "wall.show_name": "showed the name on",
     "wall.hide_dedication": "hid the dedication of", "wall.show_dedication": "showed the dedication of",
     "organisation.update": "changed the organisation's settings", "receipt_wording.update": "changed the receipt wording",
-    "mail.retry": "retried emails",
+    "mail.retry": "retried emails", "backup.download": "downloaded a backup of everything",
 }
 # Donor records: soft credits and households.
 VERBS.update({

@@ -154,6 +154,8 @@ def test_admin_downloads_a_backup_that_restores_every_gift_and_picture(app, arra
     database = next(unpacked / n for n in names if not n.endswith(".pictures.tar"))
     assert (unpacked / f"{database.name}.pictures.tar").is_file()
 
+    page.goto(live_server.url + "/staff/audit")
+    expect(page.get_by_text("downloaded a backup of everything")).to_be_visible()
     with arrange() as session:
         assert session.scalar(select(AuditLog.action).where(AuditLog.action == "backup.download")) == "backup.download"
         give(session, session.get(type(campaign), campaign.id), 99_900)  # after the backup: the restore drops it
