@@ -83,13 +83,18 @@ def restore_pictures(instance: Path, database_backup: Path) -> Path | None:
     return source
 
 
+def backup_with_pictures(engine: Engine, instance: Path, target: Path) -> tuple[Path, Path | None]:
+    """The database's backup at `target` and the pictures' file beside it (None without pictures),
+    as both `flask backup` and the Settings page's download take them."""
+    return backup(engine, target), backup_pictures(instance, target)
+
+
 def backup_archive(engine: Engine, instance: Path, out: IO[bytes], now: datetime) -> str:
     """Write one tar file to `out` holding a backup of the database and its pictures' file, as
     `flask backup` leaves them (so `flask restore` takes the database's file as it is unpacked);
     returns the name to download it under. For an admin who keeps backups from the browser."""
     with tempfile.TemporaryDirectory() as folder:
-        database = backup(engine, default_backup_path(engine, Path(folder), now))
-        pictures = backup_pictures(instance, database)
+        database, pictures = backup_with_pictures(engine, instance, default_backup_path(engine, Path(folder), now))
         with tarfile.open(fileobj=out, mode="w") as tar:
             for path in (database, pictures):
                 if path is not None:

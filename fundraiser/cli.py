@@ -14,8 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .auth.users import AccountError, create_user
 from .backup import (
     BackupError,
-    backup,
-    backup_pictures,
+    backup_with_pictures,
     default_backup_path,
     restore,
     restore_pictures,
@@ -164,8 +163,7 @@ def backup_command(path: Path | None) -> None:
     instance = Path(current_app.instance_path)
     target = path or default_backup_path(engine, instance / "backups", utcnow())
     try:
-        backup(engine, target)
-        pictures = backup_pictures(instance, target)
+        _, pictures = backup_with_pictures(engine, instance, target)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Backup written to {target}" + (f", the pictures to {pictures}" if pictures else " (no pictures uploaded yet)"))
