@@ -11,7 +11,19 @@ from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, db, errors, extensions, live, mail, schema, security, templating, text
+from . import (
+    cli,
+    db,
+    errors,
+    extensions,
+    housekeeping,
+    live,
+    mail,
+    schema,
+    security,
+    templating,
+    text,
+)
 from .auth.cookies import SessionCookies
 from .config import load_settings
 
@@ -36,6 +48,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     db.init_app(app, settings.database_url)
     live.init_app(app, settings.live_poll_seconds)
     mail.init_app(app)
+    housekeeping.init_app(app)
     register_extensions(app)
     register_blueprints(app)
     templating.init_app(app)

@@ -135,6 +135,10 @@ class Settings:
     donate_guard: DonateGuard = field(default_factory=DonateGuard)
     # What a donor's card statement shows after the account's prefix ("PREFIX* SUFFIX").
     statement_descriptor_suffix: str = ""
+    # Nightly backups the app takes by itself (housekeeping.py): how many to keep (0: none taken)
+    # and the local hour after which each night's is due.
+    backup_keep: int = 7
+    backup_hour: int = 2
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -355,6 +359,8 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         wall_moderation=env.get("DONOR_WALL_MODERATION", "show").strip().lower(),
         donate_guard=_donate_guard(env),
         statement_descriptor_suffix=_statement_suffix(env),
+        backup_keep=_int(env, "BACKUP_KEEP", 7),
+        backup_hour=_int(env, "BACKUP_HOUR", 2),
         extra=dict(env),
     )
     _check_stripe(settings)
@@ -370,6 +376,10 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         raise ConfigError("PROXY_COUNT must be between 0 and 5 (the number of reverse proxies in front of the app).")
     if settings.donation_min_cents <= 0 or settings.donation_max_cents < settings.donation_min_cents:
         raise ConfigError("DONATION_MIN_CENTS must be positive and not above DONATION_MAX_CENTS.")
+    if not 0 <= settings.backup_keep <= 365:
+        raise ConfigError("BACKUP_KEEP must be how many nightly backups to keep, 0 (none taken) to 365.")
+    if not 0 <= settings.backup_hour <= 23:
+        raise ConfigError("BACKUP_HOUR must be the hour of the night's backup, 0 to 23 (local time).")
     if not 1 <= _int(env, "ORG_FISCAL_YEAR_START", 1) <= 12:
         raise ConfigError("ORG_FISCAL_YEAR_START must be the month the fiscal year starts in, 1 (January) to 12.")
     if settings.is_production:

@@ -39,7 +39,7 @@ def check_database(app: Flask, settings: Settings) -> list[Finding]:
     else:
         findings.append(Finding("migrations", True, "Schema is up to date."))
     if settings.is_production and engine.dialect.name == "sqlite":
-        findings.append(Finding("database", True, "SQLite in production: fine for one server; back it up nightly (`flask backup`)."))
+        findings.append(Finding("database", True, "SQLite in production: fine for one server (the app backs it up nightly)."))
     return findings
 
 
@@ -212,9 +212,30 @@ def check_payouts(app: Flask, settings: Settings) -> list[Finding]:
     return findings or [Finding("payouts", True, "Every payout listed so far adds up to its deposit.")]
 
 
+def check_backups(app: Flask, settings: Settings) -> list[Finding]:
+    """The nightly backups the app takes by itself (housekeeping.py): off, failing, or missed."""
+    from .db import utcnow
+    from .housekeeping import backup_status, backups_folder
+
+    status = backup_status(settings, utcnow())
+    if not status.enabled:
+        return [Finding("backups", not settings.is_production, "BACKUP_KEEP is 0: the app takes no nightly backup; "
+                        "take them another way (docs/deploy.md, Backups).")]
+    if status.failing:
+        return [Finding("backups", False, f"The last nightly backup failed ({status.error}); it is retried hourly.")]
+    newest = status.newest
+    if newest is None:
+        return [Finding("backups", True, "None yet: the app takes the first once it serves a request, then one each night.")]
+    if status.overdue:
+        return [Finding("backups", False, f"No backup since {newest.taken_at:%Y-%m-%d %H:%M} UTC: nightly backups are "
+                        "taken by the running app. Is it running, and can it write to " + str(backups_folder(settings)) + "?")]
+    return [Finding("backups", True, f"{len(status.kept)} kept in {backups_folder(settings)}, the newest from "
+                    f"{newest.taken_at:%Y-%m-%d %H:%M} UTC.")]
+
+
 CHECKS: list[Check] = [
     check_database, check_secret_key, check_base_url, check_identity, check_stripe, check_stripe_events,
-    check_payouts, check_smtp,
+    check_payouts, check_smtp, check_backups,
 ]
 
 

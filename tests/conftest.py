@@ -95,6 +95,7 @@ def make_app(database_url, tmp_path) -> Iterator:
     for app in apps:
         app.extensions["fundraiser.mail"].stop()
         app.extensions["fundraiser.live"].stop()
+        app.extensions["fundraiser.housekeeping"].stop()
         app.extensions["fundraiser.engine"].dispose()
         app.extensions["fundraiser.statement_engine"].dispose()
     if apps:

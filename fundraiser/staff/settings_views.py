@@ -10,7 +10,7 @@ import tempfile
 
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 
-from .. import audit, mail, organisation
+from .. import audit, housekeeping, mail, organisation
 from ..auth.access import roles_required
 from ..backup import BackupError, backup_archive
 from ..db import get_engine, get_session, utcnow
@@ -38,6 +38,7 @@ def _render(org, values, errors, status=200):
         "staff/settings.html", stored=org, values=values, errors=errors, labels=organisation.FIELD_LABELS,
         demo=organisation.demo_field_labels(org), logo_max_mb=organisation.LOGO_MAX_BYTES // 1024 // 1024,
         fiscal_months=[(str(n), calendar.month_name[n]) for n in range(1, 13)],
+        backups=housekeeping.backup_status(current_settings(), utcnow()),
     ), status
 
 

@@ -183,6 +183,23 @@ def test_cron_catches_up_an_instalment_stripe_could_not_place_at_first(app, deli
     assert gifts(session)[0].stripe_payment_intent_id == pi["id"]
 
 
+def test_the_app_catches_up_by_itself_without_cron(app, client, deliver, session, campaign, standin):
+    """The same catch-up with no cron job and no terminal: a running app's housekeeper asks
+    Stripe again within minutes (here within its first round, started by a request)."""
+    inv = s.invoice(1500, subscription=s.new_id("sub"), metadata=monthly(campaign))
+    pi = s.payment_intent(1500)
+    deliver(s.event("invoice.paid", inv))
+    follow_up(app)  # Stripe does not list the payment yet
+    assert gifts(session)[0].stripe_payment_intent_id is None
+    instalment(standin, inv, pi)
+    standin.fees[pi["latest_charge"]] = 74
+    session.close()
+    app.config.update(HOUSEKEEPING=True, HOUSEKEEPING_POLL_SECONDS=0.1)
+    client.get("/api/health")  # a first request starts the housekeeper, as after a restart
+    wait_for(lambda: gifts(session)[0].fee_cents == 74, 10, "the housekeeper's catch-up")
+    assert gifts(session)[0].stripe_payment_intent_id == pi["id"]
+
+
 def test_a_payment_without_our_metadata_goes_to_the_unattributed_queue_once(app, deliver, session, campaign, standin):
     pi = s.payment_intent(4200, metadata={}, description="Payment from the dashboard")
     standin.payment_intents[pi["id"]] = s.with_charge(pi)
