@@ -108,8 +108,18 @@ def _picture_member(name: str) -> bool:
 
 
 def backup(engine: Engine, target: Path) -> Path:
-    """Write a consistent copy of the database to `target` while the app keeps running."""
+    """Write a consistent copy of the database to `target` while the app keeps running. A copy
+    that fails is removed, never left looking like a backup."""
     _create_private(target)
+    try:
+        _copy_database(engine, target)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _copy_database(engine: Engine, target: Path) -> None:
     if engine.dialect.name == "sqlite":
         # The online backup API copies a consistent snapshot even while others write.
         raw = engine.raw_connection()
@@ -117,13 +127,14 @@ def backup(engine: Engine, target: Path) -> Path:
             with sqlite3.connect(target) as dest:
                 raw.driver_connection.backup(dest)
             dest.close()
+        except sqlite3.Error as exc:
+            raise BackupError(f"SQLite could not copy the database: {exc}") from None
         finally:
             raw.close()
-        return target
-    if engine.dialect.name == "postgresql":
+    elif engine.dialect.name == "postgresql":
         _run(["pg_dump", "--format=custom", "--no-owner", f"--file={target}", _libpq_url(engine)], "pg_dump", engine)
-        return target
-    raise BackupError(f"Backups are not supported for {engine.dialect.name}.")
+    else:
+        raise BackupError(f"Backups are not supported for {engine.dialect.name}.")
 
 
 def restore(engine: Engine, source: Path) -> None:

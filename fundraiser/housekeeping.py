@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -120,9 +121,17 @@ def take_nightly_backup(app: Flask, now: datetime) -> Path | None:
     settings: Settings = app.extensions["fundraiser.settings"]
     folder = backups_folder(settings)
     failure = folder / FAILURE_FILE
+    # Written in a folder of its own and moved beside the others once whole, so a backup being
+    # taken (or cut off by a restart) is never counted as the night's.
+    work = folder / ".in-progress"
     try:
+        shutil.rmtree(work, ignore_errors=True)
         with app.app_context():
-            database, _ = backup_with_pictures(get_engine(), settings.instance_path, default_backup_path(get_engine(), folder, now))
+            written = backup_with_pictures(get_engine(), settings.instance_path, default_backup_path(get_engine(), work, now))
+        for path in written:
+            if path is not None:
+                os.replace(path, folder / path.name)
+        database = folder / written[0].name
         prune(folder, settings.backup_keep)
     except (BackupError, OSError) as exc:
         log.error("The nightly backup failed: %s", exc)

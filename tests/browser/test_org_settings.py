@@ -140,7 +140,7 @@ def test_admin_downloads_a_backup_that_restores_every_gift_and_picture(app, arra
 
     sign_in(page, live_server.url, "admin@example.org", PASSWORD)
     page.goto(live_server.url + "/staff/settings")
-    expect(page.get_by_role("heading", name="Backup")).to_be_visible()
+    expect(page.get_by_role("heading", name="Backup", exact=True)).to_be_visible()
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download a backup").click()
     download = download_info.value

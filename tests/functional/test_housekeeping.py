@@ -85,7 +85,8 @@ def test_a_running_server_backs_itself_up_and_settings_says_so(app, make_app, ar
         give(session, make_campaign(session), 2500)
         give(session, make_campaign(session), 1200)
     http = staff_http("admin")  # the sign-in's requests start the housekeeper
-    wait_for(lambda: kept_backups(folder)[0].taken_at.year > 2020, 30, "the first backup")
+    wait_for(lambda: [b.taken_at.year > 2020 for b in kept_backups(folder)] == [True, False], 30,
+             "the first backup, and the oldest pruned")
     other = make_app(BACKUP_KEEP="2")
     other.config.update(HOUSEKEEPING=True, HOUSEKEEPING_POLL_SECONDS=0.1)
     housekeeper(other).start()
@@ -120,3 +121,18 @@ def test_a_failed_backup_is_shown_to_the_admin_and_retried_later(make_app):
     assert len(kept_backups(folder)) == 1
     assert not backup_status(settings, now + timedelta(hours=1, minutes=2)).failing
     assert not (folder / FAILURE_FILE).exists()
+
+
+def test_a_backup_that_fails_halfway_leaves_nothing_that_looks_like_one(make_app, dialect, monkeypatch, tmp_path):
+    """pg_dump missing (a real failure, not a stand-in): no empty file is left to pass for the
+    night's backup, so the next try is not skipped, and the reason is kept for the admin."""
+    if dialect != "postgresql":
+        pytest.skip("SQLite's backup runs in-process and needs no tool")
+    app = make_app()
+    monkeypatch.setenv("PATH", str(tmp_path))
+    now = datetime.now(UTC)
+    housekeeper(app).run_due(now)
+    folder = Path(app.instance_path) / "backups"
+    assert kept_backups(folder) == [] and not any(folder.glob("fundraiser-*"))
+    status = backup_status(app.extensions["fundraiser.settings"], now)
+    assert status.failing and "pg_dump is not installed" in status.error
