@@ -171,13 +171,21 @@ def test_without_invoice_payment_events_the_follow_up_asks_stripe(app, client, d
     totals_are_clean(app)
 
 
-def test_cron_catches_up_an_instalment_stripe_could_not_place_at_first(app, deliver, session, campaign, standin):
+def placed_only_later(app, deliver, session, campaign, standin) -> dict:
+    """An instalment whose payment Stripe does not list yet when the invoice is paid, and does
+    afterwards (with its fee): what only a later catch-up can learn. Returns the PaymentIntent."""
     inv = s.invoice(1500, subscription=s.new_id("sub"), metadata=monthly(campaign))
     pi = s.payment_intent(1500)
     deliver(s.event("invoice.paid", inv))
     follow_up(app)  # Stripe does not list the payment yet
     assert gifts(session)[0].stripe_payment_intent_id is None
     instalment(standin, inv, pi)
+    standin.fees[pi["latest_charge"]] = 74
+    return pi
+
+
+def test_process_webhooks_catches_up_an_instalment_stripe_could_not_place_at_first(app, deliver, session, campaign, standin):
+    pi = placed_only_later(app, deliver, session, campaign, standin)
     result = app.test_cli_runner().invoke(args=["process-webhooks"])
     assert result.exit_code == 0, result.output
     assert gifts(session)[0].stripe_payment_intent_id == pi["id"]
@@ -186,13 +194,7 @@ def test_cron_catches_up_an_instalment_stripe_could_not_place_at_first(app, deli
 def test_the_app_catches_up_by_itself_without_cron(app, client, deliver, session, campaign, standin):
     """The same catch-up with no cron job and no terminal: a running app's housekeeper asks
     Stripe again within minutes (here within its first round, started by a request)."""
-    inv = s.invoice(1500, subscription=s.new_id("sub"), metadata=monthly(campaign))
-    pi = s.payment_intent(1500)
-    deliver(s.event("invoice.paid", inv))
-    follow_up(app)  # Stripe does not list the payment yet
-    assert gifts(session)[0].stripe_payment_intent_id is None
-    instalment(standin, inv, pi)
-    standin.fees[pi["latest_charge"]] = 74
+    pi = placed_only_later(app, deliver, session, campaign, standin)
     session.close()
     app.config.update(HOUSEKEEPING=True, HOUSEKEEPING_POLL_SECONDS=0.1)
     client.get("/api/health")  # a first request starts the housekeeper, as after a restart
