@@ -84,3 +84,31 @@ def test_doctor_names_a_guessable_secret_key(make_app):
     result = make_app(SECRET_KEY="ab" * 20).test_cli_runner().invoke(args=["doctor"])
     assert result.exit_code == 1
     assert "FIX  secret key: SECRET_KEY is too easy to guess (it uses only 2 different characters)" in result.output
+
+
+def test_doctor_says_whether_the_nightly_backups_are_being_taken(make_app):
+    import json
+    from datetime import timedelta
+    from pathlib import Path
+
+    from fundraiser.db import utcnow
+
+    app = make_app()
+    runner = app.test_cli_runner()
+    assert "ok   backups: None yet: the app takes the first once it serves a request" in runner.invoke(args=["doctor"]).output
+
+    folder = Path(app.instance_path) / "backups"
+    folder.mkdir(parents=True)
+    three_days_ago = utcnow() - timedelta(days=3)
+    (folder / f"fundraiser-{three_days_ago:%Y%m%d-%H%M%S}.sqlite3").write_bytes(b"db")
+    stale = runner.invoke(args=["doctor"])
+    assert stale.exit_code == 1 and f"FIX  backups: No backup since {three_days_ago:%Y-%m-%d %H:%M} UTC" in stale.output
+
+    (folder / "last-automatic-backup-failed.json").write_text(json.dumps(
+        {"failed_at": utcnow().isoformat(), "error": "No space left on device"}))
+    failing = runner.invoke(args=["doctor"])
+    assert "FIX  backups: The last nightly backup failed (No space left on device); it is retried hourly." in failing.output
+
+    (folder / f"fundraiser-{utcnow() + timedelta(seconds=5):%Y%m%d-%H%M%S}.pgdump").write_bytes(b"db")
+    fine = runner.invoke(args=["doctor"])
+    assert "ok   backups: 2 kept in" in fine.output
