@@ -32,7 +32,7 @@ def measure(kind: str, gifts: int, rounds: int, workdir: Path) -> dict[str, floa
     env = app_env(url, workdir / f"instance-{kind}")
     flask(env, "db", "upgrade")
     app = create_app({k: v for k, v in env.items() if k in (
-        "DATABASE_URL", "FUNDRAISER_INSTANCE_PATH", "FUNDRAISER_ENV", "SECRET_KEY", "AUTO_SEED_DEMO")})
+        "DATABASE_URL", "FUNDRAISER_INSTANCE_PATH", "FUNDRAISER_ENV", "SECRET_KEY", "AUTO_SEED_DEMO", "BACKUP_KEEP")})
     with app.app_context():
         s = new_session(write=True)
         campaign = Campaign(slug="spring", title="Spring", goal_cents=10_000_000, currency="USD",
