@@ -117,7 +117,6 @@ def prune(folder: Path, keep: int) -> list[Path]:
 def take_nightly_backup(app: Flask, now: datetime) -> Path | None:
     """The night's backup and pruning; a failure is kept for the Settings page (and logged)
     instead of raised, and the next round tries again."""
-
     settings: Settings = app.extensions["fundraiser.settings"]
     folder = backups_folder(settings)
     failure = folder / FAILURE_FILE
