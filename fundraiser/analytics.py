@@ -13,6 +13,7 @@ Periods are whole local months (organisation time zone), from the first month to
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -214,15 +215,26 @@ def dashboard(session: Session, selection: Selection, today: date, now: datetime
     return _compute(selection, rollups, scope[0], today)
 
 
-def report(session: Session, selection: Selection, today: date, now: datetime | None = None) -> list[Dashboard]:
-    """One board page per campaign of the selection, read with one query per rollup table."""
+@dataclass(frozen=True)
+class Report:
+    """The printed report: the whole selection's page, then one page per campaign."""
+
+    summary: Dashboard
+    pages: list[Dashboard]
+
+
+def report(session: Session, selection: Selection, today: date, now: datetime | None = None) -> Report:
+    """Every page of the report from one query per rollup table: each campaign's rows are read
+    once, and the summary is their sum (the same figures `dashboard` gives the selection, without
+    reading the rollups a second time)."""
     channel = str(selection.channel) if selection.channel is not None else ALL_CHANNELS
     rollups = _load(session, selection, (selection.campaign_ids, channel), today, per_campaign=True, now=now)
-    return [
+    pages = [
         _compute(Selection((c,), c.currency, selection.channel, selection.first_month, selection.last_month),
                  rollups, [c.id], today)
         for c in selection.campaigns
     ]
+    return Report(_compute(selection, rollups, selection.campaign_ids, today), pages)
 
 
 @dataclass(frozen=True)
@@ -464,12 +476,13 @@ def size_bands(counts: dict[int, int], currency: str) -> list[SizeBand]:
     """Standing gifts grouped into the SIZE_BANDS of the currency's whole units."""
     unit = 10 ** minor_units(currency)
     edges = [b * unit for b in SIZE_BANDS]
-    bands = []
-    for i, low in enumerate(edges):
-        high = edges[i + 1] if i + 1 < len(edges) else None
-        inside = {a: n for a, n in counts.items() if a >= low and (high is None or a < high)}
-        bands.append(SizeBand(low, high, sum(inside.values()), sum(a * n for a, n in inside.items())))
-    return bands
+    gifts, cents = [0] * len(edges), [0] * len(edges)
+    for amount, n in counts.items():  # one pass: a campaign has thousands of distinct amounts
+        band = bisect_right(edges, amount) - 1
+        if band >= 0:
+            gifts[band] += n
+            cents[band] += amount * n
+    return [SizeBand(low, edges[i + 1] if i + 1 < len(edges) else None, gifts[i], cents[i]) for i, low in enumerate(edges)]
 
 
 def _donor_bitmaps(session: Session, scope: tuple[list[int], str]) -> dict[int, dict[date, int]]:

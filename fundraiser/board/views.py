@@ -170,15 +170,15 @@ def report():
     overall, errors = parse_selection(request.args, campaigns, slugs=request.args.getlist("campaign"))
     now = utcnow()
     today = now.astimezone(settings.tz).date()
+    printed = analytics.report(session, overall, today, now)
     pages = [
         (board.selection.campaigns[0], board,
          {c.id: c for c in build_charts(board, settings.locale, only=REPORT_CHARTS)})
-        for board in analytics.report(session, overall, today, now)
+        for board in printed.pages
     ]
-    summary = analytics.dashboard(session, overall, today)
     rows = [(c, progress_from_totals(c, c.totals)) for c in overall.campaigns]
     return _render("board/report.html", pages=pages, selection=overall, errors=errors, today=today,
-                   summary=summary, rows=rows)
+                   summary=printed.summary, rows=rows)
 
 
 @bp.get("/plotly-<digest>.min.js")

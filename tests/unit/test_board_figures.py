@@ -174,10 +174,13 @@ def test_every_board_figure_equals_the_ledger(app, ops, choice):
             chosen = tuple(campaigns) if which is None else tuple(campaigns[i] for i in which)
             selection = Selection(chosen, "USD", channel, first, last)
             check(analytics.dashboard(session, selection, TODAY), Direct(session, selection), selection)
-            # The printed report reads every campaign at once; each page must equal that campaign's own.
-            for page in analytics.report(session, selection, TODAY):
+            # The printed report reads every campaign at once; each page must equal that campaign's
+            # own, and its summary the selection's page.
+            printed = analytics.report(session, selection, TODAY)
+            for page in printed.pages:
                 alone = Selection(page.selection.campaigns, "USD", channel, first, last)
                 assert page == analytics.dashboard(session, alone, TODAY)
+            assert printed.summary == analytics.dashboard(session, selection, TODAY)
             session.commit()
         finally:
             session.close()
@@ -249,3 +252,14 @@ def test_a_corrected_typo_restates_the_gifts_day_instead_of_looking_like_money_l
     typo_day = progress.days.index((now - timedelta(days=5)).astimezone(NEW_YORK).date())
     assert progress.cumulative_cents[typo_day] == 60_000
     assert rollups.verify_rollups(session) == []
+
+
+def test_gift_size_bands_take_each_amount_at_their_lower_edge():
+    from fundraiser.analytics import size_bands
+
+    bands = size_bands({2499: 1, 2500: 2, 9999: 1, 10000: 1, 50_000_000: 3}, "USD")
+    by_low = {b.low_cents: (b.gifts, b.total_cents) for b in bands}
+    assert by_low[0] == (1, 2499) and by_low[2500] == (2, 5000) and by_low[5000] == (1, 9999)
+    assert by_low[10000] == (1, 10000) and by_low[500000] == (3, 150_000_000)
+    assert bands[-1].high_cents is None and sum(b.gifts for b in bands) == 8
+    assert [b.low_cents for b in size_bands({}, "JPY")] == [0, 25, 50, 100, 250, 500, 1000, 5000]
