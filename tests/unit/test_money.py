@@ -120,3 +120,20 @@ def test_every_tested_currency_round_trips_through_the_form(currency):
     cents = parse_amount("1234", currency)
     assert parse_amount(format_input(cents, currency), currency) == cents
     assert from_cents(cents, currency) == Decimal(1234)
+
+
+@pytest.mark.parametrize("locale", ["en_US", "en_GB", "fr_FR", "de_CH", "ja_JP", "es_MX", "ar_EG", "nl_NL"])
+@pytest.mark.parametrize("currency", ["USD", "EUR", "GBP", "CAD", "AUD", "JPY", "ISK", "KWD"])
+def test_format_money_writes_what_babel_writes(locale, currency):
+    """format_money keeps Babel's pattern and symbol per currency and locale instead of looking
+    them up for every figure; the text must stay Babel's to the letter."""
+    from babel.numbers import format_currency
+
+    from fundraiser.money import from_cents
+
+    for cents in (0, 1, 99, 1000, 123456, -250075, 99999999999, -100):
+        amount = from_cents(cents, currency)
+        assert format_money(cents, currency, locale) == format_currency(amount, currency, locale=locale)
+        whole = (format_currency(amount, currency, locale=locale, format="¤#,##0", currency_digits=False)
+                 if amount == amount.to_integral_value() else format_currency(amount, currency, locale=locale))
+        assert format_money(cents, currency, locale, whole=True) == whole
