@@ -1,5 +1,5 @@
 """Entry point for gunicorn: `gunicorn wsgi:app`."""
 
-from fundraiser import create_app
+from fundraiser import create_app, ready_to_serve
 
-app = create_app()
+app = ready_to_serve(create_app())

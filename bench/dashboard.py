@@ -22,7 +22,7 @@ from pathlib import Path
 from common import fresh_database, machine
 from sqlalchemy import func, insert, select, text
 
-from fundraiser import create_app, ledger, rollups
+from fundraiser import create_app, ledger, ready_to_serve, rollups
 from fundraiser.auth.access import SESSION_KEY
 from fundraiser.auth.users import create_user, password_stamp
 from fundraiser.db import get_session, utcnow
@@ -185,12 +185,12 @@ def run(kind: str, args) -> tuple[dict, dict]:
                else "postgresql+psycopg://postgres@127.0.0.1:5432/bench_board")
     else:
         url = fresh_database(kind, "bench_board", workdir)
-    app = create_app({
+    app = ready_to_serve(create_app({
         "DATABASE_URL": url, "FUNDRAISER_INSTANCE_PATH": str(workdir / "bench_board_instance"),
         "SECRET_KEY": "bench-secret-key-bench-secret-key-bench", "FUNDRAISER_ENV": "development",
         "AUTO_SEED_DEMO": "false", "ORG_TIMEZONE": "America/New_York",
         "BACKUP_KEEP": "0",  # a nightly backup of the million gifts is not what is timed
-    })
+    }))  # as wsgi.py serves it
     try:
         with app.app_context():
             if args.reuse:
