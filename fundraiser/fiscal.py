@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import csv
 import io
+from array import array
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -122,7 +123,7 @@ class FiscalFigures:
     donors_last_year: int
     retained: int
     donors_this_year: int
-    lists: dict[str, list[DonorLine]] = field(default_factory=dict)
+    lists: dict[str, Sequence[DonorLine]] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)  # for the rows the page shows
 
     @property
@@ -167,6 +168,33 @@ def fiscal_figures(session: Session, selection: Selection, today: date, start_mo
     return figures
 
 
+class DonorColumns(Sequence[DonorLine]):
+    """A donor list kept as columns of plain numbers; its DonorLine rows are made as they are read.
+
+    The kept lists hold every donor of two years (127,000 lines at 100,000 donors). As objects,
+    every full pass of the garbage collector walked them, in every request the process served
+    while they were kept: 140 ms of the printed board report at 1,000,000 gifts. Arrays of
+    integers (and a tuple of strings) are not walked."""
+
+    def __init__(self, lines: Iterable[DonorLine]) -> None:
+        self._ids, self._this, self._last = array("q"), array("q"), array("q")
+        labels = []
+        for line in lines:
+            self._ids.append(line.donor_id)
+            self._this.append(line.this_year_cents)
+            self._last.append(line.last_year_cents)
+            labels.append(line.last_gave)
+        self._labels = tuple(labels)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return DonorLine(self._ids[index], self._this[index], self._last[index], self._labels[index])
+
+
 @dataclass(frozen=True)
 class DonorLists:
     """Donor counts of this fiscal year and last, and the four lists in full (sorted as shown)."""
@@ -174,7 +202,7 @@ class DonorLists:
     last_year: int
     retained: int
     this_year: int
-    lists: dict[str, list[DonorLine]]
+    lists: dict[str, DonorColumns]
 
 
 def _donor_lists_cached(session: Session, selection: Selection, year: FiscalYear, start_month: int) -> DonorLists:
@@ -217,7 +245,7 @@ def _donor_lists(session: Session, selection: Selection, year: FiscalYear, start
                              key=lambda r: (r.this_year_cents - r.last_year_cents, r.donor_id)),
     }
     return DonorLists(last_year=last_bits.bit_count(), retained=(last_bits & this_bits).bit_count(),
-                      this_year=this_bits.bit_count(), lists=lists)
+                      this_year=this_bits.bit_count(), lists={name: DonorColumns(rows) for name, rows in lists.items()})
 
 
 def _ids(bits: int) -> list[int]:
