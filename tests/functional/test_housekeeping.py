@@ -115,6 +115,13 @@ def test_a_failed_backup_is_shown_to_the_admin_and_retried_later(make_app):
     (folder / FAILURE_FILE).write_text(f'{{"failed_at": "{now.isoformat()}", "error": "pg_dump was not found"}}')
     status = backup_status(settings, now)
     assert status.failing and status.error == "pg_dump was not found"
+    with app.app_context():
+        from fundraiser.db import get_session
+        from tests.functional.staff_helpers import sign_in_as
+
+        page = sign_in_as(app, get_session(), "admin").get("/staff/settings").get_data(as_text=True)
+    assert 'role="alert">The last nightly backup failed' in page
+    assert "pg_dump was not found.\n    It is tried again every hour; tell whoever runs the server." in page
     housekeeper(app).run_due(now + timedelta(minutes=5))  # within the hour: not tried again yet
     assert kept_backups(folder) == []
     housekeeper(app).run_due(now + timedelta(hours=1, minutes=1))
