@@ -44,7 +44,6 @@ BACKUP_NAME = re.compile(r"^fundraiser-(\d{8}-\d{6})\.(sqlite3|pgdump)$")
 class Backup:
     taken_at: datetime
     path: Path
-    size_bytes: int
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def kept_backups(folder: Path) -> list[Backup]:
         match = BACKUP_NAME.match(path.name)
         if match and path.is_file():
             taken = datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
-            found.append(Backup(taken, path, path.stat().st_size))
+            found.append(Backup(taken, path))
     return sorted(found, key=lambda b: b.taken_at, reverse=True)
 
 
@@ -114,7 +113,7 @@ def prune(folder: Path, keep: int) -> list[Path]:
     return removed
 
 
-def take_nightly_backup(app: Flask, now: datetime) -> Path | None:
+def take_nightly_backup(app: Flask, now: datetime) -> None:
     """The night's backup and pruning; a failure is kept for the Settings page (and logged)
     instead of raised, and the next round tries again."""
     settings: Settings = app.extensions["fundraiser.settings"]
@@ -126,19 +125,18 @@ def take_nightly_backup(app: Flask, now: datetime) -> Path | None:
     try:
         shutil.rmtree(work, ignore_errors=True)
         with app.app_context():
-            written = backup_with_pictures(get_engine(), settings.instance_path, default_backup_path(get_engine(), work, now))
+            engine = get_engine()
+            written = backup_with_pictures(engine, settings.instance_path, default_backup_path(engine, work, now))
         for path in written:
             if path is not None:
                 os.replace(path, folder / path.name)
-        database = folder / written[0].name
         prune(folder, settings.backup_keep)
     except (BackupError, OSError) as exc:
         log.error("The nightly backup failed: %s", exc)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         failure.write_text(json.dumps({"failed_at": now.isoformat(), "error": str(exc)}))
-        return None
+        return
     failure.unlink(missing_ok=True)
-    return database
 
 
 def backup_status(settings: Settings, now: datetime) -> BackupStatus:

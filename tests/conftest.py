@@ -32,8 +32,9 @@ def database_url(tmp_path_factory) -> Iterator[str]:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
     engine = make_engine(url)
     if engine.dialect.name == "postgresql":
-        # Dead catalog rows (from schema changes and earlier runs' TRUNCATEs) pile up where autovacuum
-        # is off, as on the CI machines, and once slowed a whole run by minutes.
+        # Dead catalog rows (from each run's DROP SCHEMA and migrations, and from the TRUNCATEs the
+        # wipe once used) pile up where autovacuum is off, as on the CI machines, and once slowed a
+        # whole run by minutes.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM pg_catalog.pg_class, pg_catalog.pg_attribute, pg_catalog.pg_depend, "
                               "pg_catalog.pg_type, pg_catalog.pg_index, pg_catalog.pg_constraint"))
