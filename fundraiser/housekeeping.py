@@ -124,12 +124,15 @@ def take_nightly_backup(app: Flask, now: datetime) -> None:
     work = folder / ".in-progress"
     try:
         shutil.rmtree(work, ignore_errors=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # private like `flask backup`'s folder: only the app's user may list it
         with app.app_context():
             engine = get_engine()
             written = backup_with_pictures(engine, settings.instance_path, default_backup_path(engine, work, now))
         for path in written:
             if path is not None:
                 os.replace(path, folder / path.name)
+        work.rmdir()
         prune(folder, settings.backup_keep)
     except (BackupError, OSError) as exc:
         log.error("The nightly backup failed: %s", exc)

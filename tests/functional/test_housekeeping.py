@@ -4,6 +4,7 @@ kept, and a running server taking one with no cron job, terminal or outer applic
 from __future__ import annotations
 
 import sqlite3
+import stat
 import tarfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -93,6 +94,7 @@ def test_a_running_server_backs_itself_up_and_settings_says_so(app, make_app, ar
     kept = kept_backups(folder)
     newest = kept[0]
     assert [b.path.name for b in kept[1:]] == ["fundraiser-20200102-071500.sqlite3"]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and not (folder / ".in-progress").exists()
     with tarfile.open(folder / f"{newest.path.name}.pictures.tar") as tar:
         assert "covers/cover-480.webp" in tar.getnames()
     if dialect == "sqlite":
