@@ -4,7 +4,6 @@ it, and axe-core finds nothing (best practices included). One page load per page
 
 from __future__ import annotations
 
-import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -31,7 +30,7 @@ from tests.browser.conftest import sign_in
 from tests.browser.test_donate_flow import open_form, serve_stand_in_stripe_js
 from tests.conftest import LiveServer
 from tests.factories import give, make_campaign, make_donor, make_event, make_match
-from tests.netutil import free_port
+from tests.netutil import free_port, serve_in_thread
 from tests.payments.conftest import make_stripe_app
 from tests.payments.test_localstripe_e2e import localstripe  # noqa: F401  (fixture: the fake Stripe server)
 
@@ -215,7 +214,7 @@ def serve_page(html: str) -> ThreadingHTTPServer:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", SITE_PORT), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     return server
 
 

@@ -5,7 +5,6 @@ frame the widget."""
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +13,7 @@ from playwright.sync_api import expect
 from fundraiser import ledger
 from tests.conftest import LiveServer
 from tests.factories import give, make_campaign, make_donor
-from tests.netutil import free_port
+from tests.netutil import free_port, serve_in_thread
 
 
 def _campaign(session, **kwargs):
@@ -152,7 +151,7 @@ def host_page() -> Iterator:
                 pass
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        serve_in_thread(server)
         servers.append(server)
         return f"http://127.0.0.1:{port}/"
 

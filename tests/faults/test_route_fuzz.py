@@ -61,11 +61,13 @@ def test_no_route_answers_500_to_hostile_input(make_app, session, role):
             "year": "2026", "chart_id": "daily"}
     client = app.test_client()
     failures = []
+    # Each value in every parameter at once; encoded once, not once per route (a third of the time).
+    queries = {value: urlencode({n: value for n in NAMES}) for value in HOSTILE}
+    queries["%ff%fe"] = "&".join(f"{n}=%ff%fe" for n in NAMES)
     for method, url in _cases(app, real):
-        for value in HOSTILE + ["%ff%fe"]:
+        for value, query in queries.items():
             if role == "admin":
                 put_in_session(client, admin)
-            query = "&".join(f"{n}=%ff%fe" for n in NAMES) if value == "%ff%fe" else urlencode({n: value for n in NAMES})
             if method == "GET":
                 response = client.get(f"{url}?{query}")
             elif url.startswith("/api/") or url == "/stripe/webhook":

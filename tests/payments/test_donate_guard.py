@@ -20,6 +20,7 @@ from fundraiser.db import utcnow
 from fundraiser.models import AttemptStatus, DonateCounter, DonationAttempt
 from fundraiser.payments import stripe as adapter
 from tests.factories import make_campaign
+from tests.netutil import serve_in_thread
 from tests.payments.conftest import STRIPE_SETTINGS
 
 GOOD = {"amount": "5000", "frequency": "once", "name": "Dana Donor", "email": "dana@example.org",
@@ -251,8 +252,7 @@ class SiteVerify(BaseHTTPRequestHandler):
 def siteverify():
     SiteVerify.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), SiteVerify)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_thread(server)
     yield f"http://127.0.0.1:{server.server_port}/siteverify"
     server.shutdown()
     server.server_close()
