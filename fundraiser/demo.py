@@ -167,10 +167,12 @@ def seed_demo(session: Session, today: date | None = None) -> str:
         campaigns[spec["slug"]] = campaign
 
     donors = _sample_donors(session, rng)
+    # All the sample gifts in one batch (the import's path: a few statements, not 20 a gift); the
+    # random draws are the same whether or not a gift is already there, so a second run adds none.
+    sample: list[ledger.NewGift] = []
     for spec in _campaign_specs(today):
         campaign = campaigns[spec["slug"]]
         for n in range(spec["sample_gifts"]):
-            key = f"demo:{spec['slug']}:{n}"
             donor = rng.choice(donors)
             last = min(today, spec["ends"]) if spec["ends"] else today  # no gifts after a campaign ended
             days_ago = (today - last).days + rng.randint(0, max(0, (last - spec["starts"]).days))
@@ -185,20 +187,18 @@ def seed_demo(session: Session, today: date | None = None) -> str:
                 weights=[70, 8, 15, 4, 3],
             )[0]
             amount = rng.choice(spec["suggested"] + [rng.randint(5, 400) * 100])
-            if session.scalar(select(Gift.id).where(Gift.source_key == key)) is not None:
-                continue
-            ledger.record_gift(
-                session, campaign=campaign, amount_cents=amount, currency="USD", received_at=received,
-                channel=channel, method=method, donor_id=donor.id, source_key=key,
+            sample.append(ledger.NewGift(
+                campaign=campaign, amount_cents=amount, currency="USD", received_at=received,
+                channel=channel, method=method, donor_id=donor.id, source_key=f"demo:{spec['slug']}:{n}",
                 reference=f"{rng.randint(1000, 9999)}" if method == GiftMethod.CHECK else None,
                 fee_cents=(amount * 22 // 1000 + 30) if channel == GiftChannel.ONLINE else None,
                 is_anonymous=rng.random() < 0.2, show_amount=rng.random() < 0.5,
                 public_comment=rng.choice(COMMENTS) if rng.random() < 0.25 else None,
                 **(dict(dedication_kind=DedicationKind.MEMORY, dedication_name="Grandma Rose")
                    if rng.random() < 0.03 else {}),
-                is_sample=True,
-            )
-            added["gifts"] += 1
+                wall_reviewed=False, is_sample=True,
+            ))
+    added["gifts"] += len(ledger.record_gift_batch(session, sample))
     added["gifts"] += _seed_cookie_walk(session, campaigns["five-year-anniversary"], today)
     _seed_matches(session, campaigns["giving-tuesday"])
     _seed_sample_refund(session)

@@ -190,6 +190,7 @@ class NewGift:
     stripe_charge_id: str | None = None
     payment_method_detail: str | None = None
     wall_reviewed: bool = True
+    is_sample: bool = False
 
 
 def record_gift_batch(session: Session, new_gifts: Sequence[NewGift]) -> dict[str, int]:
@@ -240,7 +241,7 @@ def record_gift_batch(session: Session, new_gifts: Sequence[NewGift]) -> dict[st
             "dedication_kind": g.dedication_kind, "dedication_name": g.dedication_name,
             "dedication_notify_email": g.dedication_notify_email, "public_comment": g.public_comment,
             "comment_hidden": False, "name_hidden": False, "wall_reviewed": g.wall_reviewed, "private_note": g.private_note,
-            "description": None, "goods_value_cents": None, "is_sample": False,
+            "description": None, "goods_value_cents": None, "is_sample": g.is_sample,
             "stripe_payment_intent_id": g.stripe_payment_intent_id, "stripe_charge_id": g.stripe_charge_id,
             "payment_method_detail": g.payment_method_detail, "recorded_by_id": g.recorded_by_id, "created_at": now,
         }
