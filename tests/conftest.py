@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import jinja2
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from werkzeug.routing import Rule
 from werkzeug.serving import make_server
 
 from fundraiser import create_app
+from fundraiser.auth import users
 from fundraiser.db import Base, make_engine
 from fundraiser.schema import upgrade
 from tests.netutil import serve_in_thread
@@ -117,6 +119,14 @@ def _share_url_builders() -> None:
 
 
 _share_url_builders()
+
+# Passwords in tests hash with Argon2id's cheapest parameters. The app's own (argon2-cffi's
+# default: 64 MiB, 3 passes, 4 lanes) took 150-300 ms a hash, and a test that signs someone in
+# hashes twice. Tests of the hashing itself put production hashers back (test_sign_in_security),
+# subprocesses and gunicorn workers hash as production does, and test_auth checks that
+# PRODUCTION_HASHER is still argon2-cffi's recommended profile.
+PRODUCTION_HASHER = users._hasher
+users._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def app_config(database_url: str, instance_path, **extra: str) -> dict[str, str]:

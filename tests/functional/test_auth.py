@@ -32,6 +32,18 @@ def test_create_user_cli_makes_an_account_that_can_sign_in(runner, session, app)
     assert user.password_hash.startswith("$argon2id$")
 
 
+def test_the_app_hashes_passwords_with_argon2s_recommended_parameters():
+    """Tests hash cheaply (tests/conftest.py); what the app itself uses is RFC 9106's low-memory
+    profile, argon2-cffi's default."""
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+
+    from tests.conftest import PRODUCTION_HASHER
+
+    assert (PRODUCTION_HASHER.time_cost, PRODUCTION_HASHER.memory_cost, PRODUCTION_HASHER.parallelism) == (
+        RFC_9106_LOW_MEMORY.time_cost, RFC_9106_LOW_MEMORY.memory_cost, RFC_9106_LOW_MEMORY.parallelism)
+    assert PRODUCTION_HASHER.hash("a very good password").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
 def test_create_user_refuses_short_passwords_and_duplicates(session):
     with pytest.raises(AccountError, match="at least 12"):
         create_user(session, "a@example.org", "staff", "short")
