@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,8 +22,6 @@ from ..db import utcnow
 from ..models import OutboxMessage, Role, User
 
 _hasher = PasswordHasher()
-# A hash to verify against when the email is unknown, so both cases take the same time.
-_DUMMY_HASH = _hasher.hash("not a real password")
 MIN_PASSWORD_LENGTH = 12
 # Each Argon2id hash holds 64 MiB (argon2-cffi's default memory_cost) while it runs. Bounding the
 # hashes a process runs at once bounds that memory, however many sign-ins arrive together:
@@ -102,6 +101,14 @@ def create_user(
     return user
 
 
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the email is unknown, so both cases take the same time. Made
+    on first use, in a hashing slot: made at import, it cost every process 0.2-0.3 s to start,
+    each `flask` command included."""
+    return _hasher.hash("not a real password")
+
+
 def find_account(session: Session, email: str) -> User | None:
     """The account a sign-in names, if any (active or not: authenticate decides)."""
     return session.scalar(select(User).where(User.email == normalise_email(email)))
@@ -112,8 +119,8 @@ def authenticate(user: User | None, password: str) -> User | None:
     email is checked against a dummy hash, in the same hashing slots). No database work, so the
     caller hashes outside any transaction: on SQLite a write transaction holds the writer lock,
     and every other write would wait for the hash. Raises HashingBusy."""
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     with _hash_slot():
+        stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
         try:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
