@@ -8,6 +8,7 @@ whole suite on PostgreSQL; without it, the suite runs on a SQLite file in a temp
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 import jinja2
@@ -102,9 +103,7 @@ def _share_url_builders() -> None:
     cost went from about 165 to 80 ms, a quarter of the CPU of tests/unit and tests/payments. The
     function is made from the rule's parsed parts alone and reaches the rule's converters through
     its `self` argument, so one compiled for an identical rule serves any app's copy of it."""
-    compile_builder = getattr(Rule, "_compile_builder", None)
-    if compile_builder is None:  # a Werkzeug that builds URLs otherwise: nothing to share
-        return
+    compile_builder = Rule._compile_builder
     builders: dict[tuple, object] = {}
 
     def shared(rule: Rule, append_unknown: bool = True):
@@ -122,7 +121,8 @@ _share_url_builders()
 
 # Passwords in tests hash with Argon2id's cheapest parameters. The app's own (argon2-cffi's
 # default: 64 MiB, 3 passes, 4 lanes) took 150-300 ms a hash, and a test that signs someone in
-# hashes twice. Tests of the hashing itself put production hashers back (test_sign_in_security),
+# hashes twice. The tests of the hashing slots install production-strength hashers of their own
+# (test_sign_in_security; the stand-in hash for unknown emails is made by the hasher in use),
 # subprocesses and gunicorn workers hash as production does, and test_auth checks that
 # PRODUCTION_HASHER is still argon2-cffi's recommended profile.
 PRODUCTION_HASHER = users._hasher
@@ -226,15 +226,17 @@ class LiveServer:
         self.app = app
         self._server = make_server("127.0.0.1", 0, closing_when_dropped(app), threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread: threading.Thread | None = None
 
     def start(self) -> LiveServer:
         self._thread = serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:
+            self._server.shutdown()  # waits for serve_forever, so only once it was started
+            self._thread.join(timeout=10)
         self._server.server_close()
-        self._thread.join(timeout=10)
 
 
 @pytest.fixture

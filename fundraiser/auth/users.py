@@ -102,11 +102,12 @@ def create_user(
 
 
 @cache
-def _dummy_hash() -> str:
-    """A hash to verify against when the email is unknown, so both cases take the same time. Made
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash to verify against when the email is unknown, so both cases take the same time (a
+    check costs what the stored hash's parameters say, so it is made by the hasher in use). Made
     on first use, in a hashing slot: made at import, it cost every process 0.2-0.3 s to start,
     each `flask` command included."""
-    return _hasher.hash("not a real password")
+    return hasher.hash("not a real password")
 
 
 def find_account(session: Session, email: str) -> User | None:
@@ -120,7 +121,7 @@ def authenticate(user: User | None, password: str) -> User | None:
     caller hashes outside any transaction: on SQLite a write transaction holds the writer lock,
     and every other write would wait for the hash. Raises HashingBusy."""
     with _hash_slot():
-        stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
+        stored = user.password_hash if user is not None and user.password_hash else _dummy_hash(_hasher)
         try:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
