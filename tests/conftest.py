@@ -95,6 +95,9 @@ class _TemplateCode(jinja2.BytecodeCache):
 _TEMPLATE_CODE = _TemplateCode()
 
 
+WERKZEUG_COMPILE_BUILDER = Rule._compile_builder
+
+
 def _share_url_builders() -> None:
     """Compile each URL rule's builder once per run instead of once per app.
 
@@ -102,8 +105,9 @@ def _share_url_builders() -> None:
     `compile`), and every test builds its own app: with the shared templates below, a test's fixed
     cost went from about 165 to 80 ms, a quarter of the CPU of tests/unit and tests/payments. The
     function is made from the rule's parsed parts alone and reaches the rule's converters through
-    its `self` argument, so one compiled for an identical rule serves any app's copy of it."""
-    compile_builder = Rule._compile_builder
+    its `self` argument, so one compiled for an identical rule serves any app's copy of it
+    (tests/functional/test_test_fixtures.py checks every rule of the app against Werkzeug's own)."""
+    compile_builder = WERKZEUG_COMPILE_BUILDER
     builders: dict[tuple, object] = {}
 
     def shared(rule: Rule, append_unknown: bool = True):
