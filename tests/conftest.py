@@ -78,8 +78,8 @@ class _TemplateCode(jinja2.BytecodeCache):
     """Compiled templates shared by every app the run builds.
 
     A test builds a new app, and each app compiles each template it renders again: about 30 ms
-    of the home page's first view of 50 ms. Jinja checks each template's source
-    against the stored code's checksum, so an edited template is compiled anew."""
+    of the home page's first view of 50 ms. Jinja checks each template's source against the
+    stored code's checksum, so an edited template is compiled anew."""
 
     def __init__(self) -> None:
         self._code: dict[str, bytes] = {}

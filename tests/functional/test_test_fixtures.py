@@ -17,7 +17,7 @@ def test_every_rule_builds_the_url_werkzeugs_own_builder_builds(make_app):
     own rules, for path values and for extra query values alike (a Werkzeug that built URLs from
     something the shared builders' key leaves out would fail here)."""
     app = make_app()
-    rules = [rule for rule in app.url_map.iter_rules()]
+    rules = list(app.url_map.iter_rules())
     assert len(rules) > 50
     for rule in rules:
         values = {name: 7 for name in rule.arguments}
