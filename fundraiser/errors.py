@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify, render_template, request
-from werkzeug.exceptions import BadHost, HTTPException, InternalServerError
+from werkzeug.exceptions import BadHost, HTTPException, InternalServerError, NotFound
 
 
 def wants_json() -> bool:
@@ -27,7 +27,10 @@ def _handle_http(exc: HTTPException):
         # No page can be drawn: its links are built from the host, and this one can't be used.
         return f"{exc.name}: {exc.description}\n", status, {"Content-Type": "text/plain; charset=utf-8"}
     template = {404: "errors/404.html", 403: "errors/403.html"}.get(status, "errors/error.html")
-    return render_template(template, status=status, title=exc.name, message=exc.description), status
+    message = exc.description
+    if status == 404 and message == NotFound.description:
+        message = None  # Werkzeug's words for a server admin; the page has its own for visitors
+    return render_template(template, status=status, title=exc.name, message=message), status
 
 
 def _handle_unexpected(exc: Exception):

@@ -105,16 +105,21 @@ def _normalise(raw: str, currency: str) -> str:
             raise MoneyError(f"“{raw[:40]}” isn't an amount of money. Use digits, like 1000.50.")
         return sign + text.replace(mark, "")
     whole, _, fraction = text.partition(mark)
-    if not whole or not fraction:
+    if not whole:
         raise MoneyError(f"“{raw[:40]}” isn't an amount of money. Use digits, like 25 or 25.50.")
-    if len(fraction) == 3 and minor_units(currency) != 3 and len(whole) <= 3:
-        # "1,000" or "1.000": a thousand, or one with three decimals?
+    if not fraction:  # "25." is 25
+        return sign + whole
+    digits = minor_units(currency)
+    if len(fraction) == 3 and digits != 3 and len(whole) <= 3 and not whole.startswith("0"):
+        # "1,000" or "10.555": a thousands separator, or three decimals? Ask, naming both.
         if mark == "," and currency.upper() in _COMMA_GROUPS:
             return sign + whole + fraction
-        thousand = int(whole + fraction)
+        small = whole + (mark + fraction.rstrip("0") if fraction.rstrip("0") else "")
+        how = (f"with at most {digits} decimal places (like {int(whole + fraction)} or {whole}{mark}{fraction[:digits]})"
+               if digits else f"as a whole number (like {int(whole + fraction)})")
         raise MoneyError(
-            f"Did you mean {thousand}? Please type the amount without a thousands separator "
-            f"(like {thousand}), so that exactly what you intend is charged."
+            f"“{raw[:40]}” could be {int(whole + fraction)} or {small}. Please type it without a "
+            f"thousands separator and {how}, so that exactly what you intend is charged."
         )
     return sign + whole + "." + fraction
 

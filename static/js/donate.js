@@ -8,6 +8,8 @@
   var currency = form.dataset.currency;
   var feeBps = parseInt(form.dataset.feeBps, 10);
   var feeFixed = parseInt(form.dataset.feeFixed, 10);
+  var minCents = parseInt(form.dataset.minCents, 10);
+  var maxCents = parseInt(form.dataset.maxCents, 10);
   var lang = document.documentElement.lang || "en-US";
   var fmt = new Intl.NumberFormat(lang, { style: "currency", currency: currency });
   var step = form.querySelector("[data-pay-step]");
@@ -106,6 +108,8 @@
   function isBusy(button) { return button.getAttribute("aria-disabled") === "true"; }
   function refresh() {
     var cents = baseCents();
+    // An amount outside what may be given gets no preview: the form will refuse it anyway.
+    if (!(cents >= minCents && cents <= maxCents)) cents = 0;
     var fee = cents > 0 ? feeFor(cents) : 0;
     var preview = form.querySelector("[data-fee-preview]");
     preview.textContent = cents > 0 ? "(+" + money(fee) + ")" : "";

@@ -133,6 +133,13 @@ def test_public_pages_fit_the_screen_show_donate_first_and_pass_axe(live_server,
         page.get_by_role("radio", name="Quarterly").check()
         expect(consent).to_be_visible()
         expect(page.locator(".monthly-consent")).to_contain_text("on the same day every three months")
+        # The consent sentence wraps as one text beside its box (not a column a phrase) and fits.
+        assert page.evaluate(NO_SIDEWAYS_SCROLL), (width, page.evaluate(STICKING_OUT))
+        # An amount that can't be given has no fee preview (a huge one would push the page sideways).
+        for refused in ("99999999999999999999", "1"):
+            other.fill(refused)
+            expect(page.locator("[data-fee-preview]")).to_have_text("")
+            assert page.evaluate(NO_SIDEWAYS_SCROLL), (width, refused, page.evaluate(STICKING_OUT))
     assert page.console_errors == [] or all("js.stripe.com" in e or "ERR_FAILED" in e for e in page.console_errors)
 
 

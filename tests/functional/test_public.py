@@ -8,6 +8,7 @@ import pytest
 from fundraiser import ledger
 from fundraiser.db import utcnow
 from fundraiser.models import CampaignStatus
+from fundraiser.organisation import current_organisation
 from tests.factories import give, make_campaign, make_donor, make_event
 
 
@@ -87,6 +88,22 @@ def test_draft_and_archived_campaigns_are_not_found(client, session):
         response = client.get(f"/campaigns/{slug}")
         assert response.status_code == 404
         assert "We couldn't find that page" in response.get_data(as_text=True)
+
+
+def test_a_campaign_named_like_the_organisation_has_its_name_once_in_the_title(app, client, session):
+    with app.app_context():
+        name = current_organisation().name
+    campaign = make_campaign(session, title=name)
+    other = make_campaign(session, title="Spring appeal")
+    session.commit()
+    assert f"<title>{name}</title>" in client.get(f"/campaigns/{campaign.slug}").get_data(as_text=True)
+    assert f"<title>Spring appeal · {name}</title>" in client.get(f"/campaigns/{other.slug}").get_data(as_text=True)
+
+
+def test_an_unknown_address_says_so_in_plain_words(client):
+    page = client.get("/no-such-page").get_data(as_text=True)
+    assert "The address may be mistyped, or the page may have moved." in page
+    assert "requested URL" not in page
 
 
 def test_closed_campaign_shows_final_totals_and_no_way_to_give(client, session):

@@ -29,7 +29,9 @@ def test_parse_amount_reads_what_people_type(text, cents):
         ("abc", "isn't an amount of money"),
         ("-5", "more than zero"),
         ("0", "more than zero"),
-        ("1.234", "Did you mean 1234?"),
+        ("1.234", "could be 1234 or 1.234"),
+        ("10.555", "could be 10555 or 10.555"),
+        ("0.001", "more than 2 decimal places"),  # "0" can't start a thousands group: three decimals
         ("1,2,3.5", "isn't an amount of money"),
         ("12.50.1", "isn't an amount of money"),
         ("1e5", "isn't an amount of money"),
@@ -81,8 +83,13 @@ def test_decimal_comma_and_grouping_are_read_as_people_mean_them(text, currency,
 
 @pytest.mark.parametrize(("text", "currency"), [("1,000", "EUR"), ("1.000", "EUR"), ("1.000", "USD"), ("2.500", "GBP")])
 def test_a_lone_separator_before_three_digits_is_asked_about_not_guessed(text, currency):
-    with pytest.raises(MoneyError, match=r"Did you mean \d+\? Please type the amount without a thousands separator"):
+    with pytest.raises(MoneyError, match=r"could be \d+ or [\d.,]+\. Please type it without a thousands separator"):
         parse_amount(text, currency)
+
+
+def test_a_trailing_decimal_mark_is_the_whole_amount():
+    assert parse_amount("25.", "USD") == 2500
+    assert parse_amount("25,", "EUR") == 2500
 
 
 def test_stripe_minor_units_follow_stripe_not_iso():
