@@ -10,7 +10,7 @@ page); this module only lays it out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,7 +20,7 @@ from babel.dates import format_date
 from fpdf import FPDF
 from sqlalchemy.orm import Session
 
-from . import statements
+from . import receipts, statements
 from .config import Settings
 from .models import Donor, Gift
 from .money import format_money
@@ -79,7 +79,20 @@ def gift_letter(session: Session, gift: Gift, tz: ZoneInfo, *, issued_on: date) 
     day = gift.received_at.astimezone(tz).date()
     found = statements.period_statements(session, day, day, tz, issued_on=issued_on, donor_ids=[gift.donor_id])
     lines = [line for s in found for line in s.lines if line.gift.id == gift.id]
-    return statements.single_gift_statement(gift.donor, day, lines, issued_on) if lines else None
+    if not lines:
+        return None
+    return with_receipt_numbers(session, [statements.single_gift_statement(gift.donor, day, lines, issued_on)])[0]
+
+
+def with_receipt_numbers(session: Session, documents: list[Statement]) -> list[Statement]:
+    """The documents, each acknowledgment of one gift carrying its receipt number (receipts.letter_references)."""
+    single = {d.lines[0].gift.id: d.lines[0].amount_cents for d in documents if _is_single(d)}
+    references = receipts.letter_references(session, single)
+    return [replace(d, receipt_reference=references[d.lines[0].gift.id]) if _is_single(d) else d for d in documents]
+
+
+def _is_single(document: Statement) -> bool:
+    return len(document.lines) == 1 and document.start == document.end
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ def letters_for_period(
             statements.single_gift_statement(s.donor, line.gift.received_at.astimezone(tz).date(), [line], issued_on)
             for s in found for line in s.lines
         ]
+    letters = with_receipt_numbers(session, letters)
     return LetterBatch(
         letters=letters, gift_count=sum(len(s.lines) for s in found), donor_count=len(found),
         without_address=[s.donor for s in found if not has_mailing_address(s.donor)],
@@ -182,8 +196,8 @@ class _LetterPdf(FPDF):
         self.set_font(self.family, "", 9)
         issued = format_date(document.issued_on, format="long", locale=settings.locale)
         self.cell(PAGE_WIDTH - RIGHT - 4.9, 0.18, self.text_of(f"Issued {issued}"), align="R", new_x="LEFT", new_y="NEXT")
-        if len(document.lines) == 1 and document.start == document.end:
-            self.cell(PAGE_WIDTH - RIGHT - 4.9, 0.18, f"Receipt number {document.lines[0].gift.id}", align="R")
+        if document.receipt_reference:
+            self.cell(PAGE_WIDTH - RIGHT - 4.9, 0.18, document.receipt_reference, align="R")
         # The donor, where the envelope's window is.
         self.set_xy(LEFT, WINDOW_TOP)
         self.set_font(self.family, "", 11)

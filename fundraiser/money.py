@@ -119,7 +119,7 @@ def _normalise(raw: str, currency: str) -> str:
                if digits else f"as a whole number (like {int(whole + fraction)})")
         raise MoneyError(
             f"“{raw[:40]}” could be {int(whole + fraction)} or {small}. Please type it without a "
-            f"thousands separator and {how}, so that exactly what you intend is charged."
+            f"thousands separator and {how}, so that the amount is exactly what you intend."
         )
     return sign + whole + "." + fraction
 

@@ -14,7 +14,7 @@ gift gets none.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -252,7 +252,9 @@ def compose(
         rows.append((f"{adjective.capitalize()} gift", f"payment {facts.instalment} of your {adjective} gift of {money(facts.plan_amount_cents)}"))
     goods = facts.goods_value_cents or 0
     if goods and facts.kind != ReceiptKind.EVENT_PROCEEDS:
-        rows.append(("Goods or services you received (good-faith estimate)", money(goods)))
+        what = _goods_described(facts)
+        rows.append(("Goods or services you received (good-faith estimate)",
+                     f"{what}, {money(goods)}" if what else money(goods)))
         if not is_property:
             rows.append(("Deductible amount", money(max(facts.amount_cents - goods, 0))))
 
@@ -325,14 +327,21 @@ def _legal_statements(facts: ReceiptFacts, money, org: Organisation, description
             f"the excess of your contribution over that value: {money(max(facts.amount_cents - goods, 0))}"
             if facts.kind not in PROPERTY_KINDS else "the excess of your contribution's value over that amount"
         )
+        what = _goods_described(facts)
         lines.append(
-            "In exchange for your contribution you received goods or services with an estimated fair market "
-            f"value of {money(goods)} (our good-faith estimate). The amount of your contribution that is "
-            f"deductible for federal income tax purposes is limited to {deductible}."
+            f"In exchange for your contribution you received goods or services{f' ({what})' if what else ''} "
+            f"with an estimated fair market value of {money(goods)} (our good-faith estimate). The amount of "
+            f"your contribution that is deductible for federal income tax purposes is limited to {deductible}."
         )
     else:
         lines.append(NO_GOODS)
     return lines
+
+
+def _goods_described(facts: ReceiptFacts) -> str | None:
+    """What the donor received, as staff described it (Publication 1771 asks for a description as
+    well as the value); a gift of property's description is of the property, not of what came back."""
+    return facts.description if facts.kind not in PROPERTY_KINDS and facts.description else None
 
 
 def _charity_statement(org: Organisation, facts: ReceiptFacts) -> str:
@@ -408,6 +417,29 @@ def earlier_receipts(session: Session, gift: Gift) -> list[Earlier]:
         if legacy is not None:
             issued.insert(0, Earlier(str(gift.id), legacy.created_at, legacy.to_email, None, None))
     return issued
+
+
+def letter_references(session: Session, stated: Mapping[int, int | None]) -> dict[int, str]:
+    """What a printed acknowledgment of each gift ({gift id: the amount it states, None for
+    property}) calls itself: the number of the last receipt sent when that receipt stated the same
+    figure, the gift's first receipt number when none was sent (the letter is the receipt), and the
+    gift's number when the figures changed since the last receipt (a partial refund sends none), so
+    that no receipt number ever stands for two different amounts."""
+    last: dict[int, IssuedReceipt] = {}
+    if stated:
+        for issued in session.scalars(select(IssuedReceipt).where(IssuedReceipt.gift_id.in_(list(stated)))
+                                      .order_by(IssuedReceipt.id)):
+            last[issued.gift_id] = issued
+    references = {}
+    for gift_id, amount in stated.items():
+        sent = last.get(gift_id)
+        if sent is None:
+            references[gift_id] = f"Receipt number {gift_id}"
+        elif sent.amount_cents is None or sent.amount_cents == amount:
+            references[gift_id] = f"Receipt number {sent.number}"
+        else:
+            references[gift_id] = f"Gift number {gift_id}"
+    return references
 
 
 def queue_for_gift(session: Session, gift: Gift, *, reason: Reason = Reason.FIRST) -> list[OutboxMessage]:

@@ -165,6 +165,8 @@ class Statement:
     totals_by_currency: dict[str, int]
     deductible_by_currency: dict[str, int]
     issued_on: date
+    # A printed acknowledgment of one gift: the receipt number it carries (letters.with_receipt_numbers).
+    receipt_reference: str | None = None
 
     @property
     def year(self) -> int:

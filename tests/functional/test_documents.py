@@ -15,6 +15,8 @@ from http.cookiejar import CookieJar
 import pytest
 from sqlalchemy import func, select
 
+from fundraiser import gifts, ledger, receipts
+from fundraiser.audit import Actor
 from fundraiser.auth.users import create_user
 from fundraiser.db import new_session, utcnow
 from fundraiser.models import (
@@ -83,6 +85,30 @@ def test_gift_page_links_its_letter_with_the_corrected_amount(app, session):
     voided = client.get(f"/staff/gifts/{gifts['voided'].id}/letter.pdf")
     assert voided.status_code == 404 and "voided or fully refunded" in voided.get_data(as_text=True)
     assert f"/staff/gifts/{gifts['voided'].id}/letter.pdf" not in client.get(f"/staff/gifts/{gifts['voided'].id}").get_data(as_text=True)
+
+
+def test_a_letter_never_gives_a_receipt_number_that_stated_another_amount(app, session):
+    campaign = make_campaign(session, title="Spring Appeal")
+    donor = make_donor(session, name="Rosa Parks", email="rosa@example.org", address_line1="1 Main St",
+                       city="Baltimore", region="MD", postal_code="21201")
+    gift = give(session, campaign, 30_000, donor=donor, method=GiftMethod.CHECK)
+    receipts.queue_for_gift(session, gift)
+    session.commit()
+    client = sign_in_as(app, session, "staff")
+
+    def letter() -> str:
+        [page] = pdf_pages(client.get(f"/staff/gifts/{gift.id}/letter.pdf").data)
+        return page
+
+    assert f"Receipt number {gift.id}" in letter() and "$300.00" in letter()
+    gifts.correct(session, Actor(None, "127.0.0.1"), gift, "350.00", "The check was for $350")
+    session.commit()
+    page = letter()  # receipt N said $300; the corrected receipt N-2 says $350, as the letter does
+    assert f"Receipt number {gift.id}-2" in page and "$350.00" in page
+    ledger.refund_gift(session, gift, 5_000, reason="Returned part of it")
+    session.commit()
+    page = letter()  # no receipt states the $300 left: the letter names the gift, not a receipt
+    assert f"Gift number {gift.id}" in page and "$300.00" in page and "Receipt number" not in page
 
 
 def test_statement_page_says_what_the_pdf_says(app, session):

@@ -86,7 +86,7 @@ CASES = {
     "in_kind": lambda s: _gift(s, amount=80_000, method=GiftMethod.IN_KIND,
                                description="40 copies of 'The Explosive Child'"),
     "quid_pro_quo": lambda s: _gift(s, amount=15_000, goods_value_cents=6_500, method=GiftMethod.CARD,
-                                    channel=GiftChannel.ONLINE),
+                                    channel=GiftChannel.ONLINE, description="Gala dinner ticket"),
     "event_proceeds_to_host": lambda s: _event(s, hosts_own=False),
     "hosts_own_gift": lambda s: _event(s, hosts_own=True),
 }
