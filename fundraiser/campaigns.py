@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -187,6 +188,28 @@ def staff_status(campaign: Campaign, now: datetime | None = None) -> str:
         if has_ended(campaign, now):
             return "ended, still marked active"
     return campaign.status.value
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    """A campaign in the board's table: all it has raised (as the figures above count it, in-kind
+    included) and its progress toward the goal as its public bar counts it (in-kind only when the
+    campaign says so), with its status as staff read it ("ended, still marked active")."""
+
+    campaign: Campaign
+    status: str
+    raised_cents: int
+    progress: Progress
+
+    @property
+    def in_kind_left_out(self) -> bool:
+        return self.progress.raised_cents != self.raised_cents
+
+
+def campaign_rows(campaigns: Sequence[Campaign]) -> list[CampaignRow]:
+    now = utcnow()
+    return [CampaignRow(c, staff_status(c, now), c.totals.raised_cents if c.totals else 0, progress(c, c.totals))
+            for c in campaigns]
 
 
 def days_left(campaign: Campaign, now: datetime | None = None) -> int | None:

@@ -19,7 +19,7 @@ from flask import (
 
 from .. import analytics, fiscal, security
 from ..auth.access import VIEW_ROLES, roles_required
-from ..campaigns import progress as progress_from_totals
+from ..campaigns import campaign_rows
 from ..db import get_session, utcnow
 from ..organisation import current_organisation
 from ..settings import current_settings
@@ -94,7 +94,7 @@ def _render(template: str, **context):
 @roles_required(*VIEW_ROLES)
 def overview():
     campaigns, board, charts, errors = _page(slugs=request.args.getlist("campaign"))
-    rows = [(c, progress_from_totals(c, c.totals)) for c in board.selection.campaigns]
+    rows = campaign_rows(board.selection.campaigns)
     return _render("board/overview.html", campaigns=campaigns, board=board, charts=charts, errors=errors,
                    rows=rows, fiscal=_fiscal(board.selection, board.today), list_rows=fiscal.LIST_ROWS,
                    method_labels=METHOD_LABELS)
@@ -176,7 +176,7 @@ def report():
          {c.id: c for c in build_charts(board, settings.locale, only=REPORT_CHARTS)})
         for board in printed.pages
     ]
-    rows = [(c, progress_from_totals(c, c.totals)) for c in overall.campaigns]
+    rows = campaign_rows(overall.campaigns)
     return _render("board/report.html", pages=pages, selection=overall, errors=errors, today=today,
                    summary=printed.summary, rows=rows)
 
