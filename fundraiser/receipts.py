@@ -278,6 +278,9 @@ def compose(
 
     contact = [org.name, *org.address_lines, *[v for v in (org.contact_email, org.contact_phone, org.website) if v]]
     subject = receipt_wording.fill_subject(wording.subject, values)
+    if replaces is not None:  # the inbox says so before the donor opens it (300: the outbox's column)
+        suffix = f" (replaces {noun} {replaces.number})"
+        subject = subject[:300 - len(suffix)] + suffix
     text = "\n".join([
         message_text, "",
         *[f"{label}: {value}" for label, value in rows], "",

@@ -13,7 +13,8 @@ from . import images
 from .auth.access import current_user
 from .campaigns import MILESTONES
 from .db import get_session
-from .models import Campaign, Gift
+from .gifts import METHOD_NAMES
+from .models import Campaign, Gift, GiftMethod
 from .money import format_headline, format_money
 from .organisation import current_organisation
 from .settings import current_settings
@@ -74,11 +75,17 @@ def has_sample_data() -> bool:
         return False
 
 
+def method_name(method: GiftMethod | str) -> str:
+    """A payment method as staff read it ("In-kind (goods or services)", not "in_kind")."""
+    return METHOD_NAMES.get(GiftMethod(method), str(method))
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(money, "money")
     app.add_template_filter(money_headline, "money_headline")
     app.add_template_filter(local_date, "local_date")
     app.add_template_filter(local_datetime, "local_datetime")
+    app.add_template_filter(method_name, "method_name")
     app.context_processor(_globals)
     # An environment global, not a context one: macros imported without context use it.
     app.jinja_env.globals["milestones"] = MILESTONES

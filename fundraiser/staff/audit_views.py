@@ -45,12 +45,15 @@ def audit_log():
         errors["to"] = "The end date is before the start date."
     object_type, object_id = args.get("type") or None, (args.get("id") or "").strip() or None
     if args.get("gift", "").strip():
-        object_type, object_id = "gift", args["gift"].strip()
-    rows = audit.browse(
+        object_type, object_id = "gift", args["gift"].strip().lstrip("#")
+        if not object_id.isdigit():
+            errors["gift"] = "A gift number is digits, like 348."
+    # A filter that can't be read shows nothing, not everything: the list would look filtered.
+    rows = [] if errors else audit.browse(
         session, user_id=args.get("user", type=int), object_type=object_type, object_id=object_id,
         action=args.get("action") or None, older_than_id=args.get("before", type=int),
-        since=datetime.combine(since, time(0), tzinfo=tz) if since and not errors else None,
-        until=datetime.combine(until + timedelta(days=1), time(0), tzinfo=tz) if until and not errors else None,
+        since=datetime.combine(since, time(0), tzinfo=tz) if since else None,
+        until=datetime.combine(until + timedelta(days=1), time(0), tzinfo=tz) if until else None,
     )
     people = session.scalars(select(User).order_by(User.email)).all()
     kept = {k: v for k, v in args.items() if k != "before" and v}

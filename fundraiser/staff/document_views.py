@@ -107,7 +107,7 @@ def year_end():
         return redirect(url_for("staff.year_end"))
     return render_template(
         "staff/year_end.html", plan=plan, years=range(today().year, today().year - 5, -1),
-        runs=yearend.runs(session),
+        runs=yearend.runs(session), year_open=year >= today().year,
     )
 
 

@@ -275,14 +275,19 @@
   }
 
   // Back from the server (no Stripe.js) with problems: take the donor to the first one, so it is
-  // seen and read out, rather than leaving them at the top of a reloaded page.
-  var invalid = form.querySelector("[aria-invalid=true]");
-  if (invalid) {
-    var named = invalid.tagName === "FIELDSET" ? invalid.querySelector("input[name]") : invalid;
-    var c = named && control(named.name);
-    if (c) reveal(c.focus);
-  } else {
-    var notice = form.querySelector(".form-error[role=alert]:not([hidden])");
-    if (notice) { notice.setAttribute("tabindex", "-1"); notice.focus(); }
+  // seen and read out, rather than leaving them at the top of a reloaded page. After the page has
+  // loaded: the browser's jump to #give (Checkout's cancel link) would otherwise take focus away.
+  function focusFirstProblem() {
+    var invalid = form.querySelector("[aria-invalid=true]");
+    if (invalid) {
+      var named = invalid.tagName === "FIELDSET" ? invalid.querySelector("input[name]") : invalid;
+      var c = named && control(named.name);
+      if (c) reveal(c.focus);
+    } else {
+      var notice = form.querySelector(".form-error[role=alert]:not([hidden])");
+      if (notice) { notice.setAttribute("tabindex", "-1"); notice.focus(); }
+    }
   }
+  if (document.readyState === "complete") focusFirstProblem();
+  else window.addEventListener("load", function () { setTimeout(focusFirstProblem, 0); });
 })();

@@ -15,6 +15,9 @@
   // --- actions that are hard to take back ask first; without this script the server asks on a page.
   document.querySelectorAll("button[data-confirm]").forEach(function (button) {
     button.addEventListener("click", function (event) {
+      // A missing reason is the server's to point out first: no "can't be undone" before it.
+      var reason = button.form.querySelector("[name=reason]");
+      if (reason && !reason.value.trim()) return;
       if (!window.confirm(button.dataset.confirm)) { event.preventDefault(); return; }
       var form = button.form, yes = form.querySelector("input[name=confirm]");
       if (!yes) { yes = document.createElement("input"); yes.type = "hidden"; yes.name = "confirm"; form.appendChild(yes); }

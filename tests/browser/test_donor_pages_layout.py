@@ -271,3 +271,12 @@ def test_after_change_my_details_focus_is_on_the_amount(make_app, localstripe, p
         expect(page.get_by_role("radio", name="$50")).to_be_focused()
     finally:
         server.stop()
+
+
+def test_back_from_checkout_without_paying_the_notice_takes_focus(live_server, page, pages):
+    """Stripe's cancel link leads to the form (#give) with the donor's details; a screen reader
+    must hear first that nothing was charged."""
+    page.goto(live_server.url + pages["thanks"].replace("/thanks?", "?") + "#give")
+    notice = page.get_by_role("alert").filter(has_text="Your payment was cancelled, so nothing was charged.")
+    expect(notice).to_be_focused()
+    expect(page.get_by_label("Your name (for your receipt)")).to_have_value("Erin Example")

@@ -69,3 +69,28 @@ def test_volunteer_records_a_deposit_and_event_proceeds_then_board_can_only_look
         response = page.goto(base + path)
         assert response.status == 403
         assert page.locator("form[method=post] button:not(.link-button)").count() == 0
+
+
+def test_a_volunteer_enters_checks_one_after_another_from_the_keyboard(live_server, page, session):
+    campaign = make_campaign(session, title="Giving Tuesday")
+    make_donor(session, name="Ann Archer", email="ann@example.org")
+    make_donor(session, name="Ben Baker", email="ben@example.org")
+    create_user(session, "volunteer@example.org", "staff", PASSWORD)
+    session.commit()
+    sign_in(page, live_server.url, "volunteer@example.org", PASSWORD)
+    page.goto(live_server.url + "/staff/gifts/new")
+    page.get_by_label("Campaign", exact=True).select_option(label="Giving Tuesday · USD")
+    for name, amount, number in (("Ann", "100", "501"), ("Ben", "250", "502")):
+        amount_box = page.get_by_label("Amount", exact=True)
+        if number == "502":
+            expect(amount_box).to_be_focused()  # straight to the next check's amount after a save
+            expect(page.get_by_label("Campaign", exact=True)).to_have_value(str(campaign.id))
+        page.keyboard.type(amount) if number == "502" else amount_box.fill(amount)
+        page.get_by_label("Check or reference number").fill(number)
+        donor = page.get_by_role("combobox", name=re.compile("Donor"))
+        donor.fill(name)
+        expect(page.get_by_role("option", name=re.compile(name))).to_be_visible()
+        donor.press("Enter")
+        page.get_by_role("button", name="Save gift").click()
+        expect(page.get_by_text(re.compile(r"Saved gift \d+"))).to_be_visible()
+    assert sorted(session.scalars(select(Gift.amount_cents)).all()) == [10_000, 25_000]

@@ -256,6 +256,9 @@ def test_year_end_from_the_staff_page_on_a_running_server(app, live_server, sess
 
     status, _, body = http.get(f"/staff/year-end?year={YEAR}")
     assert status == 200 and counts(body.decode()) == {"email": 3, "print": 2, "already": 0}
+    assert b"data-year-open" not in body  # last year is over: nothing to warn about
+    this_year = http.get(f"/staff/year-end?year={YEAR + 1}")[2].decode()
+    assert f"{YEAR + 1} isn't over yet. Statements sent now list gifts up to today" in this_year
     status, url, html = http.post("/staff/year-end", {"year": str(YEAR), "csrf_token": http.csrf(f"/staff/year-end?year={YEAR}")})
     assert "/staff/year-end/runs/" in url and f"{YEAR} statements: 3 emailed, 2 to print." in html
     assert "9 Elm St, Towson, MD 21204" in html and "zoe@example.org" in html

@@ -255,5 +255,12 @@ def test_the_audit_log_tells_the_story_with_names_money_and_each_change(app, ses
     assert "No audit entries match" in tomorrow
     bad = client.get("/staff/audit?from=31/12/2026")
     assert bad.status_code == 400 and "Please enter a date like" in bad.get_data(as_text=True)
+    # A filter that can't be read lists nothing (everything would look like the filtered answer).
+    for query, message in (("from=2026-12-05&to=2026-12-01", "The end date is before the start date."),
+                           ("gift=abc", "A gift number is digits, like 348.")):
+        refused = client.get(f"/staff/audit?{query}")
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 400 and message in page and 'class="story"' not in page, query
+    assert client.get(f"/staff/audit?gift=%23{gift.id}").get_data(as_text=True).count('class="story"') > 0
     gift_page = client.get(f"/staff/gifts/{gift.id}").get_data(as_text=True)
     assert "<ins>Carol Right</ins>" in gift_page and "Value of goods received" not in gift_page.split("<h2>History</h2>")[1]

@@ -263,6 +263,7 @@ def test_correction_sends_a_corrected_receipt_naming_the_one_it_replaces(session
     assert "Amount: $150.00" in message.body_text and "$15.00" not in message.body_text
     assert f"This receipt replaces receipt {gift.id} (sent on" in message.body_text
     assert f"Receipt number: {gift.id}-2" in message.body_text
+    assert message.subject.endswith(f"(replaces receipt {gift.id})") and not first.subject.endswith(")")
     assert html_parts(message.body_html).rows["Amount"] == "$150.00"
 
 
