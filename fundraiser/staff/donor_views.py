@@ -111,14 +111,21 @@ def donor_detail(donor_id: int):
     return render_donor_page(get_or_404(Donor, donor_id, "donor"))
 
 
-def render_donor_page(donor, *, merge_error=None, household_error=None, household_values=None, status=200):
+def render_donor_page(donor, *, merge_error=None, merge_values=None, household_error=None, household_values=None,
+                      status=200):
     session = get_session()
     return render_template(
         "staff/donor.html", donor=donor, summary=statements.summary(session, donor),
         merged_into=donors.surviving(session, donor) if donor.merged_into_id else None,
         history=audit.history(session, "donor", donor.id), this_year=today().year,
-        merge_error=merge_error, **donor_records(session, donor, household_error, household_values),
+        merge_error=merge_error, merge_values=merge_values or {},
+        **donor_records(session, donor, household_error, household_values),
     ), status
+
+
+def _named(donor: Donor) -> str:
+    """A donor told apart from a namesake: "Ann Lee (donor 12, ann@example.org)"."""
+    return f"{donor.name} (donor {donor.id}{', ' + donor.email if donor.email else ''})"
 
 
 def donor_records(session, donor, household_error=None, household_values=None) -> dict:
@@ -141,12 +148,14 @@ def donor_merge(donor_id: int):
         if duplicate is None:
             raise ValueError("Please search for the duplicate donor and pick them from the list.")
         if request.form.get("confirm") != "yes":
-            raise ValueError(f"Please tick the box to confirm that {duplicate.name} is the same donor as {keep.name}.")
+            raise ValueError(f"Please tick the box to confirm that {_named(duplicate)} is the same donor as {_named(keep)}.")
         moved = donors.merge(session, actor(), duplicate, keep)
         change = receipts.after_donor_change(session, moved)
     except (ValueError, LedgerError) as exc:
         session.rollback()
-        return render_donor_page(keep, merge_error=str(exc), status=400)
+        # The duplicate picked stays picked: only the box or the pick needs doing again.
+        kept = {"donor_query": request.form.get("donor_query", ""), "donor_id": request.form.get("donor_id", "")}
+        return render_donor_page(keep, merge_error=str(exc), merge_values=kept, status=400)
     session.commit()
     flash(f"Merged {duplicate.name} (donor {duplicate.id}) into {keep.name}: {len(moved)} gift{'s' if len(moved) != 1 else ''} moved.", "success")
     notice = receipts.donor_change_notice(change, current_settings())

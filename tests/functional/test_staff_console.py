@@ -195,8 +195,13 @@ def test_donor_edit_do_not_contact_and_merge(app, session):
     client.post(f"/staff/donors/{keep.id}/edit", data={"name": "Pat Doe", "kind": "person", "do_not_contact": "yes"})
     session.refresh(keep)
     assert keep.do_not_contact
-    unconfirmed = client.post(f"/staff/donors/{keep.id}/merge", data={"donor_id": dupe.id})
-    assert unconfirmed.status_code == 400 and "tick the box" in unconfirmed.get_data(as_text=True)
+    picked = "Patricia Doe <pat@example.org>"
+    unconfirmed = client.post(f"/staff/donors/{keep.id}/merge", data={"donor_id": dupe.id, "donor_query": picked})
+    html = unconfirmed.get_data(as_text=True)
+    assert unconfirmed.status_code == 400 and "tick the box" in html
+    # Namesakes told apart, and the pick kept for the second try.
+    assert f"Patricia Doe (donor {dupe.id}, pat@example.org) is the same donor as Pat Doe (donor {keep.id}" in html
+    assert 'value="Patricia Doe &lt;pat@example.org&gt;"' in html and f'name="donor_id" value="{dupe.id}"' in html
     page = client.post(f"/staff/donors/{keep.id}/merge", data={"donor_id": dupe.id, "confirm": "yes"}, follow_redirects=True)
     html = page.get_data(as_text=True)
     assert "1 gift moved" in html and "$25.00" in html
