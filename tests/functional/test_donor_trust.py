@@ -159,6 +159,7 @@ def test_every_public_page_says_who_runs_it_and_how_to_reach_them(app, session, 
             assert text in footer, (path, text)
         if "embed" not in path:
             assert "PO Box 1234, Baltimore, MD 21203" in footer, path
+            assert footer.count("EIN 27-6601178") == 1, path  # the sponsor statement says it; once is enough
 
 
 def test_without_online_giving_the_page_says_how_to_give_by_check(session, client):
