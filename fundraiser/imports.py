@@ -46,14 +46,17 @@ TARGETS: list[tuple[str, str, tuple[str, ...]]] = [
     ("received_on", "Date (or date and time)", (
         "date", "donated at", "created date (utc)", "created (utc)", "transaction date (utc)", "transaction date",
         "payment date", "gift date", "donation date", "date received", "received", "created", "created at",
-        "transacted at", "date/time", "datetime")),
+        "transacted at", "date/time", "datetime", "contribution date")),
     ("time", "Time (when separate from the date)", ("time", "transaction time")),
     ("timezone", "Time zone", ("timezone", "time zone")),
     ("amount", "Amount", (
         "amount", "gross", "gross amount", "gift amount", "donation amount", "total amount", "amount (usd)", "total",
-        "value")),
+        "value", "gross transaction amount")),
     ("currency", "Currency", ("currency", "currency code")),
-    ("status", "Status", ("status", "payment status", "transaction status")),
+    ("status", "Status", ("status", "payment status", "transaction status", "contribution status")),
+    ("mode", "Live or test payment", ("mode", "livemode")),
+    ("balance_impact", "Balance impact (PayPal)", ("balance impact",)),
+    ("dispute_status", "Dispute status", ("dispute status",)),
     ("refunded_amount", "Amount refunded", (
         "amount refunded", "refunded amount", "refund amount", "refunded", "total refunded")),
     ("fee", "Processing fee", (
@@ -67,12 +70,16 @@ TARGETS: list[tuple[str, str, tuple[str, ...]]] = [
     ("kind", "Transaction type", ("type", "transaction type", "gift type")),
     ("donor_name", "Donor name", (
         "name", "donor name", "full name", "constituent name", "account name", "customer name", "donor", "supporter",
-        "customer description", "card name", "contact name")),
-    ("first_name", "First name", ("first name", "donor first name", "first", "given name", "firstname")),
-    ("last_name", "Last name", ("last name", "donor last name", "last", "surname", "family name", "lastname")),
+        "customer description", "card name", "contact name", "display name", "supporter name")),
+    ("first_name", "First name", (
+        "first name", "donor first name", "first", "given name", "firstname", "donor's first name",
+        "billing first name")),
+    ("last_name", "Last name", (
+        "last name", "donor last name", "last", "surname", "family name", "lastname", "donor's last name",
+        "billing last name")),
     ("donor_email", "Donor email", (
         "email", "donor email", "customer email", "from email address", "email address", "e-mail", "supporter email",
-        "primary email")),
+        "primary email", "billing email address")),
     ("phone", "Phone", ("phone", "phone number", "donor phone", "contact phone number", "mobile", "primary phone")),
     ("address_line1", "Address", (
         "address", "address 1", "address line 1", "address1", "street", "street address", "card address line1",
@@ -88,17 +95,19 @@ TARGETS: list[tuple[str, str, tuple[str, ...]]] = [
     ("country", "Country", ("country", "card address country", "primary country")),
     ("anonymous", "Anonymous", (
         "anonymous", "make donation anonymous", "is anonymous", "anonymous donation", "given anonymously",
-        "anonymous gift")),
-    ("comment", "Donor's comment", ("donor comment", "comment", "comments", "message", "public message", "dedication message")),
+        "anonymous gift", "donor is anonymous")),
+    ("comment", "Donor's comment", (
+        "donor comment", "donor's comment", "comment", "comments", "message", "public message", "dedication message")),
     ("note", "Internal note", ("note", "notes", "internal notes", "internal note", "memo", "gift note", "description")),
     ("method", "Method", ("method", "payment method", "payment type", "donation type", "card brand", "card type")),
     ("recurring", "Recurring", (
         "recurring", "recurring donation", "frequency", "donation frequency", "is recurring", "interval")),
     ("campaign", "Campaign", (
         "campaign", "campaign title", "campaign name", "form name", "form title", "fund", "appeal", "designation",
-        "item title")),
+        "item title", "internal campaign name")),
     ("reference", "Check or reference number", (
-        "check number", "check #", "check/reference no.", "check no", "reference", "ref", "reference number")),
+        "check number", "check #", "check/reference no.", "check no", "reference", "ref", "reference number",
+        "offline check #")),
 ]
 MULTI_LINE_CELLS = frozenset({"comment", "note"})
 LABELS = {name: label for name, label, _ in TARGETS}
@@ -143,8 +152,13 @@ SKIPPED_STATUSES = {
     "failed", "pending", "cancelled", "canceled", "declined", "denied", "voided", "void", "incomplete", "authorized",
     "uncaptured", "open", "expired", "requirespaymentmethod", "processing", "unpaid", "blocked", "held",
 }
-# Transaction types that move money but aren't gifts (PayPal withdrawals, LGL pledges).
-NOT_GIFT_KINDS = ("withdrawal", "currencyconversion", "hold", "authorization", "transferto", "transferfrom")
+# Transaction types that move money but aren't gifts (PayPal withdrawals, holds and their release,
+# PayPal's own fees on a payment, LGL pledges).
+NOT_GIFT_KINDS = ("withdrawal", "currencyconversion", "hold", "release", "fee", "authorization", "transferto",
+                  "transferfrom")
+# Fields added after row keys were fixed: a file without transaction ids keeps the key it was
+# imported under by an earlier version (the key is a fingerprint of the mapped cells).
+LATER_FIELDS = frozenset({"mode", "balance_impact", "dispute_status"})
 TRUE_WORDS = {"yes", "y", "true", "t", "1", "x", "anonymous", "on", "checked"}
 RECURRING_WORDS = {"monthly", "weekly", "quarterly", "yearly", "annually", "annual", "recurring", "subscription"}
 MOJIBAKE = re.compile(r"Ã[\x80-\xbf]|â€|Â[\xa0-\xbf]|\ufffd")
@@ -616,7 +630,7 @@ def check_rows(
             key = f"{prefix}{external}"
         else:
             # Of the mapped cells, as before: files imported by earlier versions keep their keys.
-            values = "\x1f".join(f"{k}={cells[k]}" for k in sorted(cells))
+            values = "\x1f".join(f"{k}={cells[k]}" for k in sorted(cells) if k not in LATER_FIELDS)
             fingerprint = hashlib.sha256(values.encode()).hexdigest()[:40]
             fingerprints[fingerprint] += 1
             key = f"import:row:{fingerprint}:{fingerprints[fingerprint]}"
@@ -652,6 +666,13 @@ def _check_one(result: RowResult, cells, mapping: ColumnMapping, lookup, header_
         return
     if kind == "pledge" or any(word in kind for word in NOT_GIFT_KINDS):
         result.skipped = f"type “{cells['kind'][:30]}” (not a gift)"
+        return
+    mode = squash(cells.get("mode", ""))
+    if mode == "test" or (mode in ("false", "no", "0") and squash(header_of.get("mode", "")) == "livemode"):
+        result.skipped = "a test payment (no money moved)"
+        return
+    if squash(cells.get("balance_impact", "")) == "memo":
+        result.skipped = "a memo line (it didn't change the balance)"
         return
     refunded_status = status in REFUNDED_STATUSES
     if status not in GIFT_STATUSES and not refunded_status:
@@ -729,6 +750,10 @@ def _check_one(result: RowResult, cells, mapping: ColumnMapping, lookup, header_
                 result.errors.append(f"amount refunded: “{cells['refunded_amount'][:20]}” isn't an amount")
                 return
     if refunded_status and not refund:
+        refund = amount
+    if squash(cells.get("dispute_status", "")) == "lost":
+        # The bank took the payment back: it stands as given, then refunded whole.
+        result.warnings.append("dispute lost: recorded as refunded")
         refund = amount
     if refund > amount:
         result.errors.append("the refunded amount is more than the gift")

@@ -199,7 +199,37 @@ def format_input(cents: int, currency: str) -> str:
     return str(amount)
 
 
-_EXPORT_CLEAN = re.compile(r"[\s,$€£¥]|[A-Z]{3}$|^[A-Z]{3}", re.IGNORECASE)
+_EXPORT_CLEAN = re.compile(r"[\s$€£¥'’]|[A-Z]{3}$|^[A-Z]{3}", re.IGNORECASE)
+
+
+def _export_number(text: str, currency: str) -> str | None:
+    """A plain decimal from an export's number, whichever mark it uses for decimals: "1,250.00" and
+    "1.250,00" (the last mark is the decimal one), "49,37" (a comma before one or two digits is a
+    decimal comma, as European PayPal and bank files write), "1,000" and "1,000,000" (commas before
+    three digits group thousands). None when it isn't a number; "ambiguous" for "1.250" (a lone
+    point before three digits: a thousands point, or three decimals?) unless the currency has three."""
+    if not re.fullmatch(r"[\d.,]*\d[\d.,]*", text):
+        return None
+    marks = [c for c in text if c in ".,"]
+    if not marks:
+        return text
+    if len(set(marks)) == 2:
+        decimal = text[max(text.rfind("."), text.rfind(","))]
+        whole, _, fraction = text.rpartition(decimal)
+        if decimal in whole or not fraction.isdigit() or not _GROUPED.fullmatch(whole):
+            return None
+        return whole.replace("." if decimal == "," else ",", "") + "." + fraction
+    mark = marks[0]
+    if len(marks) > 1:  # "1,000,000" or "1.000.000": grouping only
+        return text.replace(mark, "") if _GROUPED.fullmatch(text) else None
+    whole, _, fraction = text.partition(mark)
+    if not fraction:
+        return None
+    if len(fraction) == 3 and minor_units(currency) != 3:
+        if mark == ",":
+            return (whole + fraction) if whole else None
+        return "ambiguous"
+    return (whole or "0") + "." + fraction
 
 
 def parse_export_amount(text: str | None, currency: str) -> int:
@@ -212,9 +242,13 @@ def parse_export_amount(text: str | None, currency: str) -> int:
     cleaned = _EXPORT_CLEAN.sub("", raw.strip("()"))
     if cleaned.startswith("-"):
         negative, cleaned = not negative, cleaned[1:]
-    if not re.fullmatch(r"\d+(\.\d+)?|\.\d+", cleaned):
+    number = _export_number(cleaned, currency)
+    if number is None:
         raise MoneyError(f"“{raw[:40]}” isn't an amount of money")
-    value = Decimal(cleaned)
+    if number == "ambiguous":
+        raise MoneyError(f"“{raw[:40]}” could be a thousand-something or an amount with three decimals; "
+                         "save the file with plain amounts like 1250.00")
+    value = Decimal(number)
     if value > Decimal(1000000000):
         raise MoneyError("that amount is too large")
     cents = to_cents(value, currency)

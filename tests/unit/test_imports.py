@@ -153,7 +153,13 @@ def test_paypal_refund_rows_take_money_back_from_the_gift_they_name(session, cam
     assert gift_net(session, mia) == 80000
     refund = session.scalar(select(LedgerEntry).where(LedgerEntry.source_key == "import:paypal:7CD22222EF333333G"))
     assert refund.kind == EntryKind.REFUND and refund.amount_cents == -20000
-    assert "recurring" in by_key(session, "import:paypal:6AB11111CD222222E").private_note
+    ned = by_key(session, "import:paypal:6AB11111CD222222E")
+    assert "recurring" in ned.private_note
+    # PayPal's own lines: its fee on Ned's payment is no refund of it, a released hold is money
+    # already counted, and a memo line moved no money.
+    assert check.rows[5].skipped.startswith("type “Partner Fee”") and gift_net(session, ned) == 1000
+    assert check.rows[6].skipped.startswith("type “Payment Release”")
+    assert check.rows[7].skipped == "a memo line (it didn't change the balance)"
     assert_books_balance(session)
     _, twice = import_file(session, "paypal", campaigns)
     assert (twice.imported, twice.refunds) == (0, 0)
@@ -170,6 +176,45 @@ def test_every_platform_layout_imports_once(session, campaigns, name, imported, 
     assert_books_balance(session)
     _, again = import_file(session, name, campaigns)
     assert again.imported == 0
+
+
+def test_an_older_stripe_export_leaves_out_test_payments_and_takes_back_lost_disputes(session, campaigns):
+    check, summary = import_file(session, "stripe_older", campaigns)
+    assert check.rows[1].skipped == "a test payment (no money moved)"
+    assert "dispute lost: recorded as refunded" in check.rows[0].warnings
+    assert (summary.imported, summary.refunds) == (2, 1)
+    assert gift_net(session, by_key(session, "import:ch_L1")) == 0
+    assert by_key(session, "import:ch_L3").donor.name == "Eve Elm"
+    assert_books_balance(session)
+
+
+def test_civicrm_contributions_count_only_when_completed(session, campaigns):
+    check, summary = import_file(session, "civicrm", campaigns)
+    assert [r.skipped for r in check.rows[2:]] == [
+        "status “Failed” (not a completed payment)", "status “Pending” (not a completed payment)",
+        "status “Cancelled” (not a completed payment)"]
+    assert (summary.imported, summary.refunds) == (2, 1)
+    ann = by_key(session, "import:civi-1")
+    assert (ann.donor.name, ann.method, ann.reference, ann.amount_cents) == ("Ann Archer", GiftMethod.CHECK, "1201", 10000)
+    assert gift_net(session, by_key(session, "import:civi-2")) == 0
+    assert_books_balance(session)
+
+
+def test_classy_transactions_are_read_by_their_own_column_names(session, campaigns):
+    csv_file = imports.read_csv((FIXTURES / "classy.csv").read_bytes())
+    guessed = {name: csv_file.header[int(i)] for name, i in imports.guess_mapping(csv_file.header).items()}
+    assert guessed == {
+        "external_id": "Transaction ID", "received_on": "Transaction Date", "amount": "Gross Transaction Amount",
+        "fee": "Total Fees", "first_name": "Billing First Name", "last_name": "Billing Last Name",
+        "donor_email": "Billing Email Address", "anonymous": "Donor is Anonymous", "campaign": "Internal Campaign Name",
+        "comment": "Donor’s Comment", "status": "Transaction Status", "reference": "Offline Check #",
+    }
+    check, summary = import_file(session, "classy", campaigns)
+    assert summary.imported == 2, [r.outcome for r in check.rows]
+    fay, gus = by_key(session, "import:c-101"), by_key(session, "import:c-102")
+    assert (fay.donor.name, fay.fee_cents, fay.public_comment, fay.is_anonymous) == ("Fay Ford", 465, "For the kids", False)
+    assert gus.is_anonymous and gus.reference == "3310"
+    assert_books_balance(session)
 
 
 def test_platform_details_are_kept(session, campaigns):
@@ -243,7 +288,9 @@ def test_day_first_files_are_recognised_and_ambiguous_ones_flagged():
 
 @pytest.mark.parametrize("text, cents", [
     ("$1,000.00", 100000), ("1,000", 100000), ("1000.5", 100050), ("-25.00", -2500), ("(25.00)", -2500),
-    ("USD 10", 1000), ("0", 0),
+    ("USD 10", 1000), ("0", 0), (".50", 50),
+    # European PayPal and bank files: a decimal comma, points or spaces grouping thousands.
+    ("49,37", 4937), ("1.000,00", 100000), ("4.626,81", 462681), ("-1 250,50", -125050), ("1'250.00", 125000),
 ])
 def test_amounts_as_exports_write_them(text, cents):
     assert parse_export_amount(text, "USD") == cents
@@ -254,6 +301,12 @@ def test_amounts_that_are_not_money_are_refused():
         parse_export_amount("ten", "USD")
     with pytest.raises(MoneyError):
         parse_export_amount("1.005", "USD")
+    # A lone point before three digits is a thousand in one country and three decimals in another.
+    with pytest.raises(MoneyError, match="could be a thousand-something"):
+        parse_export_amount("1.250", "USD")
+    for unreadable in ("1,2,3", "1.000,00,0", "12,", ","):
+        with pytest.raises(MoneyError):
+            parse_export_amount(unreadable, "USD")
 
 
 def test_encodings_are_detected_per_file():
