@@ -57,6 +57,8 @@ TARGETS: list[tuple[str, str, tuple[str, ...]]] = [
     ("mode", "Live or test payment", ("mode", "livemode")),
     ("balance_impact", "Balance impact (PayPal)", ("balance impact",)),
     ("dispute_status", "Dispute status", ("dispute status",)),
+    ("refunded_on", "Date refunded", (
+        "refunded date (utc)", "refunded date", "refund date", "date refunded", "cancelled / refunded date")),
     ("refunded_amount", "Amount refunded", (
         "amount refunded", "refunded amount", "refund amount", "refunded", "total refunded")),
     ("fee", "Processing fee", (
@@ -158,7 +160,7 @@ NOT_GIFT_KINDS = ("withdrawal", "currencyconversion", "hold", "release", "fee", 
                   "transferfrom")
 # Fields added after row keys were fixed: a file without transaction ids keeps the key it was
 # imported under by an earlier version (the key is a fingerprint of the mapped cells).
-LATER_FIELDS = frozenset({"mode", "balance_impact", "dispute_status"})
+LATER_FIELDS = frozenset({"mode", "balance_impact", "dispute_status", "refunded_on"})
 TRUE_WORDS = {"yes", "y", "true", "t", "1", "x", "anonymous", "on", "checked"}
 RECURRING_WORDS = {"monthly", "weekly", "quarterly", "yearly", "annually", "annual", "recurring", "subscription"}
 MOJIBAKE = re.compile(r"Ã[\x80-\xbf]|â€|Â[\xa0-\xbf]|\ufffd")
@@ -406,6 +408,7 @@ class ImportedGift:
     private_note: str | None = None
     reference: str | None = None
     refund_cents: int = 0
+    refund_at: datetime | None = None  # the export's refund date; None: the gift's own
     email: str | None = None
     name: str | None = None
     contact: dict[str, str] = field(default_factory=dict)
@@ -758,6 +761,16 @@ def _check_one(result: RowResult, cells, mapping: ColumnMapping, lookup, header_
     if refund > amount:
         result.errors.append("the refunded amount is more than the gift")
         return
+    refund_at = None
+    if refund and cells.get("refunded_on"):
+        try:
+            refund_at = parse_moment(cells["refunded_on"], "", zone, day_first=bool(day_first))[0].astimezone(tz)
+        except ValueError:
+            result.warnings.append("refund date not read: the refund is dated with the gift")
+        else:
+            refund_at = max(refund_at, moment) if refund_at.date() <= today else None
+            if refund_at is None:
+                result.warnings.append("refund date in the future: the refund is dated with the gift")
     method_text = cells.get("method", "") or ("PayPal" if mapping.source == "paypal" else "")
     method = mapping.default_method
     if method_text:
@@ -808,7 +821,7 @@ def _check_one(result: RowResult, cells, mapping: ColumnMapping, lookup, header_
         channel=GiftChannel.ONLINE if online else GiftChannel.OFFLINE, fee_cents=fee, is_anonymous=anonymous,
         public_comment=cells.get("comment", "")[:1000] or None, private_note=note,
         reference=(cells.get("reference") or cells.get("external_id") or "")[:200] or None, refund_cents=refund,
-        email=email, name=name, contact=contact,
+        refund_at=refund_at, email=email, name=name, contact=contact,
     )
 
 
@@ -932,7 +945,7 @@ def import_rows(
                 received_at=r.entry.received_at, channel=r.entry.channel, method=r.entry.method,
                 source_key=r.source_key, donor_id=donors.donor_id(r.entry.email, r.entry.name), reference=r.entry.reference,
                 fee_cents=r.entry.fee_cents, is_anonymous=r.entry.is_anonymous, public_comment=r.entry.public_comment,
-                private_note=r.entry.private_note, refund_cents=r.entry.refund_cents,
+                private_note=r.entry.private_note, refund_cents=r.entry.refund_cents, refund_at=r.entry.refund_at,
                 refund_reason="Refunded (as the export shows)" if r.entry.refund_cents else None,
                 recorded_by_id=actor.user_id,
             )
@@ -954,7 +967,8 @@ def import_rows(
             cents, key, when, reason = r.refund_cents, r.source_key, r.refund_at, "Refund (imported)"
         else:
             gift = session.scalar(select(Gift).where(Gift.source_key == r.source_key))
-            cents, key, when, reason = r.entry.refund_cents, f"{r.source_key}:refund", r.entry.received_at, "Refunded (as the export shows)"
+            cents, key, reason = r.entry.refund_cents, f"{r.source_key}:refund", "Refunded (as the export shows)"
+            when = r.entry.refund_at or r.entry.received_at
         left = ledger.gift_net(session, gift)
         if left > 0:
             ledger.refund_gift(session, gift, min(cents, left), reason=reason, source_key=key,

@@ -180,6 +180,7 @@ class NewGift:
     private_note: str | None = None
     refund_cents: int = 0
     refund_reason: str | None = None
+    refund_at: datetime | None = None  # when it was refunded (an export's refund date); the gift's time if None
     recorded_by_id: int | None = None
     # Online gifts (a webhook backlog) carry the donor's choices and their Stripe payment.
     show_amount: bool = False
@@ -214,6 +215,8 @@ def record_gift_batch(session: Session, new_gifts: Sequence[NewGift]) -> dict[st
             raise LedgerError("The date received needs a time zone.")
         if not 0 <= g.refund_cents <= g.amount_cents:
             raise LedgerError("A refund can't be more than the gift.")
+        if g.refund_at is not None and (g.refund_at.tzinfo is None or g.refund_at < g.received_at):
+            raise LedgerError("A refund's date needs a time zone and can't be before the gift.")
     campaign_ids = sorted({g.campaign.id for g in new_gifts})
     # Lock the campaigns' totals first, in id order, as every single money change does.
     locked = {
@@ -260,7 +263,7 @@ def record_gift_batch(session: Session, new_gifts: Sequence[NewGift]) -> dict[st
         if g.refund_cents:
             entries.append({
                 "gift_id": ids[g.source_key], "campaign_id": g.campaign.id, "kind": EntryKind.REFUND,
-                "amount_cents": -g.refund_cents, "currency": g.currency.upper(), "occurred_at": g.received_at,
+                "amount_cents": -g.refund_cents, "currency": g.currency.upper(), "occurred_at": g.refund_at or g.received_at,
                 "reason": g.refund_reason, "reference": g.reference, "source_key": f"{g.source_key}:refund",
                 "created_by_id": g.recorded_by_id, "created_at": now,
             })
@@ -276,8 +279,9 @@ def record_gift_batch(session: Session, new_gifts: Sequence[NewGift]) -> dict[st
         entry_deltas(deltas, campaign_id=g.campaign.id, kind=EntryKind.GIFT, amount_cents=g.amount_cents, day=day,
                      arrival_day=day, before_cents=0, gift=facts)
         if g.refund_cents:
+            refund_day = local_day(g.refund_at, tz) if g.refund_at else day
             entry_deltas(deltas, campaign_id=g.campaign.id, kind=EntryKind.REFUND, amount_cents=-g.refund_cents,
-                         day=day, arrival_day=day, before_cents=g.amount_cents, gift=facts)
+                         day=refund_day, arrival_day=day, before_cents=g.amount_cents, gift=facts)
     apply_batch(session, deltas)
     return ids
 
