@@ -26,7 +26,7 @@ from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import audit, ledger, text
@@ -838,9 +838,14 @@ def _mark_already_imported(session: Session, results: list[RowResult]) -> None:
     for start in range(0, len(refund_keys), 900):
         refunded.update(session.scalars(
             select(LedgerEntry.source_key).where(LedgerEntry.source_key.in_(refund_keys[start:start + 900]))))
+    recorded = _recorded_elsewhere(session, [r for r in results if r.entry is not None and r.source_key not in known])
     in_file = {r.source_key for r in results if r.entry is not None and not r.errors and not r.skipped}
     for r in results:
-        if r.source_key in known:
+        if r.source_key in recorded:
+            # Its refunds came (or come) by the way it was recorded: none are taken from this row.
+            r.already_imported = True
+            r.warnings.append(f"recorded already as gift {recorded[r.source_key]}")
+        elif r.source_key in known:
             r.already_imported = True
             r.refund_pending = bool(r.entry and r.entry.refund_cents and f"{r.source_key}:refund" not in refunded)
             if r.refund_of is not None:
@@ -850,6 +855,27 @@ def _mark_already_imported(session: Session, results: list[RowResult]) -> None:
             and session.scalar(select(Gift.id).where(Gift.source_key == r.refund_of)) is None
         ):
             r.errors.append("refunds a transaction that is neither in this file nor imported before")
+
+
+def _recorded_elsewhere(session: Session, results: list[RowResult]) -> dict[str, int]:
+    """Rows whose payment the ledger has under another key ({row key: gift id}): a Stripe charge or
+    PaymentIntent a webhook recorded while the app was live (an export of the months before and
+    after it went live holds both), or the same transaction id imported from another layout of a
+    platform's export, or as a spreadsheet ("import:ch_1" and "import:stripe:ch_1")."""
+    by_id = {r.cells["external_id"][:200]: r.source_key for r in results if r.cells.get("external_id")}
+    found: dict[str, int] = {}
+    ids = list(by_id)
+    for start in range(0, len(ids), 100):
+        chunk = ids[start:start + 100]
+        keys = {f"import:{i}": i for i in chunk} | {f"import:{source}:{i}": i for source in SOURCES for i in chunk}
+        for gift_id, key, charge, intent in session.execute(
+            select(Gift.id, Gift.source_key, Gift.stripe_charge_id, Gift.stripe_payment_intent_id).where(or_(
+                Gift.stripe_charge_id.in_(chunk), Gift.stripe_payment_intent_id.in_(chunk), Gift.source_key.in_(list(keys))))
+        ):
+            for external in (keys.get(key), charge, intent):
+                if external in by_id and by_id[external] != key:
+                    found[by_id[external]] = gift_id
+    return found
 
 
 def _match_donors(session: Session, results: list[RowResult]) -> None:

@@ -24,7 +24,7 @@ from fundraiser.models import (
 )
 from fundraiser.money import MoneyError, parse_export_amount
 from fundraiser.rollups import verify_rollups
-from tests.factories import make_campaign, make_donor
+from tests.factories import give, make_campaign, make_donor
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imports"
 TZ = ZoneInfo("America/New_York")
@@ -185,6 +185,31 @@ def test_an_older_stripe_export_leaves_out_test_payments_and_takes_back_lost_dis
     assert (summary.imported, summary.refunds) == (2, 1)
     assert gift_net(session, by_key(session, "import:ch_L1")) == 0
     assert by_key(session, "import:ch_L3").donor.name == "Eve Elm"
+    assert_books_balance(session)
+
+
+def test_a_payment_stripe_already_delivered_or_imported_in_another_layout_is_not_counted_again(session, campaigns):
+    # The app was live in April: a webhook recorded charge ch_3Pa1 (PaymentIntent pi_3Pa1).
+    live = make_donor(session, name="Ann Archer", email="ann@example.org")
+    webhook_gift = give(session, campaigns[0], 10_000, donor=live, channel=GiftChannel.ONLINE, method=GiftMethod.CARD,
+                        source_key="stripe:pi_3Pa1")
+    webhook_gift.stripe_charge_id, webhook_gift.stripe_payment_intent_id = "ch_3Pa1", "pi_3Pa1"
+    session.commit()
+    check, _ = import_file(session, "stripe", campaigns)
+    assert check.rows[0].already_imported and f"recorded already as gift {webhook_gift.id}" in check.rows[0].warnings
+    assert by_key(session, "import:stripe:ch_3Pa1") is None
+    # The older layout's file (read as a spreadsheet, keys "import:ch_L…"), then the same charge in
+    # the current layout ("import:stripe:ch_L3"): one gift.
+    import_file(session, "stripe_older", campaigns)
+    current = (b"id,Created date (UTC),Amount,Amount Refunded,Currency,Fee,Status,Customer Email,Card Name\n"
+               b"ch_L3,2025-05-03 15:00,75.00,0.00,usd,2.48,Paid,eve@example.org,Eve Elm\n")
+    csv_file = imports.read_csv(current)
+    form = {f"map_{k}": v for k, v in imports.guess_mapping(csv_file.header).items()}
+    form["default_campaign"] = str(campaigns[0].id)
+    mapping, _ = imports.parse_mapping(form, csv_file.header, list(campaigns), csv_file)
+    again = imports.check_rows(session, csv_file, mapping, list(campaigns), TODAY, TZ)
+    assert again.rows[0].already_imported and again.count("already") == 1
+    assert imports.import_rows(session, Actor(user_id=None), again, "current.csv").imported == 0
     assert_books_balance(session)
 
 
