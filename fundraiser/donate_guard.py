@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, func, literal, select
+from sqlalchemy import case, delete, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from .config import DonateGuard
@@ -74,11 +74,13 @@ def _current(session: Session, key: str, window: timedelta, now: datetime) -> in
 
 
 def _declines(session: Session, column, value: str, guard: DonateGuard, now: datetime) -> tuple[int, datetime | None]:
-    """Failed attempts (declined payments, marked by the webhooks) for an address or email lately."""
+    """Attempts declined or failed (as the webhooks mark them) for an address or email lately; a
+    card declined and tried again on the same payment counts, whatever came of the retry."""
     since = now - timedelta(seconds=guard.decline_window_seconds)
     count, last = session.execute(
         select(func.count(), func.max(DonationAttempt.created_at)).where(
-            column == value, DonationAttempt.status == AttemptStatus.FAILED, DonationAttempt.created_at >= since,
+            column == value, or_(DonationAttempt.status == AttemptStatus.FAILED, DonationAttempt.failed_at.is_not(None)),
+            DonationAttempt.created_at >= since,
         )
     ).one()
     return int(count), last

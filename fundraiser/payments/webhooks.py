@@ -701,9 +701,26 @@ def _mark_failed(attempt: DonationAttempt | None, code: str, at: datetime) -> bo
     return True
 
 
+def _note_decline(attempt: DonationAttempt | None, code: str, at: datetime) -> bool:
+    """A card declined while the donor is still paying: Stripe lets them try again on the same
+    payment (in Checkout and on the page), so the attempt stays open and its thank-you page keeps
+    confirming; the decline is kept (card-testing back-off counts it)."""
+    if attempt is None or attempt.status != AttemptStatus.STARTED:
+        return False
+    attempt.failure_code = code[:100]
+    attempt.failed_at = at
+    return True
+
+
 def on_payment_intent_failed(session: Session, intent: dict, row: StripeEvent) -> Outcome:
     error = intent.get("last_payment_error") or {}
     code = error.get("decline_code") or error.get("code") or error.get("type") or "payment_failed"
+    method_type = error.get("payment_method_type") or (error.get("payment_method") or {}).get("type") or "card"
+    if error.get("type") == "card_error" and method_type == "card" and intent.get("status") == "requires_payment_method":
+        if _note_decline(_attempt(session, _metadata(intent)), str(code), row.stripe_created_at):
+            return Outcome(f"card declined ({code}): the donor may try again on the same payment")
+        return Outcome(f"card declined ({code}): no open donation attempt")
+    # A bank debit that failed days later, or a payment that can't be retried: final.
     if _mark_failed(_attempt(session, _metadata(intent)), str(code), row.stripe_created_at):
         return Outcome(f"payment failed ({code}): donation attempt marked failed")
     return Outcome(f"payment failed ({code}): no open donation attempt")

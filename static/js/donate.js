@@ -215,12 +215,14 @@
     var body = new FormData(form);
     if (replaced) { body.append("replaces", replaced.attempt); body.append("replace_token", replaced.replace_token); }
     fetch(form.dataset.api, { method: "POST", body: body, headers: { "Accept": "application/json" } })
-      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; }); })
       .then(function (res) {
         busy(continueButton, false);
         if (!res.ok) {
           var err = res.body.error || {};
           if (err.fields) fieldErrors(err.fields); else { showError(err.message || "Something went wrong. Nothing was charged."); continueButton.focus(); }
+          // The processor is unreachable: the other way to give, as the server's own page offers it.
+          if (res.status === 503) form.querySelector("[data-processor-down]").hidden = false;
           if (err.challenge) showChallenge();
           return;
         }

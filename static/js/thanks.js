@@ -5,6 +5,16 @@
   if (!box) return;
   var state = box.querySelector("[data-thanks-state]");
   var tries = 0;
+  // The payment was declined, the bank debit failed or checkout expired: say so and offer a way back.
+  function failed() {
+    state.innerHTML = "";
+    var p = document.createElement("p"); p.className = "form-error"; p.setAttribute("data-failed", "");
+    p.appendChild(document.createTextNode("Your payment didn't go through, so nothing was charged. "));
+    var again = document.createElement("a"); again.href = box.dataset.retryUrl; again.textContent = "Try again";
+    p.appendChild(again);
+    p.appendChild(document.createTextNode(" with the same details, or another card or bank account. " + (box.dataset.contact || "")));
+    state.appendChild(p);
+  }
   function check() {
     fetch(box.dataset.statusUrl, { headers: { "Accept": "application/json" } })
       .then(function (r) { return r.json(); })
@@ -21,23 +31,17 @@
           document.dispatchEvent(new CustomEvent("fundraiser:progress", { detail: body.progress }));
           return;
         }
-        if (body.status === "failed") {
-          // The payment was declined, the bank debit failed or checkout expired: say so and offer a way back.
-          state.innerHTML = "";
-          var failed = document.createElement("p"); failed.className = "form-error"; failed.setAttribute("data-failed", "");
-          failed.appendChild(document.createTextNode("Your payment didn't go through, so nothing was charged. "));
-          var again = document.createElement("a"); again.href = box.dataset.retryUrl; again.textContent = "Try again";
-          failed.appendChild(again);
-          failed.appendChild(document.createTextNode(" with the same details, or another card or bank account. " + (box.dataset.contact || "")));
-          state.appendChild(failed);
-          return;
-        }
+        if (body.status === "failed") { failed(); return; }
         tries += 1;
         if (tries < 60) setTimeout(check, Math.min(1000 + tries * 250, 5000));
       })
       .catch(function () { tries += 1; if (tries < 60) setTimeout(check, 3000); });
   }
-  if (box.dataset.recorded !== "true") check();
+  // Stripe.js brings the donor back here after a bank's check too; when it says the payment failed
+  // there is nothing to wait for (a card declined earlier and then accepted waits for its webhook).
+  var redirect = new URLSearchParams(window.location.search).get("redirect_status");
+  if (box.dataset.recorded === "true") return;
+  if (redirect === "failed") failed(); else check();
 })();
 
 // The copy-link button: shown only where the browser can copy; the link stays selectable either way.

@@ -269,6 +269,8 @@ def test_with_stripe_js_but_stripe_unreachable_the_donor_is_told_and_nothing_is_
         "We couldn't reach our payment processor, so nothing was charged. Please try again in a minute. "
         "Questions? Write to us at hello@example.org or call (410) 555-0134."
     )
+    # The other way to give, as the server's own page offers it after the same failure.
+    expect(page.get_by_text("You can give by check: make it payable to")).to_be_visible()
     # No half-started payment step: no "Give now" button that cannot give.
     expect(page.get_by_role("button", name="Give now")).to_be_hidden()
     expect(page.get_by_role("button", name="Continue to payment")).to_be_enabled()

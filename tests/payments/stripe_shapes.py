@@ -88,12 +88,21 @@ def with_charge(pi: dict, *, kind: str = "card", wallet: str | None = None) -> d
 
 
 def failed_payment_intent(amount: int, *, metadata: dict, code: str = "card_declined",
-                          decline_code: str | None = "insufficient_funds") -> dict:
-    """A PaymentIntent after a failed attempt: back to requires_payment_method with last_payment_error."""
+                          decline_code: str | None = "insufficient_funds", error_type: str = "card_error",
+                          payment_method_type: str = "card") -> dict:
+    """A PaymentIntent after a failed attempt: back to requires_payment_method with last_payment_error
+    (with `payment_method_type`, in the payload since API version 2026-09-30.endive)."""
     pi = payment_intent(amount, metadata=metadata)
     return {**pi, "amount_received": 0, "latest_charge": None, "status": "requires_payment_method",
-            "last_payment_error": {"type": "card_error", "code": code, "decline_code": decline_code,
-                                   "message": "Your card has insufficient funds.", "doc_url": None}}
+            "last_payment_error": {"type": error_type, "code": code, "decline_code": decline_code,
+                                   "message": "Your card has insufficient funds.", "doc_url": None,
+                                   "payment_method_type": payment_method_type}}
+
+
+def failed_bank_debit(amount: int, *, metadata: dict) -> dict:
+    """An ACH debit that failed days after it was processing (the account had too little): final."""
+    return failed_payment_intent(amount, metadata=metadata, code="insufficient_funds", decline_code=None,
+                                 error_type="invalid_request_error", payment_method_type="us_bank_account")
 
 
 def refund(pi: dict, amount: int, *, status: str = "succeeded", failure_reason: str | None = None,

@@ -462,7 +462,7 @@ def test_a_payment_that_did_not_go_through_is_said_so_on_the_thank_you_page(clie
     thanks = f"/campaigns/{campaign.slug}/thanks?d={attempt.public_id}"
     assert client.get(f"/api/donations/{attempt.public_id}").get_json()["status"] == "started"
     if kind == "payment_intent.payment_failed":
-        deliver(s.event(kind, s.failed_payment_intent(2500, metadata=metadata)))
+        deliver(s.event(kind, s.failed_bank_debit(2500, metadata=metadata)))
     else:
         expired = s.checkout_session(2500, metadata=metadata, payment_status="unpaid")
         deliver(s.event(kind, {**expired, "status": "expired", "url": None}))
@@ -473,7 +473,7 @@ def test_a_payment_that_did_not_go_through_is_said_so_on_the_thank_you_page(clie
     page = client.get(thanks).get_data(as_text=True)
     assert "didn't go through" in page and "nothing was charged" in page
     assert f'href="/campaigns/{campaign.slug}?d={attempt.public_id}#give">Try again</a>' in page
-    assert "We&#39;re confirming" not in page
+    assert "We're confirming" not in page
     stored = fresh(session).get(DonationAttempt, attempt.id)
     assert stored.failure_code == ("insufficient_funds" if kind.startswith("payment_intent") else "checkout_expired")
     assert stored.failed_at is not None
@@ -484,6 +484,14 @@ def test_a_retry_that_succeeds_after_a_decline_is_recorded(client, deliver, sess
     metadata = meta(campaign, donation_attempt=attempt.public_id)
     failed = s.failed_payment_intent(2500, metadata=metadata)
     deliver(s.event("payment_intent.payment_failed", failed))
+    # A declined card may be tried again on the same payment: the thank-you page, which the donor
+    # reaches only once a retry went through, keeps confirming until that payment's event lands.
+    fresh(session)
+    assert client.get(f"/api/donations/{attempt.public_id}").get_json()["status"] == "started"
+    page = client.get(f"/campaigns/{campaign.slug}/thanks?d={attempt.public_id}").get_data(as_text=True)
+    assert "We're confirming" in page and "didn't go through" not in page
+    declined = fresh(session).get(DonationAttempt, attempt.id)
+    assert declined.failure_code == "insufficient_funds" and declined.failed_at is not None  # the back-off counts it
     deliver(s.event("payment_intent.succeeded", {**s.payment_intent(2500, metadata=metadata, pi_id=failed["id"])}))
     fresh(session)
     assert client.get(f"/api/donations/{attempt.public_id}").get_json()["status"] == "recorded"
