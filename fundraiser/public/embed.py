@@ -26,8 +26,8 @@ def allow_framing() -> None:
 
 @bp.get("/campaigns/<slug>")
 def campaign(slug: str):
+    allow_framing()  # first: a campaign archived or gone says so inside the frame, not as a broken frame
     campaign = campaign_or_404(slug)
-    allow_framing()
     values = form_left_by_donor(campaign)
     notice = ("Your payment didn't go through, so nothing was charged. Your details are below if you'd like to try again."
               if values is not None else None)
@@ -40,8 +40,8 @@ def campaign(slug: str):
 
 @bp.get("/campaigns/<slug>/thanks")
 def thanks(slug: str):
-    campaign = campaign_or_404(slug)
     allow_framing()
+    campaign = campaign_or_404(slug)
     context = thanks_context(campaign, request.args.get("d", ""))
     if context is None:
         abort(404, description="We couldn't find that gift. If you were charged, your receipt is on its way by email.")

@@ -51,6 +51,8 @@ def render_campaign_form(campaign, values, errors, status=200, preview=None, mat
         match_values=match_values or {"ratio": "1:1"}, match_errors=match_errors or {},
         embed_url=settings.base_url + url_for("embed.campaign", slug=campaign.slug) if campaign else None,
         give_button_url=settings.base_url + url_for("static", filename="js/give-button.js"),
+        widget_frame_url=settings.base_url + url_for("static", filename="js/widget-frame.js"),
+        embed_base=settings.base_url.rstrip("/"),
         embed_origins=settings.embed_allowed_origins,
     ), status
 

@@ -268,6 +268,10 @@
     (chosen && chosen.value === "other" ? form.elements.custom_amount : chosen || continueButton).focus();
   });
   if (challenge && !challenge.hidden) showChallenge();
+  // In the widget the form posts to a new tab unless Stripe.js lets it pay here: say which.
+  function newTabHint() { var hint = form.querySelector("[data-new-tab]"); if (hint) hint.hidden = onPage(); }
+  newTabHint();
+  window.addEventListener("load", newTabHint);
 
   // The phone's donate bar jumps to this form: once the form fills the screen it is not needed.
   var bar = document.querySelector("[data-donate-bar]"), give = form.closest("#give");

@@ -22,6 +22,14 @@
 
   var overlay = null, lastFocus = null, bodyOverflow = "";
   function css(el, styles) { Object.keys(styles).forEach(function (k) { el.style[k] = styles[k]; }); }
+  // A focus ring of our own, inline: a theme's `button { all: unset }` would remove the browser's.
+  function ring(el) {
+    el.addEventListener("focus", function () {
+      if (!el.matches || el.matches(":focus-visible")) css(el, { outline: "3px solid #1d4e89", outlineOffset: "2px" });
+    });
+    el.addEventListener("blur", function () { css(el, { outline: "", outlineOffset: "" }); });
+  }
+  ring(button);
   // Tab from the last control (or Shift+Tab from the first) wraps around inside the dialog.
   function sentinel(onFocus) {
     var s = document.createElement("span");
@@ -47,6 +55,7 @@
     css(close, { alignSelf: "flex-end", margin: "6px", background: "#fff", color: "#1d4e89", border: "2px solid #1d4e89",
       borderRadius: "8px", padding: ".3rem .8rem", font: "inherit", minHeight: "44px", cursor: "pointer" });
     close.addEventListener("click", shut);
+    ring(close);
     var frame = document.createElement("iframe");
     frame.src = formUrl.href;
     frame.title = label;

@@ -4,7 +4,9 @@ it, and axe-core finds nothing (best practices included). One page load per page
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -18,6 +20,7 @@ from fundraiser.auth.users import create_user
 from fundraiser.db import new_session
 from fundraiser.models import (
     AttemptStatus,
+    Campaign,
     DonationAttempt,
     DonationFrequency,
     Donor,
@@ -280,3 +283,52 @@ def test_back_from_checkout_without_paying_the_notice_takes_focus(live_server, p
     notice = page.get_by_role("alert").filter(has_text="Your payment was cancelled, so nothing was charged.")
     expect(notice).to_be_focused()
     expect(page.get_by_label("Your name (for your receipt)")).to_have_value("Erin Example")
+
+
+# A WordPress theme's habits that break embeds: attributes overridden, buttons unstyled.
+THEME = ("<style>iframe { max-width: 100%; height: auto } button { all: unset } * { box-sizing: content-box }"
+         " main { max-width: 640px }</style>")
+
+
+def test_the_snippet_staff_copy_fits_a_themed_page_and_follows_its_content(app, live_server, page, pages, session):
+    """The volunteer's path: copy the widget snippet from the console, paste it into the website."""
+    app.extensions["fundraiser.settings"] = replace(app.extensions["fundraiser.settings"], base_url=live_server.url)
+    create_user(session, "admin@example.org", "admin", "a very good password")
+    session.commit()
+    page.route("https://js.stripe.com/**", lambda route: route.abort())
+    sign_in(page, live_server.url, "admin@example.org", "a very good password")
+    campaign_id = session.scalar(select(Campaign.id).where(Campaign.slug == "spring"))
+    page.goto(f"{live_server.url}/staff/campaigns/{campaign_id}/edit")
+    expect(page.locator("[data-base-url-differs]")).to_have_count(0)  # the snippet points where staff are
+    snippet = page.get_by_label("The widget: the live bar and the form, in the page").input_value()
+    site = serve_page(f'<!doctype html><html lang="en"><title>Our news</title>{THEME}<main><h1>News</h1>{snippet}</main></html>')
+    try:
+        page.goto(ORGANISATION_SITE + "/")
+        frame = page.locator("iframe")
+        widget = page.frame_locator("iframe")
+        expect(widget.get_by_role("heading", name=re.compile("Spring appeal"))).to_be_visible()
+
+        def fits() -> bool:  # the iframe as tall as what it shows: no empty band, no inner scroll bar
+            inner = frame.element_handle().content_frame().evaluate("document.documentElement.offsetHeight")
+            return abs(frame.bounding_box()["height"] - inner) <= 2
+
+        page.wait_for_function("() => document.querySelector('iframe').style.height !== '720px'")
+        assert fits()
+        closed = frame.bounding_box()["height"]
+        widget.locator("summary", has_text="Give now").click()
+        page.wait_for_function(f"() => document.querySelector('iframe').getBoundingClientRect().height > {closed + 200}")
+        assert fits()
+    finally:
+        site.shutdown()
+        site.server_close()
+
+
+def test_a_gone_campaign_says_so_inside_the_frame(live_server, page, pages):
+    site = serve_page(f'<!doctype html><html lang="en"><title>Old post</title><main>'
+                      f'<iframe src="{live_server.url}/embed/campaigns/no-longer-here" title="Donate"></iframe></main></html>')
+    try:
+        page.goto(ORGANISATION_SITE + "/")
+        expect(page.frame_locator("iframe").get_by_role("heading", name="We couldn't find that page")).to_be_visible()
+    finally:
+        site.shutdown()
+        site.server_close()

@@ -62,5 +62,22 @@ def test_embed_origins_must_be_plain_origins(raw, tmp_path):
         load_settings({"EMBED_ALLOWED_ORIGINS": raw, "SECRET_KEY": "x" * 40}, tmp_path)
 
 
-def test_unknown_widget_is_a_404(client):
-    assert client.get("/embed/campaigns/nope").status_code == 404
+def test_unknown_widget_is_a_404_that_still_shows_in_the_frame(embed_app):
+    response = embed_app.test_client().get("/embed/campaigns/nope")
+    assert response.status_code == 404
+    # An archived campaign's old blog post shows "couldn't find", not a browser's broken frame.
+    assert "frame-ancestors 'self' https://www.example.org https://example.org;" in response.headers["Content-Security-Policy"] + ";"
+    assert "X-Frame-Options" not in response.headers
+
+
+def test_the_console_snippet_sizes_itself_and_says_where_it_points(make_app, session):
+    from tests.functional.staff_helpers import sign_in_as
+
+    app = make_app(BASE_URL="https://give.example.org")
+    campaign = make_campaign(session, title="Giving Tuesday")
+    session.commit()
+    html = sign_in_as(app, session, "staff").get(f"/staff/campaigns/{campaign.id}/edit").get_data(as_text=True)
+    assert ('style="width:100%;max-width:420px;height:720px;border:0"' in html.replace("&#34;", '"')
+            and "https://give.example.org/static/js/widget-frame.js" in html)
+    # Staff are on http://localhost here: the snippet's address is named, with what to do about it.
+    assert "These snippets point at <strong>https://give.example.org</strong>" in html
