@@ -731,6 +731,24 @@ def gift_net(session: Session, gift: Gift) -> int:
     return int(session.scalar(entries))
 
 
+def learn_online_method(session: Session, gift: Gift, method: GiftMethod) -> bool:
+    """An online gift's method once Stripe's charge says how it was paid (a webhook's PaymentIntent
+    names only the methods offered: card, Link, a bank debit): the gift and the board's figures by
+    method follow; no amount moves. False when there is nothing to change."""
+    if gift.channel != GiftChannel.ONLINE or method == gift.method:
+        return False
+    campaign_id = current_campaign_id(session, gift)
+    if campaign_id is not None:
+        session.execute(
+            select(CampaignTotals.campaign_id).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
+        )
+    before = facts_of(gift)
+    gift.method = method
+    session.flush()
+    restate_rollups(session, gift, before, facts_of(gift))
+    return True
+
+
 def corrected_amount(session: Session, gift: Gift) -> int:
     """The gift's amount after corrections (before refunds, voids and disputes)."""
     corrections = session.scalar(

@@ -21,7 +21,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DataError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from .. import ledger, mail, receipts, text
 from ..db import new_session, utcnow
@@ -628,9 +628,12 @@ def _fill_stripe_ids(gift: Gift, payment_intent_id: str | None, charge_id: str |
 
 
 def _fill_detail(gift: Gift, detail: str | None) -> None:
-    """How the gift was paid, once known (receipts and the staff page name it: "Apple Pay")."""
+    """How the gift was paid, once known (receipts and the staff page name it: "Apple Pay"); a bank
+    debit recorded as card, because the PaymentIntent offered both, becomes a bank transfer."""
     if detail and gift.payment_method_detail is None:
         gift.payment_method_detail = detail
+        if gift.method == GiftMethod.CARD and detail.split(":")[0] in BANK_METHODS:
+            ledger.learn_online_method(object_session(gift), gift, GiftMethod.BANK)
         receipts.refresh_pending_receipt(gift)
 
 

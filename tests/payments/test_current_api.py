@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from fundraiser import ledger, receipts, statements
 from fundraiser.db import new_session, utcnow
+from fundraiser.ledger import verify_totals
 from fundraiser.models import (
     AttemptStatus,
     CampaignTotals,
@@ -27,6 +28,7 @@ from fundraiser.models import (
     DonationFrequency,
     EntryKind,
     Gift,
+    GiftMethod,
     LedgerEntry,
     MonthlyRollup,
     OutboxMessage,
@@ -37,6 +39,7 @@ from fundraiser.models import (
 )
 from fundraiser.payments import webhooks
 from fundraiser.payments.stripe import API_VERSION
+from fundraiser.rollups import verify_rollups
 from tests.factories import make_campaign
 from tests.functional.staff_helpers import put_in_session
 from tests.netutil import PickyServer, free_port, start_smtp, wait_for
@@ -538,6 +541,24 @@ def test_the_label_learned_later_rewrites_a_receipt_not_yet_sent(app, deliver, s
         learn_charges([gifts(session)[0].id])
     receipt = fresh(session).scalar(select(OutboxMessage).where(OutboxMessage.kind == "receipt"))
     assert "Method: Apple Pay" in receipt.body_text
+
+
+def test_a_bank_debit_offered_beside_cards_is_recorded_as_a_bank_transfer_once_its_charge_is_known(
+        app, deliver, session, campaign, standin):
+    # Dynamic payment methods: the PaymentIntent offers several, and names its charge by id only.
+    pi = {**s.payment_intent(2500, metadata=meta(campaign)), "payment_method_types": ["card", "link", "us_bank_account"]}
+    standin.payment_intents[pi["id"]] = s.with_charge(pi, kind="us_bank_account")
+    with app.app_context():
+        deliver(s.event("payment_intent.succeeded", pi))
+        from fundraiser.payments.linking import learn_charges
+
+        learn_charges([gifts(session)[0].id])
+    gift = fresh(session).get(Gift, gifts(session)[0].id)
+    assert (gift.method, gift.payment_method_detail) == (GiftMethod.BANK, "us_bank_account")
+    methods = {row.method: row.raised_cents for row in session.scalars(select(MonthlyRollup).where(
+        MonthlyRollup.campaign_id == campaign.id)) if row.raised_cents}
+    assert methods == {GiftMethod.BANK: 2500}  # the board's figures by method moved with it
+    assert verify_rollups(session) == [] and verify_totals(session) == []
 
 
 # ------------------------------------------------------------- events not to apply
