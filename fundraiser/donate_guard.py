@@ -78,7 +78,7 @@ def _declines(session: Session, column, value: str, guard: DonateGuard, now: dat
     card declined and tried again on the same payment counts, whatever came of the retry."""
     since = now - timedelta(seconds=guard.decline_window_seconds)
     count, last = session.execute(
-        select(func.count(), func.max(DonationAttempt.created_at)).where(
+        select(func.count(), func.max(func.coalesce(DonationAttempt.failed_at, DonationAttempt.created_at))).where(
             column == value, or_(DonationAttempt.status == AttemptStatus.FAILED, DonationAttempt.failed_at.is_not(None)),
             DonationAttempt.created_at >= since,
         )

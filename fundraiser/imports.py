@@ -154,10 +154,11 @@ SKIPPED_STATUSES = {
     "failed", "pending", "cancelled", "canceled", "declined", "denied", "voided", "void", "incomplete", "authorized",
     "uncaptured", "open", "expired", "requirespaymentmethod", "processing", "unpaid", "blocked", "held",
 }
-# Transaction types that move money but aren't gifts (PayPal withdrawals, holds and their release,
-# PayPal's own fees on a payment, LGL pledges).
-NOT_GIFT_KINDS = ("withdrawal", "currencyconversion", "hold", "release", "fee", "authorization", "transferto",
-                  "transferfrom")
+# Transaction types that move money but aren't gifts (PayPal withdrawals, holds, LGL pledges): a
+# type containing one of these words, or named exactly as in the second list (PayPal's own fee on a
+# payment, a hold's release; whole names, since "Coffee morning" or "Feed a family" are gifts).
+NOT_GIFT_KINDS = ("withdrawal", "currencyconversion", "hold", "authorization", "transferto", "transferfrom")
+NOT_GIFT_KIND_NAMES = frozenset({"pledge", "partnerfee", "feereversal", "paymentrelease"})
 # Fields added after row keys were fixed: a file without transaction ids keeps the key it was
 # imported under by an earlier version (the key is a fingerprint of the mapped cells).
 LATER_FIELDS = frozenset({"mode", "balance_impact", "dispute_status", "refunded_on"})
@@ -177,6 +178,19 @@ class ImportProblem(ValueError):
 def squash(text: str) -> str:
     """A header as compared: lower case, letters and digits only."""
     return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+# Header names guessed only since December 2026 (Classy, CiviCRM, Donorbox's real layout): an
+# earlier version left such a column unmapped unless staff chose it, so a row without an id may
+# carry either fingerprint; both are looked for (RowResult.legacy_key). The date and the amount
+# are left out: they were always mapped, by hand where not guessed.
+LATER_NAMES = {field: {squash(name) for name in names} for field, names in {
+    "status": ("contribution status",),
+    "donor_name": ("display name", "supporter name"), "first_name": ("donor's first name", "billing first name"),
+    "last_name": ("donor's last name", "billing last name"), "donor_email": ("billing email address",),
+    "anonymous": ("donor is anonymous",), "comment": ("donor's comment",), "campaign": ("internal campaign name",),
+    "reference": ("offline check #",),
+}.items()}
 
 
 # ------------------------------------------------------------------------------ reading
@@ -409,6 +423,7 @@ class ImportedGift:
     reference: str | None = None
     refund_cents: int = 0
     refund_at: datetime | None = None  # the export's refund date; None: the gift's own
+    refund_reason: str | None = None
     email: str | None = None
     name: str | None = None
     contact: dict[str, str] = field(default_factory=dict)
@@ -430,6 +445,7 @@ class RowResult:
     refund_of: str | None = None  # source key of the gift a negative row refunds
     refund_cents: int = 0
     refund_at: datetime | None = None
+    legacy_key: str | None = None  # the key an earlier version gave this row (LATER_NAMES)
     donor_match: str = ""  # "email", "new", "name", "none"
     matched_donor: str | None = None
 
@@ -616,6 +632,8 @@ def check_rows(
     if day_first:
         notes.append("Dates are read day first (31/01/2025 is 31 January), as some dates in the file can only be.")
     fingerprints: Counter = Counter()
+    legacy_prints: Counter = Counter()
+    newly_named = {k for k, header in header_of.items() if squash(header) in LATER_NAMES.get(k, ())}
     first_line: dict[str, int] = {}
     ids_seen: dict[str, int] = {}
     results: list[RowResult] = []
@@ -629,15 +647,15 @@ def check_rows(
             cells = {name: text.clean(value, multiline=name in MULTI_LINE_CELLS).strip() for name, value in cells.items()}
         external = cells.get("external_id", "")[:200]
         line = "\x1f".join(c.strip() for c in row)
+        legacy = None
         if external:
             key = f"{prefix}{external}"
         else:
             # Of the mapped cells, as before: files imported by earlier versions keep their keys.
-            values = "\x1f".join(f"{k}={cells[k]}" for k in sorted(cells) if k not in LATER_FIELDS)
-            fingerprint = hashlib.sha256(values.encode()).hexdigest()[:40]
-            fingerprints[fingerprint] += 1
-            key = f"import:row:{fingerprint}:{fingerprints[fingerprint]}"
-        result = RowResult(number=number, cells=cells, source_key=key)
+            key = _row_key(cells, LATER_FIELDS, fingerprints)
+            if newly_named:
+                legacy = _row_key(cells, LATER_FIELDS | newly_named, legacy_prints)
+        result = RowResult(number=number, cells=cells, source_key=key, legacy_key=legacy)
         results.append(result)
         if cleaned:
             result.warnings.append("invisible control characters removed")
@@ -661,13 +679,21 @@ def check_rows(
     return Check(rows=results, source=source, notes=notes)
 
 
+def _row_key(cells: dict[str, str], left_out: frozenset[str] | set[str], seen: Counter) -> str:
+    """A row without a transaction id: a fingerprint of its mapped cells, numbered among its twins."""
+    values = "\x1f".join(f"{k}={cells[k]}" for k in sorted(cells) if k not in left_out)
+    fingerprint = hashlib.sha256(values.encode()).hexdigest()[:40]
+    seen[fingerprint] += 1
+    return f"import:row:{fingerprint}:{seen[fingerprint]}"
+
+
 def _check_one(result: RowResult, cells, mapping: ColumnMapping, lookup, header_of, day_first, today, tz) -> None:
     status = squash(cells.get("status", ""))
     kind = squash(cells.get("kind", ""))
     if status in SKIPPED_STATUSES:
         result.skipped = f"status “{cells['status'][:30]}” (not a completed payment)"
         return
-    if kind == "pledge" or any(word in kind for word in NOT_GIFT_KINDS):
+    if kind in NOT_GIFT_KIND_NAMES or any(word in kind for word in NOT_GIFT_KINDS):
         result.skipped = f"type “{cells['kind'][:30]}” (not a gift)"
         return
     mode = squash(cells.get("mode", ""))
@@ -754,23 +780,25 @@ def _check_one(result: RowResult, cells, mapping: ColumnMapping, lookup, header_
                 return
     if refunded_status and not refund:
         refund = amount
+    refund_reason = "Refunded (as the export shows)"
     if squash(cells.get("dispute_status", "")) == "lost":
-        # The bank took the payment back: it stands as given, then refunded whole.
-        result.warnings.append("dispute lost: recorded as refunded")
-        refund = amount
+        # The bank took the payment back: it stands as given, then taken back whole.
+        result.warnings.append("dispute lost: recorded as taken back")
+        refund, refund_reason = amount, "Dispute lost (as the export shows)"
     if refund > amount:
         result.errors.append("the refunded amount is more than the gift")
         return
     refund_at = None
     if refund and cells.get("refunded_on"):
+        refund_zone = _timezone_of(header_of.get("refunded_on", ""), cells.get("timezone", ""), tz)
         try:
-            refund_at = parse_moment(cells["refunded_on"], "", zone, day_first=bool(day_first))[0].astimezone(tz)
+            refund_at = parse_moment(cells["refunded_on"], "", refund_zone, day_first=bool(day_first))[0].astimezone(tz)
         except ValueError:
             result.warnings.append("refund date not read: the refund is dated with the gift")
         else:
-            refund_at = max(refund_at, moment) if refund_at.date() <= today else None
-            if refund_at is None:
-                result.warnings.append("refund date in the future: the refund is dated with the gift")
+            if refund_at.date() > today or refund_at < moment:
+                result.warnings.append("refund date in the future or before the gift: the refund is dated with the gift")
+                refund_at = None
     method_text = cells.get("method", "") or ("PayPal" if mapping.source == "paypal" else "")
     method = mapping.default_method
     if method_text:
@@ -821,12 +849,25 @@ def _check_one(result: RowResult, cells, mapping: ColumnMapping, lookup, header_
         channel=GiftChannel.ONLINE if online else GiftChannel.OFFLINE, fee_cents=fee, is_anonymous=anonymous,
         public_comment=cells.get("comment", "")[:1000] or None, private_note=note,
         reference=(cells.get("reference") or cells.get("external_id") or "")[:200] or None, refund_cents=refund,
-        refund_at=refund_at, email=email, name=name, contact=contact,
+        refund_at=refund_at, refund_reason=refund_reason if refund else None, email=email, name=name, contact=contact,
     )
 
 
 def _mark_already_imported(session: Session, results: list[RowResult]) -> None:
     """Rows whose gift (or refund) the ledger already has; a later refund of an imported gift still counts."""
+    aliases = _recorded_elsewhere(session, [r for r in results if r.entry is not None])
+    from_stripe = {row: gift_id for row, (gift_id, key) in aliases.items() if not key.startswith("import:")}
+    stored = {row: key for row, (_, key) in aliases.items() if key.startswith("import:")}
+    legacy = [r.legacy_key for r in results if r.legacy_key]
+    for start in range(0, len(legacy), 900):
+        stored.update({key: key for key in session.scalars(
+            select(Gift.source_key).where(Gift.source_key.in_(legacy[start:start + 900])))})
+    for r in results:
+        # Imported before under another layout's key, or an earlier version's: this row is that
+        # gift, and so are its refunds.
+        r.source_key = stored.get(r.legacy_key or "", stored.get(r.source_key, r.source_key))
+        if r.refund_of is not None:
+            r.refund_of = stored.get(r.refund_of, r.refund_of)
     keys = [r.source_key for r in results if r.entry is not None or r.refund_of is not None]
     known: set[str] = set()
     for start in range(0, len(keys), 900):
@@ -838,13 +879,15 @@ def _mark_already_imported(session: Session, results: list[RowResult]) -> None:
     for start in range(0, len(refund_keys), 900):
         refunded.update(session.scalars(
             select(LedgerEntry.source_key).where(LedgerEntry.source_key.in_(refund_keys[start:start + 900]))))
-    recorded = _recorded_elsewhere(session, [r for r in results if r.entry is not None and r.source_key not in known])
-    in_file = {r.source_key for r in results if r.entry is not None and not r.errors and not r.skipped}
+    in_file = {r.source_key for r in results
+               if r.entry is not None and not r.errors and not r.skipped and r.source_key not in from_stripe}
     for r in results:
-        if r.source_key in recorded:
-            # Its refunds came (or come) by the way it was recorded: none are taken from this row.
+        if r.source_key in from_stripe:
+            # Recorded from Stripe's own events while the app was live: its refunds come the same way.
             r.already_imported = True
-            r.warnings.append(f"recorded already as gift {recorded[r.source_key]}")
+            r.warnings.append(f"recorded already from Stripe as gift {from_stripe[r.source_key]}")
+        elif r.refund_of is not None and r.refund_of in from_stripe:
+            r.skipped = "refunds a payment recorded from Stripe, whose refunds come from Stripe too"
         elif r.source_key in known:
             r.already_imported = True
             r.refund_pending = bool(r.entry and r.entry.refund_cents and f"{r.source_key}:refund" not in refunded)
@@ -857,24 +900,30 @@ def _mark_already_imported(session: Session, results: list[RowResult]) -> None:
             r.errors.append("refunds a transaction that is neither in this file nor imported before")
 
 
-def _recorded_elsewhere(session: Session, results: list[RowResult]) -> dict[str, int]:
-    """Rows whose payment the ledger has under another key ({row key: gift id}): a Stripe charge or
-    PaymentIntent a webhook recorded while the app was live (an export of the months before and
-    after it went live holds both), or the same transaction id imported from another layout of a
-    platform's export, or as a spreadsheet ("import:ch_1" and "import:stripe:ch_1")."""
-    by_id = {r.cells["external_id"][:200]: r.source_key for r in results if r.cells.get("external_id")}
-    found: dict[str, int] = {}
+# Stripe's charge, payment and PaymentIntent ids: unique across every export and layout, unlike a
+# platform's own gift numbers (another platform's "1001" is another gift).
+STRIPE_ID = re.compile(r"(ch|py|pi)_[0-9A-Za-z]+")
+
+
+def _recorded_elsewhere(session: Session, results: list[RowResult]) -> dict[str, tuple[int, str]]:
+    """Rows whose Stripe payment the ledger has under another key ({row key: (gift id, its key)}):
+    recorded by a webhook while the app was live (an export of the months before and after going
+    live holds both), or imported before from the other layout of Stripe's export, or as a
+    spreadsheet ("import:ch_1" and "import:stripe:ch_1")."""
+    by_id = {r.cells["external_id"][:200]: r.source_key for r in results
+             if STRIPE_ID.fullmatch(r.cells.get("external_id", "")[:200])}
+    found: dict[str, tuple[int, str]] = {}
     ids = list(by_id)
-    for start in range(0, len(ids), 100):
-        chunk = ids[start:start + 100]
-        keys = {f"import:{i}": i for i in chunk} | {f"import:{source}:{i}": i for source in SOURCES for i in chunk}
+    for start in range(0, len(ids), 200):
+        chunk = ids[start:start + 200]
+        keys = {f"import:{i}": i for i in chunk} | {f"import:stripe:{i}": i for i in chunk}
         for gift_id, key, charge, intent in session.execute(
             select(Gift.id, Gift.source_key, Gift.stripe_charge_id, Gift.stripe_payment_intent_id).where(or_(
                 Gift.stripe_charge_id.in_(chunk), Gift.stripe_payment_intent_id.in_(chunk), Gift.source_key.in_(list(keys))))
         ):
             for external in (keys.get(key), charge, intent):
                 if external in by_id and by_id[external] != key:
-                    found[by_id[external]] = gift_id
+                    found[by_id[external]] = (gift_id, key)
     return found
 
 
@@ -972,7 +1021,7 @@ def import_rows(
                 source_key=r.source_key, donor_id=donors.donor_id(r.entry.email, r.entry.name), reference=r.entry.reference,
                 fee_cents=r.entry.fee_cents, is_anonymous=r.entry.is_anonymous, public_comment=r.entry.public_comment,
                 private_note=r.entry.private_note, refund_cents=r.entry.refund_cents, refund_at=r.entry.refund_at,
-                refund_reason="Refunded (as the export shows)" if r.entry.refund_cents else None,
+                refund_reason=r.entry.refund_reason,
                 recorded_by_id=actor.user_id,
             )
             for r in batch
@@ -993,7 +1042,7 @@ def import_rows(
             cents, key, when, reason = r.refund_cents, r.source_key, r.refund_at, "Refund (imported)"
         else:
             gift = session.scalar(select(Gift).where(Gift.source_key == r.source_key))
-            cents, key, reason = r.entry.refund_cents, f"{r.source_key}:refund", "Refunded (as the export shows)"
+            cents, key, reason = r.entry.refund_cents, f"{r.source_key}:refund", r.entry.refund_reason
             when = r.entry.refund_at or r.entry.received_at
         left = ledger.gift_net(session, gift)
         if left > 0:

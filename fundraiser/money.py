@@ -115,8 +115,8 @@ def _normalise(raw: str, currency: str) -> str:
         if mark == "," and currency.upper() in _COMMA_GROUPS:
             return sign + whole + fraction
         small = whole + (mark + fraction.rstrip("0") if fraction.rstrip("0") else "")
-        how = (f"with at most {digits} decimal places (like {int(whole + fraction)} or {whole}{mark}{fraction[:digits]})"
-               if digits else f"as a whole number (like {int(whole + fraction)})")
+        how = (f"with at most {digits} decimal places (like {int(whole + fraction)}, or {whole}{mark}{'5' + '0' * (digits - 1)}"
+               f" for {whole} and a half)" if digits else f"as a whole number (like {int(whole + fraction)})")
         raise MoneyError(
             f"“{raw[:40]}” could be {int(whole + fraction)} or {small}. Please type it without a "
             f"thousands separator and {how}, so that the amount is exactly what you intend."
@@ -225,11 +225,9 @@ def _export_number(text: str, currency: str) -> str | None:
     whole, _, fraction = text.partition(mark)
     if not fraction:
         return None
-    if len(fraction) == 3 and minor_units(currency) != 3:
-        if mark == ",":
-            return (whole + fraction) if whole else None
-        return "ambiguous"
-    return (whole or "0") + "." + fraction
+    if len(fraction) == 3 and minor_units(currency) != 3 and whole and len(whole) <= 3 and not whole.startswith("0"):
+        return whole + fraction if mark == "," else "ambiguous"
+    return (whole or "0") + "." + fraction  # "12345,678" then has too many decimals, "0,500" is 0.50
 
 
 def parse_export_amount(text: str | None, currency: str) -> int:

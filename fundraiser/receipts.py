@@ -425,9 +425,8 @@ def earlier_receipts(session: Session, gift: Gift) -> list[Earlier]:
 def letter_references(session: Session, stated: Mapping[int, int | None]) -> dict[int, str]:
     """What a printed acknowledgment of each gift ({gift id: the amount it states, None for
     property}) calls itself: the number of the last receipt sent when that receipt stated the same
-    figure, the gift's first receipt number when none was sent (the letter is the receipt), and the
-    gift's number when the figures changed since the last receipt (a partial refund sends none), so
-    that no receipt number ever stands for two different amounts."""
+    figure, and otherwise the gift's number (none was sent, or the figures changed since, as after
+    a partial refund, which sends none), so that no receipt number ever stands for two amounts."""
     last: dict[int, IssuedReceipt] = {}
     if stated:
         for issued in session.scalars(select(IssuedReceipt).where(IssuedReceipt.gift_id.in_(list(stated)))
@@ -436,9 +435,7 @@ def letter_references(session: Session, stated: Mapping[int, int | None]) -> dic
     references = {}
     for gift_id, amount in stated.items():
         sent = last.get(gift_id)
-        if sent is None:
-            references[gift_id] = f"Receipt number {gift_id}"
-        elif sent.amount_cents is None or sent.amount_cents == amount:
+        if sent is not None and (sent.amount_cents is None or sent.amount_cents == amount):
             references[gift_id] = f"Receipt number {sent.number}"
         else:
             references[gift_id] = f"Gift number {gift_id}"

@@ -159,6 +159,11 @@ def make_app(database_url, tmp_path) -> Iterator:
 
     yield factory
     for app in apps:
+        # Background work a test set off (applying events, follow-ups) finishes before the engine
+        # goes: a thread still holding a connection would leave it open past the test.
+        for drainer in app.extensions.get("fundraiser.drainers", {}).values():
+            if drainer._running.acquire(timeout=30):
+                drainer._running.release()
         app.extensions["fundraiser.mail"].stop()
         app.extensions["fundraiser.live"].stop()
         app.extensions["fundraiser.housekeeping"].stop()

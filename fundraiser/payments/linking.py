@@ -168,7 +168,7 @@ def learn_charges(gift_ids: list[int]) -> None:
             gift = session.get(Gift, gift_id, with_for_update=True)
             had_charge = gift.stripe_charge_id is not None
             webhooks._fill_stripe_ids(gift, None, found.charge_id)
-            webhooks._fill_detail(gift, found.method_detail)
+            webhooks._fill_detail(session, gift, found.method_detail)
             if not had_charge:
                 _replayed(session, [gift])
             session.commit()

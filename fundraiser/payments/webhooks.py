@@ -21,7 +21,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import DataError, SQLAlchemyError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from .. import ledger, mail, receipts, text
 from ..db import new_session, utcnow
@@ -496,7 +496,7 @@ def _record_online_gift(
     existing = session.scalar(select(Gift).where(Gift.source_key == source_key))
     if existing is not None:
         _fill_stripe_ids(existing, payment_intent_id, charge_id)
-        _fill_detail(existing, detail)
+        _fill_detail(session, existing, detail)
         return Outcome(f"already recorded as gift {existing.id}")
     if amount_cents <= 0:
         return Outcome("nothing paid")
@@ -529,7 +529,7 @@ def _record_online_gift(
         public_comment=metadata.get("comment"),
     )
     _fill_stripe_ids(gift, payment_intent_id, charge_id)
-    _fill_detail(gift, detail)
+    _fill_detail(session, gift, detail)
     attempt_id = metadata.get("donation_attempt")
     if attempt_id:
         attempt = session.scalar(select(DonationAttempt).where(DonationAttempt.public_id == attempt_id))
@@ -627,13 +627,13 @@ def _fill_stripe_ids(gift: Gift, payment_intent_id: str | None, charge_id: str |
         gift.stripe_charge_id = charge_id
 
 
-def _fill_detail(gift: Gift, detail: str | None) -> None:
+def _fill_detail(session: Session, gift: Gift, detail: str | None) -> None:
     """How the gift was paid, once known (receipts and the staff page name it: "Apple Pay"); a bank
     debit recorded as card, because the PaymentIntent offered both, becomes a bank transfer."""
     if detail and gift.payment_method_detail is None:
         gift.payment_method_detail = detail
         if gift.method == GiftMethod.CARD and detail.split(":")[0] in BANK_METHODS:
-            ledger.learn_online_method(object_session(gift), gift, GiftMethod.BANK)
+            ledger.learn_online_method(session, gift, GiftMethod.BANK)
         receipts.refresh_pending_receipt(gift)
 
 
@@ -670,7 +670,7 @@ def on_payment_intent_succeeded(session: Session, intent: dict, row: StripeEvent
         claimed = session.scalar(select(Gift).where(Gift.stripe_payment_intent_id == intent["id"]).limit(1))
         if claimed is not None:
             _fill_stripe_ids(claimed, None, _id(charge))
-            _fill_detail(claimed, _charge_detail(charge))
+            _fill_detail(session, claimed, _charge_detail(charge))
             return Outcome(f"instalment of gift {claimed.id}: recorded from its invoice", linked=[claimed])
         raise WaitFor(intent["id"])
     return _record_online_gift(session, **_intent_gift(intent, row))
@@ -705,10 +705,10 @@ def _mark_failed(attempt: DonationAttempt | None, code: str, at: datetime) -> bo
 
 
 def _note_decline(attempt: DonationAttempt | None, code: str, at: datetime) -> bool:
-    """A card declined while the donor is still paying: Stripe lets them try again on the same
-    payment (in Checkout and on the page), so the attempt stays open and its thank-you page keeps
-    confirming; the decline is kept (card-testing back-off counts it)."""
-    if attempt is None or attempt.status != AttemptStatus.STARTED:
+    """A card (or wallet, or the bank's check) declined while the donor is still paying: Stripe lets
+    them try again on the same payment (in Checkout and on the page), so the attempt stays open and
+    its thank-you page keeps confirming; the decline is kept (card-testing back-off counts it)."""
+    if attempt is None or attempt.status in (AttemptStatus.COMPLETED, AttemptStatus.FAILED):
         return False
     attempt.failure_code = code[:100]
     attempt.failed_at = at
@@ -719,10 +719,10 @@ def on_payment_intent_failed(session: Session, intent: dict, row: StripeEvent) -
     error = intent.get("last_payment_error") or {}
     code = error.get("decline_code") or error.get("code") or error.get("type") or "payment_failed"
     method_type = error.get("payment_method_type") or (error.get("payment_method") or {}).get("type") or "card"
-    if error.get("type") == "card_error" and method_type == "card" and intent.get("status") == "requires_payment_method":
+    if method_type not in BANK_METHODS and intent.get("status") == "requires_payment_method":
         if _note_decline(_attempt(session, _metadata(intent)), str(code), row.stripe_created_at):
-            return Outcome(f"card declined ({code}): the donor may try again on the same payment")
-        return Outcome(f"card declined ({code}): no open donation attempt")
+            return Outcome(f"declined ({code}): the donor may try again on the same payment")
+        return Outcome(f"declined ({code}): no open donation attempt")
     # A bank debit that failed days later, or a payment that can't be retried: final.
     if _mark_failed(_attempt(session, _metadata(intent)), str(code), row.stripe_created_at):
         return Outcome(f"payment failed ({code}): donation attempt marked failed")
@@ -939,7 +939,7 @@ def on_charge_refunded(session: Session, charge: dict, row: StripeEvent) -> Outc
     repeated charge.refunded never takes a failed refund's money a second time.
     """
     gift = _gift_for_charge(session, _id(charge.get("payment_intent")), charge["id"])
-    _fill_detail(gift, _charge_detail(charge))
+    _fill_detail(session, gift, _charge_detail(charge))
     total = int(charge.get("amount_refunded") or 0)
     seen = ledger.stripe_refunded(session, gift, charge_id=charge["id"], as_of=row.stripe_created_at)
     amount = min(total - seen, ledger.gift_net(session, gift))

@@ -5,6 +5,9 @@
   if (!box) return;
   var state = box.querySelector("[data-thanks-state]");
   var tries = 0;
+  // Stripe.js brings the donor here after paying (or after a bank's check that failed): what it
+  // says about this payment outranks a decline heard earlier on the same payment.
+  var redirect = new URLSearchParams(window.location.search).get("redirect_status");
   // The payment was declined, the bank debit failed or checkout expired: say so and offer a way back.
   function failed() {
     state.innerHTML = "";
@@ -31,15 +34,13 @@
           document.dispatchEvent(new CustomEvent("fundraiser:progress", { detail: body.progress }));
           return;
         }
-        if (body.status === "failed") { failed(); return; }
+        // Stripe.js said this payment went through: a failure heard before it was an earlier try.
+        if (body.status === "failed" && redirect !== "succeeded") { failed(); return; }
         tries += 1;
         if (tries < 60) setTimeout(check, Math.min(1000 + tries * 250, 5000));
       })
       .catch(function () { tries += 1; if (tries < 60) setTimeout(check, 3000); });
   }
-  // Stripe.js brings the donor back here after a bank's check too; when it says the payment failed
-  // there is nothing to wait for (a card declined earlier and then accepted waits for its webhook).
-  var redirect = new URLSearchParams(window.location.search).get("redirect_status");
   if (box.dataset.recorded === "true") return;
   if (redirect === "failed") failed(); else check();
 })();

@@ -51,7 +51,7 @@ def test_a_cover_uploaded_by_staff_reaches_the_page_its_card_and_the_copy_link(l
     assert phone.locator('meta[property="og:image"]').get_attribute("content").endswith("-960.jpg")
     assert phone.locator('meta[name="twitter:card"]').get_attribute("content") == "summary_large_image"
     footer = phone.locator("footer [data-trust]")
-    expect(footer).to_contain_text("Players Philanthropy Fund, Inc., EIN 27-6601178")
+    expect(footer).to_contain_text("Players Philanthropy Fund, Inc. (EIN 27-6601178)")
     expect(footer.get_by_role("link", name="hello@example.org")).to_be_visible()
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     violations = Axe().run(phone).response["violations"]

@@ -61,6 +61,7 @@ def test_a_card_declined_then_accepted_keeps_confirming_until_the_gift_is_record
         _deliver(server, s.event("payment_intent.succeeded", s.payment_intent(2500, metadata=metadata, pi_id=declined["id"])))
         expect(state).to_have_text("Your gift of $25.00 has been received. Your receipt is on its way.", timeout=20_000)
     finally:
+        page.goto("about:blank")  # the page's live bar holds a stream: end it before the server stops
         server.stop()
 
 
@@ -72,6 +73,7 @@ def test_back_from_the_bank_with_a_failed_payment_is_told_at_once(make_app, page
         page.goto(f"{server.url}/campaigns/{slug}/thanks?d={public_id}&payment_intent=pi_x&redirect_status=failed")
         expect(page.locator("[data-failed]")).to_contain_text("Your payment didn't go through, so nothing was charged.")
     finally:
+        page.goto("about:blank")  # the page's live bar holds a stream: end it before the server stops
         server.stop()
 
 
@@ -114,4 +116,5 @@ def test_a_failed_bank_debit_is_told_to_the_waiting_donor_with_a_way_to_try_agai
         page.wait_for_url(f"{server.url}/campaigns/{slug}?d={public_id}#give")
         expect(page.get_by_role("textbox", name="Email (your receipt goes here)")).to_have_value("erin@example.org")
     finally:
+        page.goto("about:blank")  # the page's live bar holds a stream: end it before the server stops
         server.stop()

@@ -77,7 +77,7 @@ def test_gift_page_links_its_letter_with_the_corrected_amount(app, session):
     response = client.get(f"/staff/gifts/{corrected.id}/letter.pdf")
     assert response.headers["Content-Type"] == "application/pdf"
     [page] = pdf_pages(response.data)
-    for expected in ("Acknowledgment of your gift", f"Receipt number {corrected.id}", "Zoë Ñúñez", "12 Rue Saint-Denis",
+    for expected in ("Acknowledgment of your gift", f"Gift number {corrected.id}", "Zoë Ñúñez", "12 Rue Saint-Denis",
                      "Baltimore, MD 21201", "$150.00", "Players Philanthropy Fund, Inc., Tax ID (EIN) 27-6601178",
                      NO_GOODS_ALL, "Thank you for your generosity"):
         assert expected in page, expected

@@ -379,6 +379,32 @@ def test_declines_reported_by_stripe_webhooks_pause_the_address(app, client, del
     assert "Several payments from your connection were declined" in paused.get_data(as_text=True).replace("&#39;", "'")
 
 
+def test_card_declines_pause_the_address_though_each_payment_stays_open_for_a_retry(app, client, deliver, monkeypatch):
+    """A declined card leaves its attempt open (the donor may try another card on it), and the
+    back-off still counts the decline: card testing pauses as before."""
+    from tests.payments.stripe_shapes import event, failed_payment_intent
+
+    monkeypatch.setattr(adapter, "_client", FakeStripeClient())
+    slug, _ = make_open_campaign(app)
+    for n in range(3):
+        email = f"tester{n}@example.net"
+        assert client.post(f"/campaigns/{slug}/donate", data={**GOOD, "email": email},
+                           environ_base={"REMOTE_ADDR": TESTER_IP}).status_code == 303
+        with app.app_context():
+            from fundraiser.db import get_session
+
+            attempt = get_session().scalar(select(DonationAttempt).where(DonationAttempt.donor_email == email))
+            metadata = {"campaign_id": str(attempt.campaign_id), "donation_attempt": attempt.public_id}
+        assert deliver(event("payment_intent.payment_failed", failed_payment_intent(5000, metadata=metadata))).status_code == 200
+    with app.app_context():
+        from fundraiser.db import get_session
+
+        declined = get_session().scalars(select(DonationAttempt).where(DonationAttempt.ip_address == TESTER_IP)).all()
+        assert {(a.status, a.failure_code) for a in declined} == {(AttemptStatus.STARTED, "insufficient_funds")}
+    paused = client.post(f"/campaigns/{slug}/donate", data=GOOD, environ_base={"REMOTE_ADDR": TESTER_IP})
+    assert paused.status_code == 429
+
+
 def test_hcaptcha_pages_let_exactly_its_hosts_in(guarded):
     app, client, _ = guarded(CAPTCHA_PROVIDER="hcaptcha", CAPTCHA_SITE_KEY="10000000-ffff-ffff-ffff-000000000001",
                              CAPTCHA_SECRET_KEY="0x0000000000000000000000000000000000000000")

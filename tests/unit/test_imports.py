@@ -181,7 +181,7 @@ def test_every_platform_layout_imports_once(session, campaigns, name, imported, 
 def test_an_older_stripe_export_leaves_out_test_payments_and_takes_back_lost_disputes(session, campaigns):
     check, summary = import_file(session, "stripe_older", campaigns)
     assert check.rows[1].skipped == "a test payment (no money moved)"
-    assert "dispute lost: recorded as refunded" in check.rows[0].warnings
+    assert "dispute lost: recorded as taken back" in check.rows[0].warnings
     assert (summary.imported, summary.refunds) == (2, 1)
     assert gift_net(session, by_key(session, "import:ch_L1")) == 0
     assert by_key(session, "import:ch_L3").donor.name == "Eve Elm"
@@ -196,20 +196,55 @@ def test_a_payment_stripe_already_delivered_or_imported_in_another_layout_is_not
     webhook_gift.stripe_charge_id, webhook_gift.stripe_payment_intent_id = "ch_3Pa1", "pi_3Pa1"
     session.commit()
     check, _ = import_file(session, "stripe", campaigns)
-    assert check.rows[0].already_imported and f"recorded already as gift {webhook_gift.id}" in check.rows[0].warnings
+    assert check.rows[0].already_imported and f"recorded already from Stripe as gift {webhook_gift.id}" in check.rows[0].warnings
     assert by_key(session, "import:stripe:ch_3Pa1") is None
     # The older layout's file (read as a spreadsheet, keys "import:ch_L…"), then the same charge in
     # the current layout ("import:stripe:ch_L3"): one gift.
     import_file(session, "stripe_older", campaigns)
     current = (b"id,Created date (UTC),Amount,Amount Refunded,Currency,Fee,Status,Customer Email,Card Name\n"
-               b"ch_L3,2025-05-03 15:00,75.00,0.00,usd,2.48,Paid,eve@example.org,Eve Elm\n")
+               b"ch_L3,2025-05-03 15:00,75.00,20.00,usd,2.48,Paid,eve@example.org,Eve Elm\n")
     csv_file = imports.read_csv(current)
     form = {f"map_{k}": v for k, v in imports.guess_mapping(csv_file.header).items()}
     form["default_campaign"] = str(campaigns[0].id)
     mapping, _ = imports.parse_mapping(form, csv_file.header, list(campaigns), csv_file)
     again = imports.check_rows(session, csv_file, mapping, list(campaigns), TODAY, TZ)
-    assert again.rows[0].already_imported and again.count("already") == 1
-    assert imports.import_rows(session, Actor(user_id=None), again, "current.csv").imported == 0
+    assert again.rows[0].already_imported and again.rows[0].refund_pending
+    summary = imports.import_rows(session, Actor(user_id=None), again, "current.csv")
+    assert (summary.imported, summary.refunds) == (0, 1)  # the newer export's refund, on the same gift
+    assert gift_net(session, by_key(session, "import:ch_L3")) == 5500
+    assert_books_balance(session)
+
+
+def import_bytes(session, campaigns, data: bytes, values=None):
+    csv_file = imports.read_csv(data)
+    form = {f"map_{k}": v for k, v in imports.guess_mapping(csv_file.header).items()}
+    form["default_campaign"] = str(campaigns[0].id)
+    form.update(values or {})
+    mapping, errors = imports.parse_mapping(form, csv_file.header, list(campaigns), csv_file)
+    assert mapping is not None, errors
+    check = imports.check_rows(session, csv_file, mapping, list(campaigns), TODAY, TZ)
+    summary = imports.import_rows(session, Actor(user_id=None), check, "file.csv")
+    session.commit()
+    return check, summary
+
+
+def test_another_platforms_gift_with_the_same_number_is_another_gift(session, campaigns):
+    """Gift numbers are a platform's own: Little Green Light's 1001 is not Bloomerang's 1001."""
+    _, first = import_bytes(session, campaigns,
+                            b"LGL Gift ID,LGL Constituent ID,Gift date,Amount,Name\n1001,7,2025-01-05,50.00,Ann Archer\n")
+    check, second = import_bytes(session, campaigns,
+                                 b"Transaction Number,Account Number,Date,Amount,Name\n1001,8,2025-02-05,80.00,Bo Brook\n")
+    assert (first.imported, second.imported) == (1, 1) and not check.rows[0].already_imported
+    assert_books_balance(session)
+
+
+def test_a_file_without_ids_imported_before_its_columns_were_recognised_is_not_imported_again(session, campaigns):
+    """Before 'Display Name' was known, the import left that column unmapped, and a row without an
+    id was keyed by the cells it did map: the same file now matches that key."""
+    data = b"Contribution Date,Total Amount,Display Name,Email\n2025-06-01,25.00,Ann Archer,ann@example.org\n"
+    _, earlier = import_bytes(session, campaigns, data, values={"map_donor_name": ""})  # as the earlier version mapped it
+    check, now = import_bytes(session, campaigns, data)
+    assert (earlier.imported, now.imported) == (1, 0) and check.rows[0].already_imported
     assert_books_balance(session)
 
 
@@ -333,9 +368,13 @@ def test_amounts_that_are_not_money_are_refused():
     # A lone point before three digits is a thousand in one country and three decimals in another.
     with pytest.raises(MoneyError, match="could be a thousand-something"):
         parse_export_amount("1.250", "USD")
-    for unreadable in ("1,2,3", "1.000,00,0", "12,", ","):
+    for unreadable in ("1,2,3", "1.000,00,0", "12,", ",", "12345,678"):
         with pytest.raises(MoneyError):
             parse_export_amount(unreadable, "USD")
+    # Only one to three digits before the point can be a thousand: these are decimals, read as such.
+    assert (parse_export_amount("0.500", "USD"), parse_export_amount("0,500", "USD")) == (50, 50)
+    with pytest.raises(MoneyError, match="more than 2 decimal places"):
+        parse_export_amount("1234.567", "USD")
 
 
 def test_encodings_are_detected_per_file():
