@@ -29,6 +29,7 @@ def test_volunteer_records_a_deposit_and_event_proceeds_then_board_can_only_look
     expect(page.get_by_role("heading", name="Staff console")).to_be_visible()
 
     page.get_by_role("link", name="Deposit", exact=True).click()
+    page.wait_for_load_state()  # the donor picker's script listens from here: typing earlier is lost
     page.get_by_label("Deposit slip total").fill("250.00")
     page.get_by_label("Campaign", exact=True).select_option(label="Five Year Anniversary · USD")
     donor = page.get_by_label("Donor, row 1", exact=True)

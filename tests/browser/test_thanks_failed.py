@@ -79,18 +79,7 @@ def test_back_from_the_bank_with_a_failed_payment_is_told_at_once(make_app, page
 
 def test_a_failed_bank_debit_is_told_to_the_waiting_donor_with_a_way_to_try_again(make_app, page):
     app = make_app(**STRIPE_SETTINGS)  # background work on: it applies the delivered event
-    with app.app_context():
-        db = new_session(write=True)
-        campaign = make_campaign(db, title="Giving Tuesday", suggested_amounts=[2500, 5000])
-        attempt = DonationAttempt(
-            public_id=str(uuid.uuid4()), campaign=campaign, frequency=DonationFrequency.ONCE, amount_cents=2500,
-            currency="USD", donor_name="Erin Example", donor_email="erin@example.org",
-            choices={"show_name": True, "show_amount": False}, status=AttemptStatus.STARTED,
-        )
-        db.add(attempt)
-        db.commit()
-        slug, public_id, campaign_id = campaign.slug, attempt.public_id, campaign.id
-        db.close()
+    slug, public_id, campaign_id = _attempt(app)
     server = LiveServer(app).start()
     try:
         page.goto(f"{server.url}/campaigns/{slug}/thanks?d={public_id}")
@@ -98,14 +87,7 @@ def test_a_failed_bank_debit_is_told_to_the_waiting_donor_with_a_way_to_try_agai
         expect(state).to_contain_text("We're confirming your gift of $25.00")
 
         metadata = {"campaign_id": str(campaign_id), "donation_attempt": public_id, "frequency": "once"}
-        evt = s.event("payment_intent.payment_failed", s.failed_bank_debit(2500, metadata=metadata))
-        payload = s.body(evt)
-        request = urllib.request.Request(
-            f"{server.url}/stripe/webhook", data=payload, method="POST",
-            headers={"Content-Type": "application/json",
-                     "Stripe-Signature": s.sign(payload, STRIPE_SETTINGS["STRIPE_WEBHOOK_SECRET"])})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 200
+        _deliver(server, s.event("payment_intent.payment_failed", s.failed_bank_debit(2500, metadata=metadata)))
 
         expect(state).to_have_text(
             "Your payment didn't go through, so nothing was charged. Try again with the same details, "

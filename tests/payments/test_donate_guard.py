@@ -357,10 +357,9 @@ def test_counts_are_exact_when_many_workers_start_at_once(app):
     assert sorted(results) == list(range(1, 13))
 
 
-def test_declines_reported_by_stripe_webhooks_pause_the_address(app, client, deliver, monkeypatch):
-    """The back-off counts what the webhooks mark failed: here, bank debits Stripe reports failed."""
-    from tests.payments.stripe_shapes import checkout_session, event
-
+def _three_starts_each_failing(app, client, deliver, monkeypatch, failure) -> str:
+    """Three donations started from the tester's address, each then reported failed by Stripe's
+    event `failure(metadata, email)`; the campaign's slug."""
     monkeypatch.setattr(adapter, "_client", FakeStripeClient())
     slug, _ = make_open_campaign(app)
     for n in range(3):
@@ -372,8 +371,19 @@ def test_declines_reported_by_stripe_webhooks_pause_the_address(app, client, del
 
             attempt = get_session().scalar(select(DonationAttempt).where(DonationAttempt.donor_email == email))
             metadata = {"campaign_id": str(attempt.campaign_id), "donation_attempt": attempt.public_id}
-        failed = checkout_session(5000, metadata=metadata, payment_status="unpaid", email=email)
-        assert deliver(event("checkout.session.async_payment_failed", failed)).status_code == 200
+        assert deliver(failure(metadata, email)).status_code == 200
+    return slug
+
+
+def test_declines_reported_by_stripe_webhooks_pause_the_address(app, client, deliver, monkeypatch):
+    """The back-off counts what the webhooks mark failed: here, bank debits Stripe reports failed."""
+    from tests.payments.stripe_shapes import checkout_session, event
+
+    def failed(metadata, email):
+        return event("checkout.session.async_payment_failed",
+                     checkout_session(5000, metadata=metadata, payment_status="unpaid", email=email))
+
+    slug = _three_starts_each_failing(app, client, deliver, monkeypatch, failed)
     paused = client.post(f"/campaigns/{slug}/donate", data=GOOD, environ_base={"REMOTE_ADDR": TESTER_IP})
     assert paused.status_code == 429 and int(paused.headers["Retry-After"]) > 800
     assert "Several payments from your connection were declined" in paused.get_data(as_text=True).replace("&#39;", "'")
@@ -384,18 +394,9 @@ def test_card_declines_pause_the_address_though_each_payment_stays_open_for_a_re
     back-off still counts the decline: card testing pauses as before."""
     from tests.payments.stripe_shapes import event, failed_payment_intent
 
-    monkeypatch.setattr(adapter, "_client", FakeStripeClient())
-    slug, _ = make_open_campaign(app)
-    for n in range(3):
-        email = f"tester{n}@example.net"
-        assert client.post(f"/campaigns/{slug}/donate", data={**GOOD, "email": email},
-                           environ_base={"REMOTE_ADDR": TESTER_IP}).status_code == 303
-        with app.app_context():
-            from fundraiser.db import get_session
-
-            attempt = get_session().scalar(select(DonationAttempt).where(DonationAttempt.donor_email == email))
-            metadata = {"campaign_id": str(attempt.campaign_id), "donation_attempt": attempt.public_id}
-        assert deliver(event("payment_intent.payment_failed", failed_payment_intent(5000, metadata=metadata))).status_code == 200
+    slug = _three_starts_each_failing(
+        app, client, deliver, monkeypatch,
+        lambda metadata, _email: event("payment_intent.payment_failed", failed_payment_intent(5000, metadata=metadata)))
     with app.app_context():
         from fundraiser.db import get_session
 
