@@ -858,10 +858,7 @@ def _mark_already_imported(session: Session, results: list[RowResult]) -> None:
     aliases = _recorded_elsewhere(session, [r for r in results if r.entry is not None])
     from_stripe = {row: gift_id for row, (gift_id, key) in aliases.items() if not key.startswith("import:")}
     stored = {row: key for row, (_, key) in aliases.items() if key.startswith("import:")}
-    legacy = [r.legacy_key for r in results if r.legacy_key]
-    for start in range(0, len(legacy), 900):
-        stored.update({key: key for key in session.scalars(
-            select(Gift.source_key).where(Gift.source_key.in_(legacy[start:start + 900])))})
+    stored |= {key: key for key in _present(session, Gift.source_key, [r.legacy_key for r in results if r.legacy_key])}
     for r in results:
         # Imported before under another layout's key, or an earlier version's: this row is that
         # gift, and so are its refunds.
@@ -869,16 +866,9 @@ def _mark_already_imported(session: Session, results: list[RowResult]) -> None:
         if r.refund_of is not None:
             r.refund_of = stored.get(r.refund_of, r.refund_of)
     keys = [r.source_key for r in results if r.entry is not None or r.refund_of is not None]
-    known: set[str] = set()
-    for start in range(0, len(keys), 900):
-        chunk = keys[start:start + 900]
-        known.update(session.scalars(select(Gift.source_key).where(Gift.source_key.in_(chunk))))
-        known.update(session.scalars(select(LedgerEntry.source_key).where(LedgerEntry.source_key.in_(chunk))))
-    refund_keys = [f"{r.source_key}:refund" for r in results if r.entry is not None and r.entry.refund_cents]
-    refunded: set[str] = set()
-    for start in range(0, len(refund_keys), 900):
-        refunded.update(session.scalars(
-            select(LedgerEntry.source_key).where(LedgerEntry.source_key.in_(refund_keys[start:start + 900]))))
+    known = _present(session, Gift.source_key, keys) | _present(session, LedgerEntry.source_key, keys)
+    refunded = _present(session, LedgerEntry.source_key,
+                        [f"{r.source_key}:refund" for r in results if r.entry is not None and r.entry.refund_cents])
     in_file = {r.source_key for r in results
                if r.entry is not None and not r.errors and not r.skipped and r.source_key not in from_stripe}
     for r in results:
@@ -898,6 +888,14 @@ def _mark_already_imported(session: Session, results: list[RowResult]) -> None:
             and session.scalar(select(Gift.id).where(Gift.source_key == r.refund_of)) is None
         ):
             r.errors.append("refunds a transaction that is neither in this file nor imported before")
+
+
+def _present(session: Session, column, values: list[str]) -> set[str]:
+    """The values the column holds, asked 900 at a time (older SQLite takes at most 999 parameters)."""
+    found: set[str] = set()
+    for start in range(0, len(values), 900):
+        found.update(session.scalars(select(column).where(column.in_(values[start:start + 900]))))
+    return found
 
 
 # Stripe's charge, payment and PaymentIntent ids: unique across every export and layout, unlike a

@@ -656,10 +656,7 @@ def restate_gift(
             select(CampaignTotals.campaign_id).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
         )
     if method != gift.method:
-        before = facts_of(gift)
-        gift.method = method
-        session.flush()
-        restate_rollups(session, gift, before, facts_of(gift))
+        _restate_method(session, gift, method)
     moves = donor_id != gift.donor_id or received_at != gift.received_at
     net = gift_net(session, gift) if campaign_id is not None and moves else 0
     if net <= 0:
@@ -742,11 +739,17 @@ def learn_online_method(session: Session, gift: Gift, method: GiftMethod) -> boo
         session.execute(
             select(CampaignTotals.campaign_id).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
         )
+    _restate_method(session, gift, method)
+    return True
+
+
+def _restate_method(session: Session, gift: Gift, method: GiftMethod) -> None:
+    """A new method for a gift whose campaign totals the caller has locked: the board's figures
+    by method (rollups) move with it; no total does."""
     before = facts_of(gift)
     gift.method = method
     session.flush()
     restate_rollups(session, gift, before, facts_of(gift))
-    return True
 
 
 def corrected_amount(session: Session, gift: Gift) -> int:

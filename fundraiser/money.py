@@ -83,6 +83,19 @@ _GROUP_ONLY = re.compile(r"[\s\u00a0\u202f'’]")
 _GROUPED = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
 
 
+def _ungrouped(text: str, marks: list[str]) -> str | None:
+    """A number with several marks as a plain decimal: with both, the last is the decimal mark and
+    the other groups thousands ("1.000,50"); one mark repeated only groups ("1,000,000"). None when
+    the groups aren't thousands. Forms and exports read them alike."""
+    if len(set(marks)) == 2:
+        decimal = text[max(text.rfind("."), text.rfind(","))]
+        whole, _, fraction = text.rpartition(decimal)
+        if decimal in whole or not fraction or not _GROUPED.fullmatch(whole):
+            return None
+        return whole.replace("." if decimal == "," else ",", "") + "." + fraction
+    return text.replace(marks[0], "") if _GROUPED.fullmatch(text) else None
+
+
 def _normalise(raw: str, currency: str) -> str:
     """Turn what a person typed into a plain decimal string ("1.000,50" -> "1000.50")."""
     text = _GROUP_ONLY.sub("", _SYMBOLS.sub("", raw))
@@ -92,18 +105,12 @@ def _normalise(raw: str, currency: str) -> str:
     seps = [c for c in text if c in ".,"]
     if not seps:
         return sign + text
-    if len(set(seps)) == 2:
-        # Both marks: the last one is the decimal point, the other groups thousands.
-        decimal = text[max(text.rfind("."), text.rfind(","))]
-        whole, _, fraction = text.rpartition(decimal)
-        if seps.count(decimal) != 1 or not _GROUPED.fullmatch(whole) or not fraction:
+    if len(seps) > 1:
+        plain = _ungrouped(text, seps)
+        if plain is None:
             raise MoneyError(f"“{raw[:40]}” isn't an amount of money. Use digits, like 1000.50.")
-        return sign + whole.replace("." if decimal == "," else ",", "") + "." + fraction
+        return sign + plain
     mark = seps[0]
-    if len(seps) > 1:  # "1,000,000" or "1.000.000": only grouping
-        if not _GROUPED.fullmatch(text):
-            raise MoneyError(f"“{raw[:40]}” isn't an amount of money. Use digits, like 1000.50.")
-        return sign + text.replace(mark, "")
     whole, _, fraction = text.partition(mark)
     if not whole:
         raise MoneyError(f"“{raw[:40]}” isn't an amount of money. Use digits, like 25 or 25.50.")
@@ -213,15 +220,9 @@ def _export_number(text: str, currency: str) -> str | None:
     marks = [c for c in text if c in ".,"]
     if not marks:
         return text
-    if len(set(marks)) == 2:
-        decimal = text[max(text.rfind("."), text.rfind(","))]
-        whole, _, fraction = text.rpartition(decimal)
-        if decimal in whole or not fraction.isdigit() or not _GROUPED.fullmatch(whole):
-            return None
-        return whole.replace("." if decimal == "," else ",", "") + "." + fraction
+    if len(marks) > 1:
+        return _ungrouped(text, marks)
     mark = marks[0]
-    if len(marks) > 1:  # "1,000,000" or "1.000.000": grouping only
-        return text.replace(mark, "") if _GROUPED.fullmatch(text) else None
     whole, _, fraction = text.partition(mark)
     if not fraction:
         return None
