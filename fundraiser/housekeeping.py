@@ -191,7 +191,7 @@ class Housekeeper:
         if self.running or self._stop.is_set() or not self._app.config.get("HOUSEKEEPING", not self._app.testing):
             return
         with self._lock:
-            if self.running:
+            if self.running or self._stop.is_set():
                 return
             if self._pid != os.getpid():
                 self._lock_file = None  # a forked worker does not hold its parent's lock
@@ -201,7 +201,8 @@ class Housekeeper:
 
     def stop(self) -> None:
         self._stop.set()
-        thread = self._thread
+        with self._lock:  # a start() under way has finished: its thread is started, or none is
+            thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
         if self._lock_file is not None:

@@ -195,7 +195,7 @@ class LiveHub:
 
     def poke(self) -> None:
         """A commit here touched campaigns: refresh now, in the committing thread."""
-        if self._thread is not None:
+        if self._thread is not None and not self._stop.is_set():
             self.refresh()
 
     def stop(self) -> None:
@@ -203,16 +203,18 @@ class LiveHub:
         self._wake.set()
         with self._changed:
             self._changed.notify_all()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        with self._refresh_lock:  # a refresh or start under way has finished
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
 
     # -------------------------------------------------------------- internals
 
     def _ensure_started(self) -> None:
-        if self._thread is not None:
+        if self._thread is not None or self._stop.is_set():
             return
         with self._refresh_lock:
-            if self._thread is not None:
+            if self._thread is not None or self._stop.is_set():
                 return
             self._refresh_locked()
             self._thread = threading.Thread(target=self._run, daemon=True, name="fundraiser-live")

@@ -434,7 +434,7 @@ class MailSender:
         if self.running or self._stop.is_set() or not self._app.config.get("BACKGROUND_TASKS", not self._app.testing):
             return
         with self._lock:
-            if self.running:
+            if self.running or self._stop.is_set():
                 return
             self._pid = os.getpid()
             self._wake.set()  # look at once: mail may have waited while no process was serving
@@ -451,7 +451,8 @@ class MailSender:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        thread = self._thread
+        with self._lock:  # a start() under way has finished: its thread is started, or none is
+            thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=SMTP_TIMEOUT_SECONDS + 5)
 

@@ -209,33 +209,61 @@ def dialect(app) -> str:
     return app.extensions["fundraiser.engine"].dialect.name
 
 
-def closing_when_dropped(app):
-    """The app, with every response closed even when the browser drops the connection.
-
-    Werkzeug's development server skips a response's close() when reading the rest of a dropped
-    request fails, so a static file a browser stopped loading is closed only by the garbage
-    collector, whose ResourceWarning then lands on whichever test is running. Production servers
-    (gunicorn) close responses themselves."""
-
-    def wsgi(environ, start_response):
-        body = app(environ, start_response)
-        try:
-            yield from body
-        finally:
-            if hasattr(body, "close"):
-                body.close()
-
-    return wsgi
-
-
 class LiveServer:
-    """A real HTTP server for the test's app, on a free loopback port, in a thread."""
+    """A real HTTP server for the test's app, on a free loopback port, in a thread.
+
+    Werkzeug serves each request in a daemon thread that nothing joins, so a request the browser
+    sent just before the test ended (a favicon, a status poll) could still be using the app while
+    its teardown stops the background workers and disposes of the engine: the connection it then
+    opened was left for the garbage collector, whose ResourceWarning failed a later test. stop()
+    therefore turns new requests away and waits for those under way. Event streams are not waited
+    for: they hold no database connection while they wait, and end when the viewer has gone."""
 
     def __init__(self, app) -> None:
         self.app = app
-        self._server = make_server("127.0.0.1", 0, closing_when_dropped(app), threaded=True)
+        self._working = 0  # requests under way that may use the database
+        self._closed = False
+        self._quiet = threading.Condition()
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread: threading.Thread | None = None
+
+    def _wsgi(self, environ, start_response):
+        """The app, counted while it works, with every response closed even when the browser drops
+        the connection (Werkzeug's development server skips close() when reading the rest of a
+        dropped request fails; production servers close responses themselves)."""
+        with self._quiet:
+            if self._closed:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"The test server is stopping."]
+            self._working += 1
+        return self._counted(environ, start_response)
+
+    def _counted(self, environ, start_response):
+        working = True
+
+        def done() -> None:
+            nonlocal working
+            if working:
+                working = False
+                with self._quiet:
+                    self._working -= 1
+                    self._quiet.notify_all()
+
+        def starting(status, headers, *exc_info):
+            if any(k.lower() == "content-type" and v.startswith("text/event-stream") for k, v in headers):
+                done()
+            return start_response(status, headers, *exc_info)
+
+        try:
+            body = self.app(environ, starting)
+            try:
+                yield from body
+            finally:
+                if hasattr(body, "close"):
+                    body.close()
+        finally:
+            done()
 
     def start(self) -> LiveServer:
         self._thread = serve_in_thread(self._server)
@@ -245,6 +273,9 @@ class LiveServer:
         if self._thread is not None:
             self._server.shutdown()  # waits for serve_forever, so only once it was started
             self._thread.join(timeout=10)
+        with self._quiet:
+            self._closed = True
+            self._quiet.wait_for(lambda: self._working == 0, timeout=10)
         self._server.server_close()
 
 
