@@ -158,6 +158,7 @@ def test_admin_removes_the_demo_from_the_console(app, arrange, live_server, page
         create_user(session, "admin@example.org", "admin", PASSWORD)
     sign_in(page, live_server.url, "admin@example.org", PASSWORD)
     expect(page.locator(".sample-banner")).to_be_visible()
+    page.wait_for_load_state()  # staff.js asks before removing: a click before it ran gets the no-script page
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Remove the demo data").click()
     expect(page.get_by_text(re.compile("Removed the demo"))).to_be_visible()
