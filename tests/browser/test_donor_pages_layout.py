@@ -240,6 +240,7 @@ def give_button_walk(page) -> None:
     assert frame.get_attribute("allow") == "payment"
     # The form is open at once inside the overlay.
     expect(page.frame_locator("iframe").get_by_role("radio", name="One time")).to_be_visible()
+    frame.element_handle().content_frame().wait_for_load_state()  # embed.js passes Escape on from here
     # Focus stays in the dialog: back from Close wraps to the form's frame, forward wraps to Close.
     page.keyboard.press("Shift+Tab")
     assert page.evaluate("document.activeElement.tagName") == "IFRAME"
