@@ -53,7 +53,7 @@ def _amount(cents: int, currency: str) -> Decimal:
 GIFT_HEADER = [
     "gift_id", "received_on", "donor_id", "donor_name", "donor_email", "campaign", "channel", "method", "reference",
     "currency", "amount", "counts_toward_totals", "goods_value", "event", "description", "anonymous", "note",
-    "fee", "net", "fee_currency", "exchange_rate", "dispute_fees", "dispute_fees_currency",
+    "fee", "net", "fee_currency", "exchange_rate", "dispute_fees", "dispute_fees_currency", "status",
 ]
 
 
@@ -78,7 +78,7 @@ def gift_rows(lines: Iterable[GiftLine], tz, costs: dict[int, dict[str, int]] | 
             fee_currency if g.fee_cents is not None else "", g.exchange_rate,
             _amount(gift_costs[cost_currency], cost_currency) if cost_currency
             else "; ".join(f"{_amount(v, c)} {c}" for c, v in sorted(gift_costs.items())),
-            cost_currency,
+            cost_currency, line.status,
         ]
 
 

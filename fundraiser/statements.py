@@ -8,11 +8,11 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from .config import Settings
-from .models import Campaign, Donor, Gift, GiftMethod, LedgerEntry, RecurringPlan
+from .models import Campaign, Donor, EntryKind, Gift, GiftMethod, LedgerEntry, RecurringPlan
 from .money import format_money
 from .organisation import Organisation, current_organisation
 from .receipts import METHOD_LABELS
@@ -29,6 +29,21 @@ class GiftLine:
     gift: Gift
     campaign_title: str
     net_cents: int
+    voided: bool = False
+    refunded_cents: int = 0  # given back, less refunds the bank reversed
+    disputed_cents: int = 0  # held or lost in disputes, less disputes won
+
+    @property
+    def status(self) -> str:
+        """Why a gift counts less than it was given for, in the words of the gift's page ("" if it counts whole)."""
+        if self.voided:
+            return "Voided"
+        parts = []
+        if self.refunded_cents:
+            parts.append("Refunded" if self.net_cents + self.disputed_cents <= 0 else "Partly refunded")
+        if self.disputed_cents:
+            parts.append("Disputed")
+        return ", ".join(parts)
 
     @property
     def is_non_cash(self) -> bool:
@@ -65,9 +80,19 @@ class GiftLine:
 def gift_lines(
     session: Session, where, limit: int | None = None, newest_first: bool = False, offset: int = 0
 ) -> list[GiftLine]:
-    """Gifts matching a condition, oldest first, each with its net and the campaign it counts toward now."""
+    """Gifts matching a condition, oldest first, each with its net, what voided, refunded or disputed
+    it, and the campaign it counts toward now."""
+
+    def summed(*kinds: EntryKind):
+        return func.sum(case((LedgerEntry.kind.in_(kinds), LedgerEntry.amount_cents), else_=0))
+
     nets = (
-        select(LedgerEntry.gift_id, func.sum(LedgerEntry.amount_cents).label("net"))
+        select(
+            LedgerEntry.gift_id, func.sum(LedgerEntry.amount_cents).label("net"),
+            func.max(case((LedgerEntry.kind == EntryKind.VOID, 1), else_=0)).label("voided"),
+            summed(EntryKind.REFUND, EntryKind.REFUND_REVERSED).label("refunds"),
+            summed(EntryKind.DISPUTE, EntryKind.DISPUTE_WON).label("disputes"),
+        )
         .group_by(LedgerEntry.gift_id)
         .subquery()
     )
@@ -78,7 +103,7 @@ def gift_lines(
         .subquery()
     )
     rows = session.execute(
-        select(Gift, func.coalesce(nets.c.net, 0), LedgerEntry.campaign_id)
+        select(Gift, func.coalesce(nets.c.net, 0), nets.c.voided, nets.c.refunds, nets.c.disputes, LedgerEntry.campaign_id)
         .outerjoin(nets, nets.c.gift_id == Gift.id)
         .outerjoin(last_in, last_in.c.gift_id == Gift.id)
         .outerjoin(LedgerEntry, LedgerEntry.id == last_in.c.entry_id)
@@ -89,9 +114,12 @@ def gift_lines(
     ).all()
     titles = dict(session.execute(select(Campaign.id, Campaign.title)).all())
     result = []
-    for gift, net, moved_to in rows:
+    for gift, net, voided, refunds, disputes, moved_to in rows:
         campaign_id = moved_to or gift.campaign_id
-        result.append(GiftLine(gift, titles.get(campaign_id, "Unattributed"), int(net)))
+        result.append(GiftLine(
+            gift, titles.get(campaign_id, "Unattributed"), int(net), voided=bool(voided),
+            refunded_cents=-int(refunds or 0), disputed_cents=-int(disputes or 0),
+        ))
     return result
 
 

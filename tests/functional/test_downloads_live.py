@@ -39,6 +39,38 @@ def test_gift_csv_downloads_from_a_running_server(staff_http, season):
     assert "Zoë Ångström" in names and "'=HYPERLINK(\"http://evil\")" in names
 
 
+def test_gift_list_and_csv_say_why_a_gift_counts_less(staff_http, arrange):
+    from fundraiser import ledger
+
+    with arrange() as session:
+        campaign = make_campaign(session, title="Spring Appeal", slug="spring")
+        whole = give(session, campaign, 1000, method=GiftMethod.CASH)
+        voided = give(session, campaign, 2000, method=GiftMethod.CHECK)
+        ledger.refund_gift(session, voided, 500, reason="Asked for part back")
+        ledger.void_gift(session, voided, reason="Entered twice")
+        refunded = give(session, campaign, 3000, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
+        ledger.refund_gift(session, refunded, 3000, reason="Donor asked")
+        partly = give(session, campaign, 4000, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
+        ledger.refund_gift(session, partly, 1000, reason="Donor asked")
+        disputed = give(session, campaign, 5000, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
+        ledger.record_dispute(session, disputed, 5000, reference="dp_1")
+        won = give(session, campaign, 6000, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
+        ledger.record_dispute(session, won, 6000, reference="dp_2")
+        ledger.record_dispute_won(session, won, 6000, reference="dp_2")
+        ids = {"whole": whole.id, "voided": voided.id, "refunded": refunded.id, "partly": partly.id,
+               "disputed": disputed.id, "won": won.id}
+    client = staff_http()
+    by_id = {int(r["gift_id"]): r for r in rows_of(client.get("/staff/gifts.csv"))}
+    assert {name: (by_id[i]["status"], by_id[i]["counts_toward_totals"]) for name, i in ids.items()} == {
+        "whole": ("", "10.00"), "voided": ("Voided", "0.00"), "refunded": ("Refunded", "0.00"),
+        "partly": ("Partly refunded", "30.00"), "disputed": ("Disputed", "0.00"), "won": ("", "60.00"),
+    }
+    page = client.get("/staff/gifts").text
+    assert page.count('<span class="badge badge--void">Voided</span>') == 1
+    for word in ("Refunded", "Partly refunded", "Disputed"):
+        assert page.count(f'<span class="badge">{word}</span>') == 1
+
+
 def test_event_csv_downloads_from_a_running_server(staff_http, season):
     rows = rows_of(staff_http().get("/staff/events.csv"))
     assert [(r["name"], r["raised"]) for r in rows] == [("Bake Sale", "40.00")]
