@@ -29,6 +29,7 @@ def test_volunteer_sends_year_end_statements_and_downloads_the_print_pdf(app, li
     expect(page.locator("[data-count=print]")).to_have_text("2")
     expect(page.locator("[data-count=already]")).to_have_text("0")
 
+    page.wait_for_load_state()  # staff.js's data-once is what keeps the second click from sending again
     page.get_by_role("button", name="Send 3 emails and prepare 2 pages to print").dblclick()  # a double-click sends once
     expect(page.get_by_text(f"{YEAR} statements: 3 emailed, 2 to print.")).to_be_visible()
     with page.expect_download() as download_info:
