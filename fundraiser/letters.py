@@ -148,6 +148,7 @@ class _LetterPdf(FPDF):
         self.set_margins(LEFT, 0.6, RIGHT)
         self.set_auto_page_break(auto=True, margin=0.8)
         self.set_title(f"{org.name}: acknowledgments")
+        self.continuing: str | None = None  # what a page the document runs onto says at its top
         self.set_author(org.charity_name or org.name)
         fonts = font_files()
         if fonts:
@@ -166,6 +167,20 @@ class _LetterPdf(FPDF):
     def put(self, text: str, size: float = 10.5, style: str = "", height: float = 0.2, align: str = "L") -> None:
         self.set_font(self.family, style, size)
         self.multi_cell(0, height, self.text_of(text), align=align, new_x="LMARGIN", new_y="NEXT")
+
+    def height_of(self, text: str, size: float = 10.5, style: str = "", height: float = 0.2) -> float:
+        self.set_font(self.family, style, size)
+        return self.multi_cell(0, height, self.text_of(text), dry_run=True, output="HEIGHT")
+
+    def header(self) -> None:
+        """A page a long statement runs onto names whose it is: a batch's pages get shuffled."""
+        if self.continuing is None:
+            return
+        self.set_font(self.family, "", 8.5)
+        self.set_text_color(90)
+        self.cell(0, 0.2, self.text_of(self.continuing), new_x="LMARGIN", new_y="NEXT")
+        self.set_text_color(0)
+        self.ln(0.1)
 
     def footer(self) -> None:
         contact = " · ".join(x for x in (self.org.contact_email, self.org.contact_phone, self.org.website) if x)
@@ -207,9 +222,10 @@ class _LetterPdf(FPDF):
 
     def document(self, document: Statement) -> None:
         org, settings = self.org, self.settings
-        locale = settings.locale
+        self.continuing = None
         self.add_page()
         self.letterhead(document)
+        self.continuing = f"{document.donor.name} · {statements.title(document, settings)} (continued)"
         self.put(f"Dear {document.donor.name},", size=11)
         self.ln(0.08)
         self.put(statements.opening(document, settings, org), size=10.5)
@@ -229,17 +245,25 @@ class _LetterPdf(FPDF):
                 row = table.row()
                 for text in (words.received, words.what, words.amount, words.goods, words.deductible):
                     row.cell(self.text_of(text))
-        self.ln(0.1)
-        for currency, total in document.totals_by_currency.items():
-            self.put(f"Total of money gifts: {format_money(total, currency, locale)}", style="B", size=10.5)
-        for currency, total in document.deductible_by_currency.items():
-            self.put(f"Total tax-deductible amount: {format_money(total, currency, locale)}", style="B", size=10.5)
-        self.ln(0.08)
-        for note in statements.notes(document):
-            self.put(note, size=9.5, height=0.17)
-            self.ln(0.04)
-        self.ln(0.08)
-        self.put(statements.THANKS, size=10.5)
-        self.ln(0.1)
-        self.put("With gratitude,", size=10.5)
-        self.put(org.name, style="B", size=10.5)
+        self.closing(document)
+
+    def closing(self, document: Statement) -> None:
+        """Totals, the notes Publication 1771 asks for, and the signature, kept on one page: a statement
+        one row too long otherwise ended on a page holding only "With gratitude"."""
+        locale, bold, small = self.settings.locale, {"style": "B"}, {"size": 9.5, "height": 0.17}
+        parts: list[tuple[float, str, dict]] = [  # (space before, text, how it is set)
+            *((0.0, f"Total of money gifts: {format_money(total, currency, locale)}", bold)
+              for currency, total in document.totals_by_currency.items()),
+            *((0.0, f"Total tax-deductible amount: {format_money(total, currency, locale)}", bold)
+              for currency, total in document.deductible_by_currency.items()),
+            *((0.08 if i == 0 else 0.04, note, small) for i, note in enumerate(statements.notes(document))),
+            (0.12, statements.THANKS, {}), (0.1, "With gratitude,", {}), (0.0, self.org.name, bold),
+        ]
+        needed = sum(space + self.height_of(text, **how) for space, text, how in parts)
+        if self.get_y() + 0.1 + needed > self.page_break_trigger:
+            self.add_page()
+        else:
+            self.ln(0.1)
+        for space, text, how in parts:
+            self.ln(space)
+            self.put(text, **how)

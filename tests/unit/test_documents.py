@@ -122,6 +122,24 @@ def test_letters_for_a_date_range_give_a_page_per_gift_or_per_donor(session):
         letters.documents_pdf(per_donor.letters, current_settings(), current_organisation()))
 
 
+def test_a_long_statement_keeps_its_totals_and_signature_together_and_names_the_donor_on_each_page(session):
+    campaign = make_campaign(session)
+    donor = make_donor(session, name="Dana Long", email="dana@example.org")
+    for day in range(1, 51):
+        give(session, campaign, 2500, donor=donor, method=GiftMethod.CASH, received_at=datetime(2025, 1 + day % 12, 1 + day % 28, 12, tzinfo=TZ))
+    statement = statements.year_statement(session, donor, 2025, TZ, issued_on=ISSUED)
+    page_counts = set()
+    for count in range(1, 51):  # every length, so each place a page can break is met
+        pages = pdf_pages(letters.documents_pdf([replace(statement, lines=statement.lines[:count])], current_settings(),
+                                                current_organisation()))
+        page_counts.add(len(pages))
+        last = pages[-1]
+        assert "Total of money gifts" in last and "With gratitude," in last, f"{count} gifts: the closing was split"
+        assert all("Dana Long · 2025 giving statement (continued)" in page for page in pages[1:]), count
+        assert "(continued)" not in pages[0]
+    assert page_counts == {1, 2, 3}
+
+
 def test_mailing_lines_follow_the_envelope_and_spell_out_other_countries():
     donor = Donor(name="Ana Lima", address_line1="Rua A, 10", city="Lisboa", postal_code="1000-001", country="PT")
     assert letters.mailing_lines(donor) == ["Ana Lima", "Rua A, 10", "Lisboa, 1000-001", "PORTUGAL"]
