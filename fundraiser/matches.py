@@ -65,6 +65,10 @@ class MatchStatus:
         return self.cap_cents - self.unlocked_cents
 
     @property
+    def state_words(self) -> str:
+        return STATE_WORDS[self.state]
+
+    @property
     def ratio_label(self) -> str:
         return ratio_label(self.ratio_percent)
 
@@ -77,6 +81,13 @@ class MatchStatus:
             "ends_at": self.ends_at.isoformat() if self.ends_at else None,
             "counts_offline": self.counts_offline, "counts_events": self.counts_events,
         }
+
+
+# How staff and the board read a match's state (the public page words it for donors).
+STATE_WORDS = {
+    "upcoming": "Not started yet", "running": "Unlocking now", "next": "Starts when the one before is full",
+    "full": "Fully unlocked", "ended": "Ended",
+}
 
 
 def ratio_label(ratio_percent: int) -> str:

@@ -17,7 +17,7 @@ from flask import (
     url_for,
 )
 
-from .. import analytics, fiscal, security
+from .. import analytics, fiscal, matches, security
 from ..auth.access import VIEW_ROLES, roles_required
 from ..campaigns import campaign_rows
 from ..db import get_session, utcnow
@@ -131,8 +131,10 @@ def _campaign_or_404(slug: str):
 def campaign(slug: str):
     campaign = _campaign_or_404(slug)
     _campaigns, board, charts, errors = _page(campaign=campaign)
+    session = get_session()
     return _render("board/campaign.html", campaign=campaign, board=board, charts=charts, errors=errors,
-                   adjustments=analytics.adjustments(get_session(), [campaign.id]))
+                   adjustments=analytics.adjustments(session, [campaign.id]),
+                   match_statuses=matches.campaign_matches(session, campaign))
 
 
 def _csv(charts, chart_id: str, name: str) -> Response:

@@ -267,3 +267,29 @@ def test_campaign_page_lists_corrections_apart_from_the_money(client, session, s
     progress = client.get("/board/campaigns/spring/charts/progress.csv").get_data(as_text=True)
     raised = [row[1] for row in csv.reader(io.StringIO(progress)) if row[0].startswith("2026-")]
     assert raised and set(raised) == {"500.00"}  # from the gift's day on: never $5,000, never a fall
+
+
+def test_a_campaign_page_shows_its_matching_challenges_from_a_running_server(arrange, staff_http):
+    from tests.factories import make_match
+
+    with arrange() as session:
+        campaign = make_campaign(session, title="Giving Tuesday", slug="giving-tuesday", goal_cents=500_000)
+        first = make_match(session, campaign, 50_000, sponsor="Keystone RV")
+        make_match(session, campaign, 20_000, ratio_percent=200, follows=first, sponsor="A board member")
+        for amount in (10_000, 20_000):
+            give(session, campaign, amount, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
+        campaign_id = campaign.id
+    page = staff_http("board").get("/board/campaigns/giving-tuesday")
+    assert page.status == 200
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
+    assert "Unlocked so far: $300.00 of $700.00 pledged; $400.00 still to unlock." in text
+    assert "Keystone RV 1:1 $500.00 $300.00 $200.00 From the start – until full Unlocking now" in text
+    assert "A board member 2:1 $200.00 $0.00 $200.00 From the start – until full Starts when the one before is full" in text
+    staff = staff_http("admin", "admin-matches@example.org").get(f"/staff/campaigns/{campaign_id}/edit")
+    assert "<td>Unlocking now</td>" in staff.text and "<td>running</td>" not in staff.text
+
+
+def test_a_campaign_without_matches_has_no_matching_section(arrange, staff_http):
+    with arrange() as session:
+        make_campaign(session, title="Spring", slug="spring")
+    assert "Matching challenges" not in staff_http("board").get("/board/campaigns/spring").text
