@@ -8,7 +8,9 @@ in a table or CSV comes from integer cents).
 from __future__ import annotations
 
 import csv
+import html
 import io
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -242,14 +244,20 @@ class _Builder:
         self._month_rows(chart, rows, lambda r, _i: [r.recurring_cents])
         return chart
 
+    def _event_label(self, name: str, day: date) -> str:
+        """A bar's label: the name wrapped, its month below. On a phone one long line took the whole
+        width from the bar. Plotly reads a few tags in labels, so the name is escaped."""
+        lines = [html.escape(line, quote=False) for line in textwrap.wrap(name, 22)]
+        return "<br>".join([*lines, f"({format_date(day, 'MMM yyyy', locale=self.locale)})"])
+
     def events(self) -> Chart:
         title = "Community events, by what they raised"
         events = self.board.events
-        labels = [f"{e.name} ({format_date(e.event_date, 'MMM yyyy', locale=self.locale)})" for e in events]
+        labels = [self._event_label(e.name, e.event_date) for e in events]
         chart = Chart("events", title, {"data": [{
             "type": "bar", "orientation": "h", "name": "Raised", "y": labels[::-1],
             "x": [self.units(e.raised_cents) for e in events][::-1], "marker": {"color": COLOURS[2]},
-        }], "layout": self.layout(self.axis(f"Raised ({self.currency})"), self.axis("Event", money=False)
+        }], "layout": self.layout(self.axis(f"Raised ({self.currency})"), self.axis("", money=False)
                                   | {"rangemode": "normal"})},
             ["Event", "Date", "Campaign", "Gifts", f"Raised ({self.currency})"])
         for e in events:
