@@ -593,10 +593,7 @@ def assign_campaign(
         raise LedgerError(f"This campaign takes {campaign.currency}; the gift is in {gift.currency}.")
     # Lock both campaigns' totals in id order before reading what is left of the gift: two
     # opposite moves at once then wait for each other instead of deadlocking, and never both move it.
-    for campaign_id in sorted(c for c in (source, campaign.id) if c is not None):
-        session.execute(
-            select(CampaignTotals.campaign_id).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
-        )
+    _lock_totals(session, source, campaign.id)
     if current_campaign_id(session, gift) != source:
         raise LedgerError("Someone moved this gift a moment ago; reload the page and try again.")
     net = gift_net(session, gift)
@@ -650,11 +647,7 @@ def restate_gift(
     if method != gift.method and gift.channel == GiftChannel.ONLINE:
         raise LedgerError("An online gift's method comes from the card processor and can't be changed.")
     campaign_id = current_campaign_id(session, gift)
-    if campaign_id is not None:
-        # Lock the campaign's totals before reading what is left of the gift (as every money change does).
-        session.execute(
-            select(CampaignTotals.campaign_id).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
-        )
+    _lock_totals(session, campaign_id)  # before reading what is left of the gift, as every money change does
     if method != gift.method:
         _restate_method(session, gift, method)
     moves = donor_id != gift.donor_id or received_at != gift.received_at
@@ -734,13 +727,18 @@ def learn_online_method(session: Session, gift: Gift, method: GiftMethod) -> boo
     method follow; no amount moves. False when there is nothing to change."""
     if gift.channel != GiftChannel.ONLINE or method == gift.method:
         return False
-    campaign_id = current_campaign_id(session, gift)
-    if campaign_id is not None:
+    _lock_totals(session, current_campaign_id(session, gift))
+    _restate_method(session, gift, method)
+    return True
+
+
+def _lock_totals(session: Session, *campaign_ids: int | None) -> None:
+    """Lock campaigns' totals rows, in id order (two changes locking the same pair then wait for
+    each other instead of deadlocking); every change of money takes them before reading a gift's net."""
+    for campaign_id in sorted({c for c in campaign_ids if c is not None}):
         session.execute(
             select(CampaignTotals.campaign_id).where(CampaignTotals.campaign_id == campaign_id).with_for_update()
         )
-    _restate_method(session, gift, method)
-    return True
 
 
 def _restate_method(session: Session, gift: Gift, method: GiftMethod) -> None:
