@@ -195,7 +195,7 @@ class LiveHub:
 
     def poke(self) -> None:
         """A commit here touched campaigns: refresh now, in the committing thread."""
-        if self._thread is not None and not self._stop.is_set():
+        if self._thread is not None:
             self.refresh()
 
     def stop(self) -> None:
@@ -203,9 +203,10 @@ class LiveHub:
         self._wake.set()
         with self._changed:
             self._changed.notify_all()
-        with self._refresh_lock:  # a refresh or start under way has finished
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if self._refresh_lock.acquire(timeout=5):  # a refresh or start under way has finished
+            self._refresh_lock.release()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and thread.is_alive():
             thread.join(timeout=5)
 
     # -------------------------------------------------------------- internals
@@ -234,7 +235,8 @@ class LiveHub:
 
     def refresh(self) -> None:
         with self._refresh_lock:
-            self._refresh_locked()
+            if not self._stop.is_set():  # a commit's poke may arrive as the hub stops
+                self._refresh_locked()
 
     def _refresh_locked(self) -> None:
         with self._app.app_context():
