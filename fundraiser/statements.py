@@ -32,13 +32,14 @@ class GiftLine:
     voided: bool = False
     refunded_cents: int = 0  # given back, less refunds the bank reversed
     disputed_cents: int = 0  # held or lost in disputes, less disputes won
+    corrected_cents: int = 0  # what corrections of a mistyped amount changed
 
     @property
     def status(self) -> str:
-        """Why a gift counts less than it was given for, in the words of the gift's page ("" if it counts whole)."""
+        """Why a gift counts other than it was entered, in the words of the gift's page ("" if it counts whole)."""
         if self.voided:
             return "Voided"
-        parts = []
+        parts = ["Corrected"] if self.corrected_cents else []
         if self.refunded_cents:
             parts.append("Refunded" if self.net_cents + self.disputed_cents <= 0 else "Partly refunded")
         if self.disputed_cents:
@@ -92,6 +93,7 @@ def gift_lines(
             func.max(case((LedgerEntry.kind == EntryKind.VOID, 1), else_=0)).label("voided"),
             summed(EntryKind.REFUND, EntryKind.REFUND_REVERSED).label("refunds"),
             summed(EntryKind.DISPUTE, EntryKind.DISPUTE_WON).label("disputes"),
+            summed(EntryKind.CORRECTION).label("corrections"),
         )
         .group_by(LedgerEntry.gift_id)
         .subquery()
@@ -103,7 +105,8 @@ def gift_lines(
         .subquery()
     )
     rows = session.execute(
-        select(Gift, func.coalesce(nets.c.net, 0), nets.c.voided, nets.c.refunds, nets.c.disputes, LedgerEntry.campaign_id)
+        select(Gift, func.coalesce(nets.c.net, 0), nets.c.voided, nets.c.refunds, nets.c.disputes, nets.c.corrections,
+               LedgerEntry.campaign_id)
         .outerjoin(nets, nets.c.gift_id == Gift.id)
         .outerjoin(last_in, last_in.c.gift_id == Gift.id)
         .outerjoin(LedgerEntry, LedgerEntry.id == last_in.c.entry_id)
@@ -114,11 +117,11 @@ def gift_lines(
     ).all()
     titles = dict(session.execute(select(Campaign.id, Campaign.title)).all())
     result = []
-    for gift, net, voided, refunds, disputes, moved_to in rows:
+    for gift, net, voided, refunds, disputes, corrections, moved_to in rows:
         campaign_id = moved_to or gift.campaign_id
         result.append(GiftLine(
             gift, titles.get(campaign_id, "Unattributed"), int(net), voided=bool(voided),
-            refunded_cents=-int(refunds or 0), disputed_cents=-int(disputes or 0),
+            refunded_cents=-int(refunds or 0), disputed_cents=-int(disputes or 0), corrected_cents=int(corrections or 0),
         ))
     return result
 

@@ -57,17 +57,19 @@ def test_gift_list_and_csv_say_why_a_gift_counts_less(staff_http, arrange):
         won = give(session, campaign, 6000, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
         ledger.record_dispute(session, won, 6000, reference="dp_2")
         ledger.record_dispute_won(session, won, 6000, reference="dp_2")
-        ids = {"whole": whole.id, "voided": voided.id, "refunded": refunded.id, "partly": partly.id,
+        corrected = give(session, campaign, 7000, method=GiftMethod.CHECK)
+        ledger.correct_amount(session, corrected, 700, reason="Typed a zero too many")
+        ids = {"corrected": corrected.id, "whole": whole.id, "voided": voided.id, "refunded": refunded.id, "partly": partly.id,
                "disputed": disputed.id, "won": won.id}
     client = staff_http()
     by_id = {int(r["gift_id"]): r for r in rows_of(client.get("/staff/gifts.csv"))}
     assert {name: (by_id[i]["status"], by_id[i]["counts_toward_totals"]) for name, i in ids.items()} == {
-        "whole": ("", "10.00"), "voided": ("Voided", "0.00"), "refunded": ("Refunded", "0.00"),
+        "corrected": ("Corrected", "7.00"), "whole": ("", "10.00"), "voided": ("Voided", "0.00"), "refunded": ("Refunded", "0.00"),
         "partly": ("Partly refunded", "30.00"), "disputed": ("Disputed", "0.00"), "won": ("", "60.00"),
     }
     page = client.get("/staff/gifts").text
     assert page.count('<span class="badge badge--void">Voided</span>') == 1
-    for word in ("Refunded", "Partly refunded", "Disputed"):
+    for word in ("Corrected", "Refunded", "Partly refunded", "Disputed"):
         assert page.count(f'<span class="badge">{word}</span>') == 1
 
 
