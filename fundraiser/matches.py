@@ -65,6 +65,11 @@ class MatchStatus:
         return self.cap_cents - self.unlocked_cents
 
     @property
+    def unlockable_cents(self) -> int:
+        """What gifts can still unlock: nothing once the match has ended, whatever was left of it."""
+        return 0 if self.state == "ended" else self.remaining_cents
+
+    @property
     def state_words(self) -> str:
         return STATE_WORDS[self.state]
 

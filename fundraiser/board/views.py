@@ -179,8 +179,9 @@ def report():
         for board in printed.pages
     ]
     rows = campaign_rows(overall.campaigns)
+    match_statuses = {c.id: matches.campaign_matches(session, c) for c, _board, _charts in pages}
     return _render("board/report.html", pages=pages, selection=overall, errors=errors, today=today,
-                   summary=printed.summary, rows=rows)
+                   summary=printed.summary, rows=rows, match_statuses=match_statuses)
 
 
 @bp.get("/plotly-<digest>.min.js")

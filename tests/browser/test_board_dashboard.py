@@ -15,7 +15,7 @@ from fundraiser.auth.users import create_user
 from fundraiser.db import utcnow
 from fundraiser.models import GiftChannel, GiftMethod, PlanStatus, RecurringPlan
 from tests.browser.conftest import sign_in
-from tests.factories import give, make_campaign, make_donor, make_event
+from tests.factories import give, make_campaign, make_donor, make_event, make_match
 
 # For a failure message: the innermost elements that stick out on the right.
 STICKING_OUT = """() => Array.from(document.querySelectorAll('body *')).filter(el =>
@@ -100,20 +100,29 @@ def test_board_member_sees_every_chart_drawn_with_data(live_server, page, sessio
 
 
 def test_printed_report_is_one_page_per_campaign_each_with_its_own_charts(live_server, page, session):
-    for n, goal in enumerate([50_000, 80_000, 120_000], start=1):
-        campaign = make_campaign(session, slug=f"appeal-{n}", title=f"Appeal {n}", goal_cents=goal)
+    for n in (1, 2, 3):
+        # Two have what makes a page tallest: an end date (days left, and a projection whose range
+        # wraps over three lines) and a match; a page that overflows is followed by another.
+        tall = n > 1
+        dates = {"starts_at": utcnow() - timedelta(days=30), "ends_at": utcnow() + timedelta(days=30)} if tall else {}
+        campaign = make_campaign(session, slug=f"appeal-{n}", title=f"Appeal {n}",
+                                 goal_cents=4_000_000 if tall else 50_000, **dates)
+        if tall:
+            make_match(session, campaign, 20_000, sponsor="Keystone RV", counts_offline=True)
         for day in range(n * 3):
-            give(session, campaign, 1_000 * n, received_at=utcnow() - timedelta(days=day),
+            give(session, campaign, 150_000 if tall else 1_000, received_at=utcnow() - timedelta(days=day),
                  channel=GiftChannel.ONLINE if day % 2 else GiftChannel.OFFLINE)
     create_user(session, "board@example.org", "board", "a very good password")
     session.commit()
     sign_in(page, live_server.url, "board@example.org", "a very good password")
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": 1032, "height": 695})  # A4 landscape within the margins: charts drawn at the paper's width
     page.goto(f"{live_server.url}/board/report")
     expect(page.locator("[data-chart]:not(:has(.main-svg))")).to_have_count(0)
     raised = page.evaluate(
         "Array.from(document.querySelectorAll('[data-chart=progress]')).map(el => Math.max(...el.data[0].y))"
     )
-    assert sorted(raised) == [30.0, 120.0, 270.0]  # 3 x $10, 6 x $20, 9 x $30: each campaign its own
+    assert sorted(raised) == [30.0, 9_000.0, 13_500.0]  # 3 x $10, 6 and 9 x $1,500: each campaign its own
     pdf = page.pdf(format="A4", landscape=True)
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 4  # the summary, then a page per campaign
     assert page.console_errors == []

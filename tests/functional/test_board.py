@@ -277,15 +277,22 @@ def test_a_campaign_page_shows_its_matching_challenges_from_a_running_server(arr
         campaign = make_campaign(session, title="Giving Tuesday", slug="giving-tuesday", goal_cents=500_000)
         first = make_match(session, campaign, 50_000, sponsor="Keystone RV")
         make_match(session, campaign, 20_000, ratio_percent=200, follows=first, sponsor="A board member")
+        make_match(session, campaign, 30_000, sponsor="Last year", starts_at=datetime(2025, 11, 1, 17, tzinfo=UTC),
+                   ends_at=datetime(2025, 12, 31, 17, tzinfo=UTC))  # ended with all of it left: nothing more to unlock
         for amount in (10_000, 20_000):
             give(session, campaign, amount, channel=GiftChannel.ONLINE, method=GiftMethod.CARD)
         campaign_id = campaign.id
-    page = staff_http("board").get("/board/campaigns/giving-tuesday")
+    board = staff_http("board")
+    page = board.get("/board/campaigns/giving-tuesday")
     assert page.status == 200
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
-    assert "Unlocked so far: $300.00 of $700.00 pledged; $400.00 still to unlock." in text
+    summary = "Matching challenges: unlocked so far $300.00 of $1,000.00 pledged; $400.00 still to unlock."
+    assert summary in text
     assert "Keystone RV 1:1 $500.00 $300.00 $200.00 From the start – until full Unlocking now" in text
     assert "A board member 2:1 $200.00 $0.00 $200.00 From the start – until full Starts when the one before is full" in text
+    assert "Last year 1:1 $300.00 $0.00 $0.00 Nov 1, 2025 – Dec 31, 2025 Ended" in text
+    report = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", board.get("/board/report").text))
+    assert summary in report  # on the campaign's printed page too
     staff = staff_http("admin", "admin-matches@example.org").get(f"/staff/campaigns/{campaign_id}/edit")
     assert "<td>Unlocking now</td>" in staff.text and "<td>running</td>" not in staff.text
 
@@ -293,4 +300,6 @@ def test_a_campaign_page_shows_its_matching_challenges_from_a_running_server(arr
 def test_a_campaign_without_matches_has_no_matching_section(arrange, staff_http):
     with arrange() as session:
         make_campaign(session, title="Spring", slug="spring")
-    assert "Matching challenges" not in staff_http("board").get("/board/campaigns/spring").text
+    board = staff_http("board")
+    assert "Matching challenges" not in board.get("/board/campaigns/spring").text
+    assert "Matching challenges" not in board.get("/board/report").text
