@@ -90,7 +90,7 @@ def gift_lines(
     nets = (
         select(
             LedgerEntry.gift_id, func.sum(LedgerEntry.amount_cents).label("net"),
-            func.max(case((LedgerEntry.kind == EntryKind.VOID, 1), else_=0)).label("voided"),
+            summed(EntryKind.VOID).label("voids"),  # a void takes out all that was left: never zero
             summed(EntryKind.REFUND, EntryKind.REFUND_REVERSED).label("refunds"),
             summed(EntryKind.DISPUTE, EntryKind.DISPUTE_WON).label("disputes"),
             summed(EntryKind.CORRECTION).label("corrections"),
@@ -105,7 +105,7 @@ def gift_lines(
         .subquery()
     )
     rows = session.execute(
-        select(Gift, func.coalesce(nets.c.net, 0), nets.c.voided, nets.c.refunds, nets.c.disputes, nets.c.corrections,
+        select(Gift, func.coalesce(nets.c.net, 0), nets.c.voids, nets.c.refunds, nets.c.disputes, nets.c.corrections,
                LedgerEntry.campaign_id)
         .outerjoin(nets, nets.c.gift_id == Gift.id)
         .outerjoin(last_in, last_in.c.gift_id == Gift.id)
@@ -117,10 +117,10 @@ def gift_lines(
     ).all()
     titles = dict(session.execute(select(Campaign.id, Campaign.title)).all())
     result = []
-    for gift, net, voided, refunds, disputes, corrections, moved_to in rows:
+    for gift, net, voids, refunds, disputes, corrections, moved_to in rows:
         campaign_id = moved_to or gift.campaign_id
         result.append(GiftLine(
-            gift, titles.get(campaign_id, "Unattributed"), int(net), voided=bool(voided),
+            gift, titles.get(campaign_id, "Unattributed"), int(net), voided=bool(voids),
             refunded_cents=-int(refunds or 0), disputed_cents=-int(disputes or 0), corrected_cents=int(corrections or 0),
         ))
     return result
